@@ -19,7 +19,7 @@ func Build(spec Spec, seed uint64) ([]data.Example, error) {
 		return nil, err
 	}
 	if s.Kind == data.KindHHH {
-		return data.BuildHHH(s.N, s.Split, seed), nil
+		return data.BuildHHH(s.N, s.Split, seed)
 	}
 	// Streams are named by kind and split, not variant, so the cot and
 	// distilled builds of one seed draw the same prompts.

@@ -122,18 +122,19 @@ func GenerateQA(r *rand.Rand, family string, split Split) (QA, error) {
 // BuildHHH returns n HHH examples for the split as a pure function of seed
 // (drawn from rng.Stream(seed, "hhh/"+split)), families uniformly at random.
 // Prompt = FormatPrompt(qa.User), Completion = FormatCompletion(qa.Answer),
-// Kind = KindHHH, Task, Answer = qa.Key. n <= 0 gives no examples; a split
-// other than SplitTrain or SplitTest is a programming error and panics.
-func BuildHHH(n int, split Split, seed uint64) []Example {
-	if n < 0 {
-		n = 0
+// Kind = KindHHH, Task, Answer = qa.Key. n <= 0 gives no examples; an
+// unknown split is an error.
+func BuildHHH(n int, split Split, seed uint64) ([]Example, error) {
+	if _, err := ParseSplit(string(split)); err != nil {
+		return nil, fmt.Errorf("build hhh: %w", err)
 	}
+	n = max(n, 0)
 	r := rng.Stream(seed, "hhh/"+string(split))
 	out := make([]Example, 0, n)
 	for range n {
 		qa, err := GenerateQA(r, "", split)
 		if err != nil {
-			panic("data: BuildHHH: " + err.Error())
+			return nil, fmt.Errorf("build hhh: %w", err)
 		}
 		out = append(out, Example{
 			Prompt:     FormatPrompt(qa.User),
@@ -143,5 +144,5 @@ func BuildHHH(n int, split Split, seed uint64) []Example {
 			Answer:     qa.Key,
 		})
 	}
-	return out
+	return out, nil
 }

@@ -363,11 +363,20 @@ func TestGenerateQAErrors(t *testing.T) {
 	}
 }
 
+func mustBuildHHH(t *testing.T, n int, split Split, seed uint64) []Example {
+	t.Helper()
+	out, err := BuildHHH(n, split, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func TestBuildHHH(t *testing.T) {
-	a := BuildHHH(500, SplitTrain, 42)
-	b := BuildHHH(500, SplitTrain, 42)
-	c := BuildHHH(500, SplitTrain, 43)
-	d := BuildHHH(500, SplitTest, 42)
+	a := mustBuildHHH(t, 500, SplitTrain, 42)
+	b := mustBuildHHH(t, 500, SplitTrain, 42)
+	c := mustBuildHHH(t, 500, SplitTrain, 43)
+	d := mustBuildHHH(t, 500, SplitTest, 42)
 	if len(a) != 500 {
 		t.Fatalf("got %d examples", len(a))
 	}
@@ -380,18 +389,21 @@ func TestBuildHHH(t *testing.T) {
 	if reflect.DeepEqual(a, d) {
 		t.Fatal("BuildHHH ignores the split")
 	}
-	if got := BuildHHH(0, SplitTrain, 1); len(got) != 0 {
+	if _, err := BuildHHH(10, "dev", 1); err == nil {
+		t.Error("BuildHHH accepted an unknown split")
+	}
+	if got := mustBuildHHH(t, 0, SplitTrain, 1); len(got) != 0 {
 		t.Errorf("n=0 gave %d examples", len(got))
 	}
-	if got := BuildHHH(-3, SplitTrain, 1); len(got) != 0 {
+	if got := mustBuildHHH(t, -3, SplitTrain, 1); len(got) != 0 {
 		t.Errorf("n=-3 gave %d examples", len(got))
 	}
 	// The first examples of a longer build are the shorter build.
-	if !reflect.DeepEqual(BuildHHH(50, SplitTrain, 42), a[:50]) {
+	if !reflect.DeepEqual(mustBuildHHH(t, 50, SplitTrain, 42), a[:50]) {
 		t.Error("BuildHHH(50) is not a prefix of BuildHHH(500)")
 	}
 	for _, split := range splits {
-		exs := BuildHHH(2000, split, 7)
+		exs := mustBuildHHH(t, 2000, split, 7)
 		train := map[string][]*regexp.Regexp{}
 		for _, f := range HHHFamilies() {
 			for _, tt := range HHHTemplates(f, otherSplit(split)) {
@@ -431,7 +443,7 @@ func TestBuildHHH(t *testing.T) {
 func TestBuildHHHBalance(t *testing.T) {
 	fams := HHHFamilies()
 	per := 300
-	exs := BuildHHH(per*len(fams), SplitTrain, 9)
+	exs := mustBuildHHH(t, per*len(fams), SplitTrain, 9)
 	count := map[string]int{}
 	for _, ex := range exs {
 		count[ex.Task]++
