@@ -21,7 +21,8 @@ const graphLNEps = 1e-5
 // Every activation and gradient buffer is allocated on the first run and
 // reused after. The graph reads the weights' slices on every run, so an
 // optimizer must update them in place (not replace them). A Graph is not
-// safe for concurrent use.
+// safe for concurrent use, but different Graphs, even over the same
+// weights, can run at the same time while nothing writes the weights.
 //
 // With the openblas build tag, matrix products run on OpenBLAS (kept to
 // one thread); either way the graph's own goroutines, up to GOMAXPROCS,

