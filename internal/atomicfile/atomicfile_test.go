@@ -1,0 +1,39 @@
+package atomicfile
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestWriteReplacesOrKeeps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f.txt")
+	put := func(s string) error {
+		return Write(path, func(w io.Writer) error { _, err := io.WriteString(w, s); return err })
+	}
+	if err := put("one"); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("two"); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err := Write(path, func(w io.Writer) error { io.WriteString(w, "partial"); return boom })
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want boom naming %s", err, path)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, []byte("two")) {
+		t.Fatalf("file = %q, want the last complete write", b)
+	}
+	if err := Write(filepath.Join(dir, "missing", "f.txt"), func(io.Writer) error { return nil }); err == nil {
+		t.Error("write into a missing directory succeeded")
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+}
