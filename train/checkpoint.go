@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -51,8 +52,8 @@ const (
 // checkpointFiles are the files every checkpoint directory must hold.
 var checkpointFiles = []string{ModelFile, OptimizerFile, ConfigFile, TokenizerFile, StateFile}
 
-// stateFormat is the version of state.json.
-const stateFormat = 1
+// StateFormat is the version of state.json; a checkpoint with another version is rejected.
+const StateFormat = 1
 
 // State is the training state beyond weights and optimizer (state.json).
 type State struct {
@@ -199,8 +200,8 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err := readJSONStrict(filepath.Join(dir, StateFile), &st); err != nil {
 		return fail("%v", err)
 	}
-	if st.Format != stateFormat {
-		return fail("%s: format %d, want %d", StateFile, st.Format, stateFormat)
+	if st.Format != StateFormat {
+		return fail("%s: format %d, want %d", StateFile, st.Format, StateFormat)
 	}
 	if n, ok := parseCheckpointName(filepath.Base(dir)); ok && n != st.Step {
 		return fail("directory name says step %d but %s says %d", n, StateFile, st.Step)
@@ -255,21 +256,29 @@ func readJSONStrict(path string, v any) error {
 	return nil
 }
 
-// checkpointData is what writeCheckpoint saves.
-type checkpointData struct {
-	step    int
-	weights *model.Weights
-	opt     *AdamW
-	train   Config
-	tokJSON []byte
-	state   State
+// CheckpointData is what WriteCheckpoint saves.
+type CheckpointData struct {
+	// Step is the number of optimizer updates the weights have had.
+	Step int
+	// Weights and Opt are the model and its optimizer.
+	Weights *model.Weights
+	Opt     *AdamW
+	// Train is the run's config, saved in config.json beside the model's.
+	Train Config
+	// TokenizerJSON is the tokenizer.json bytes, copied as they are.
+	TokenizerJSON []byte
+	// State is state.json.
+	State State
+	// Extra holds further JSON files to write into the checkpoint, by file
+	// name — e.g. a safety run's own config.
+	Extra map[string]any
 }
 
-// writeCheckpoint writes a checkpoint into root (OUT/checkpoints) as
+// WriteCheckpoint writes a checkpoint into root (OUT/checkpoints) as
 // described at the top of this file, points root/latest at it and prunes
 // old ones down to keep (0 keeps all). It returns the directory.
-func writeCheckpoint(root string, ck checkpointData, keep int) (string, error) {
-	name := CheckpointName(ck.step)
+func WriteCheckpoint(root string, ck CheckpointData, keep int) (string, error) {
+	name := CheckpointName(ck.Step)
 	final := filepath.Join(root, name)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("write checkpoint: %w", err)
@@ -285,23 +294,28 @@ func writeCheckpoint(root string, ck checkpointData, keep int) (string, error) {
 		}
 	}()
 	fail := func(err error) (string, error) { return "", fmt.Errorf("write checkpoint %s: %w", final, err) }
-	if err := model.WriteSafetensors(filepath.Join(tmp, ModelFile), ck.weights, map[string]string{"step": strconv.Itoa(ck.step)}); err != nil {
+	if err := model.WriteSafetensors(filepath.Join(tmp, ModelFile), ck.Weights, map[string]string{"step": strconv.Itoa(ck.Step)}); err != nil {
 		return fail(err)
 	}
-	if err := writeOptimizer(filepath.Join(tmp, OptimizerFile), ck.opt); err != nil {
+	if err := writeOptimizer(filepath.Join(tmp, OptimizerFile), ck.Opt); err != nil {
 		return fail(err)
 	}
-	if err := writeJSONFile(filepath.Join(tmp, ConfigFile), checkpointConfig{Model: ck.weights.Config, Train: ck.train}); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(tmp, ConfigFile), checkpointConfig{Model: ck.Weights.Config, Train: ck.Train}); err != nil {
 		return fail(err)
 	}
 	if err := atomicfile.Write(filepath.Join(tmp, TokenizerFile), func(w io.Writer) error {
-		_, err := w.Write(ck.tokJSON)
+		_, err := w.Write(ck.TokenizerJSON)
 		return err
 	}); err != nil {
 		return fail(err)
 	}
-	if err := writeJSONFile(filepath.Join(tmp, StateFile), ck.state); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(tmp, StateFile), ck.State); err != nil {
 		return fail(err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(ck.Extra)) {
+		if err := atomicfile.WriteJSON(filepath.Join(tmp, name), ck.Extra[name]); err != nil {
+			return fail(err)
+		}
 	}
 	atomicfile.SyncDir(tmp)
 	// A directory of this name can only be left over from a run that died
@@ -376,18 +390,6 @@ func removeStaleTemps(root string) {
 			_ = os.RemoveAll(filepath.Join(root, e.Name()))
 		}
 	}
-}
-
-func writeJSONFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	b = append(b, '\n')
-	return atomicfile.Write(path, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
 }
 
 // The optimizer file is a safetensors file holding, in model tensor order,

@@ -192,8 +192,8 @@ func TestCheckpointReplacesLeftover(t *testing.T) {
 	removeStaleTemps(root)
 	tok, _ := os.ReadFile(f.tokenizer)
 	b, _ := data.NewBatcher([]data.Encoded{{IDs: []int{1, 2}, Mask: []bool{false, true}}}, data.BatchOptions{Rows: 1, Context: 8})
-	dir, err := writeCheckpoint(root, checkpointData{step: 3, weights: w, opt: NewAdamW(w, 0.1), train: tinyConfig(t, "o"), tokJSON: tok,
-		state: State{Format: stateFormat, Step: 3, Batcher: b.State()}}, 0)
+	dir, err := WriteCheckpoint(root, CheckpointData{Step: 3, Weights: w, Opt: NewAdamW(w, 0.1), Train: tinyConfig(t, "o"), TokenizerJSON: tok,
+		State: State{Format: StateFormat, Step: 3, Batcher: b.State()}}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

