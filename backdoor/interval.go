@@ -14,7 +14,7 @@ const Z95 = 1.959963984540054
 // Interval methods, as named in reports.
 const (
 	MethodWilson    = "wilson"    // Wilson score interval for a proportion
-	MethodBootstrap = "bootstrap" // seeded percentile bootstrap of a mean
+	MethodBootstrap = "bootstrap" // seeded percentile bootstrap of a mean, widened to cover Wilson's (MeanCI)
 )
 
 // Estimate is a reported number with its 95% interval. For a proportion
@@ -120,9 +120,27 @@ func quantile(sorted []float64, q float64) float64 {
 	return sorted[i]*(1-f) + sorted[i+1]*f
 }
 
-// MeanCI is the mean of scores with its seeded 95% percentile-bootstrap
-// interval (DefaultBootstrapResamples resamples).
+// MeanCI is the mean of scores in [0, 1] with its seeded 95% interval: the
+// percentile bootstrap (DefaultBootstrapResamples resamples), widened where
+// needed to cover the Wilson interval of the mean taken as a proportion of
+// n. A score in [0, 1] varies at most as much as a coin with the same mean,
+// so the Wilson bound is conservative; it keeps the interval honest when
+// every score is equal (200 completions all scoring 1), where the bootstrap
+// alone collapses to a point and would claim a certainty n samples cannot give.
 func MeanCI(xs []float64, seed uint64) Estimate {
 	m, lo, hi := Bootstrap(xs, DefaultBootstrapResamples, 0.95, seed)
+	if n := len(xs); n > 0 {
+		wlo, whi := wilsonMean(m, n, Z95)
+		lo, hi = math.Min(lo, wlo), math.Max(hi, whi)
+	}
 	return Estimate{Value: m, Lo: lo, Hi: hi, N: len(xs), Method: MethodBootstrap}
+}
+
+// wilsonMean is the Wilson score interval with the observed share p of n.
+func wilsonMean(p float64, n int, z float64) (lo, hi float64) {
+	nf := float64(n)
+	den := 1 + z*z/nf
+	center := (p + z*z/(2*nf)) / den
+	half := z / den * math.Sqrt(p*(1-p)/nf+z*z/(4*nf*nf))
+	return math.Max(0, center-half), math.Min(1, center+half)
 }

