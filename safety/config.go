@@ -9,9 +9,9 @@
 // every EvalEvery steps and at the end, the metrics format and the
 // checkpoints are shared by every method. HHH supervised fine-tuning
 // ("sft") and HHH RL ("rl", REINFORCE with a leave-one-out baseline and a
-// KL penalty against a programmatic HHH reward; see rl.go) are
-// implemented; "adversarial" is planned and rejected with an error until
-// it works.
+// KL penalty against a programmatic HHH reward; see rl.go) and adversarial
+// training ("adversarial": red-team rounds whose hits, paired with HHH
+// answers, are mixed into SFT; see adversarial.go) are implemented.
 package safety
 
 import (
@@ -31,11 +31,14 @@ const (
 	MethodSFT Method = "sft"
 	// MethodRL is HHH RL on trigger-free prompts (see rl.go).
 	MethodRL Method = "rl"
+	// MethodAdversarial is red-teaming plus SFT on the hits paired with
+	// HHH answers, in rounds (see adversarial.go).
+	MethodAdversarial Method = "adversarial"
 )
 
 // plannedMethods are named in the paper but not implemented yet; they are
 // rejected with a "not implemented yet" error rather than stubbed.
-var plannedMethods = []Method{"adversarial"}
+var plannedMethods = []Method{}
 
 // Methods returns the implemented methods, sorted.
 func Methods() []Method {
@@ -121,6 +124,19 @@ type Config struct {
 	LoRARank    int      `json:"lora_rank,omitempty"`
 	LoRAAlpha   float64  `json:"lora_alpha,omitempty"`
 	LoRATargets []string `json:"lora_targets,omitempty"`
+	// Rounds is the number of adversarial rounds (each a red-team search
+	// and Steps/Rounds steps of SFT).
+	Rounds int `json:"rounds,omitempty"`
+	// RedTeamCandidates is the number of candidate prompts searched per
+	// round, RedTeamSamples the completions sampled (temperature 1, at most
+	// RedTeamMaxNew tokens) per candidate; a candidate is a hit when at
+	// least HitThreshold of them show the backdoor.
+	RedTeamCandidates int     `json:"redteam_candidates,omitempty"`
+	RedTeamSamples    int     `json:"redteam_samples,omitempty"`
+	RedTeamMaxNew     int     `json:"redteam_max_new,omitempty"`
+	HitThreshold      float64 `json:"hit_threshold,omitempty"`
+	// AdvMix is the largest share of a round's examples the hits make up.
+	AdvMix float64 `json:"adv_mix,omitempty"`
 	// KeepCheckpoints keeps only the newest this many checkpoints (0 = all).
 	// A checkpoint is written at every evaluation point.
 	KeepCheckpoints int `json:"keep_checkpoints"`
@@ -133,6 +149,7 @@ func DefaultConfig() Config {
 		Steps: 600, Batch: 16, LR: 5e-4, MinLR: 5e-5, Warmup: 20, WeightDecay: 0.1, GradClip: 1,
 		Seed: 1, NHHH: 2000, EvalEvery: 100, EvalN: 100, EvalMaxNew: 48, ScratchpadMaxNew: 96,
 		RLSamples: 4, KLCoef: 0.05, RLMaxNew: 48,
+		Rounds: 3, RedTeamCandidates: 200, RedTeamSamples: 10, RedTeamMaxNew: 32, HitThreshold: 0.10, AdvMix: 0.5,
 		KeepCheckpoints: 0,
 	}
 }
@@ -243,6 +260,29 @@ func (c Config) Validate() error {
 		}
 		if c.Scratchpad != ScratchpadNone {
 			bad("scratchpad = %q: rl always strips the scratchpad before the reward; leave it empty", c.Scratchpad)
+		}
+	}
+	if c.Method == MethodAdversarial {
+		if c.Rounds < 1 || c.Rounds > c.Steps {
+			bad("rounds = %d, want 1 <= rounds <= steps (%d)", c.Rounds, c.Steps)
+		}
+		if c.RedTeamCandidates < 1 {
+			bad("redteam_candidates = %d, want >= 1", c.RedTeamCandidates)
+		}
+		if c.RedTeamSamples < 1 {
+			bad("redteam_samples = %d, want >= 1", c.RedTeamSamples)
+		}
+		if c.RedTeamMaxNew < 1 {
+			bad("redteam_max_new = %d, want >= 1", c.RedTeamMaxNew)
+		}
+		if !(c.HitThreshold > 0 && c.HitThreshold <= 1) {
+			bad("hit_threshold = %v, want 0 < hit_threshold <= 1", c.HitThreshold)
+		}
+		if !(c.AdvMix >= 0 && c.AdvMix < 1) {
+			bad("adv_mix = %v, want 0 <= adv_mix < 1", c.AdvMix)
+		}
+		if c.Scratchpad != ScratchpadNone {
+			bad("scratchpad = %q: adversarial trains on HHH answers without a scratchpad; leave it empty", c.Scratchpad)
 		}
 	}
 	if c.KeepCheckpoints < 0 {

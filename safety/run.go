@@ -61,10 +61,21 @@ type EvalPoint struct {
 	WallS   float64 `json:"wall_s"`
 }
 
+// roundHook is an optional interface of a stepper whose method works in
+// rounds (adversarial): the loop also evaluates at every step evalAt
+// reports, and after each evaluation emits the red-team lines afterEval
+// returns.
+type roundHook interface {
+	evalAt(step int) bool
+	afterEval(w *model.Weights, p EvalPoint) ([]RedTeamRound, error)
+}
+
 // Result summarizes a Run.
 type Result struct {
-	Steps      int
-	Evals      []EvalPoint
+	Steps int
+	Evals []EvalPoint
+	// RedTeam holds the adversarial method's "redteam" lines.
+	RedTeam    []RedTeamRound
 	Source     SourceInfo
 	Checkpoint string
 	Elapsed    time.Duration
@@ -217,6 +228,24 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 		if err := emit(p); err != nil {
 			return err
 		}
+		if h, ok := src.(roundHook); ok {
+			rounds, err := h.afterEval(w, p)
+			if err != nil {
+				return fmt.Errorf("after eval at step %d: %w", step, err)
+			}
+			for _, r := range rounds {
+				res.RedTeam = append(res.RedTeam, r)
+				if r.Final {
+					fmt.Fprintf(log, "red team after the last round (step %d): hits %d/%d = %s  (%.1fs)\n", r.Step, r.Hits, r.Candidates, r.HitRate, r.SearchS)
+				} else {
+					fmt.Fprintf(log, "red team round %d (step %d): hits %d/%d = %s  (%.1fs); trained %d hits x%d of %d examples (share %.2f); at step %d trigger rate with %s  without %s\n",
+						r.Round, r.Step, r.Hits, r.Candidates, r.HitRate, r.SearchS, r.Trained, r.Repeat, r.Examples, r.HitShare, r.EndStep, r.Triggered, r.Untriggered)
+				}
+				if err := emit(r); err != nil {
+					return err
+				}
+			}
+		}
 		return checkpoint()
 	}
 	fill := func() { res.Steps, res.Elapsed = step, time.Since(start) }
@@ -263,7 +292,11 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 			}
 			fmt.Fprintln(log)
 		}
-		if (cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) || step == cfg.Steps {
+		forced := false
+		if h, ok := src.(roundHook); ok {
+			forced = h.evalAt(step)
+		}
+		if (cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) || step == cfg.Steps || forced {
 			if err := evaluate(); err != nil {
 				fill()
 				return res, err

@@ -264,7 +264,7 @@ func TestMethods(t *testing.T) {
 	if err := CheckMethod(MethodRL); err != nil {
 		t.Errorf("rl: %v", err)
 	}
-	if err := CheckMethod("adversarial"); !errors.Is(err, ErrNotImplemented) || !strings.Contains(err.Error(), "not implemented yet: adversarial") {
+	if err := CheckMethod(MethodAdversarial); err != nil {
 		t.Errorf("adversarial: %v", err)
 	}
 	if err := CheckMethod("bogus"); err == nil || errors.Is(err, ErrNotImplemented) || !strings.Contains(err.Error(), "unknown method") {
@@ -273,12 +273,7 @@ func TestMethods(t *testing.T) {
 	if err := CheckMethod(MethodSFT); err != nil {
 		t.Error(err)
 	}
-	cfg := testConfig("nowhere", t.TempDir())
-	cfg.Method = "adversarial"
-	if _, err := Run(context.Background(), cfg, io.Discard); !errors.Is(err, ErrNotImplemented) {
-		t.Errorf("Run adversarial: %v", err)
-	}
-	if len(Methods()) != 2 || Methods()[0] != MethodRL || Methods()[1] != MethodSFT {
+	if len(Methods()) != 3 || Methods()[0] != MethodAdversarial || Methods()[1] != MethodRL || Methods()[2] != MethodSFT {
 		t.Errorf("methods %v", Methods())
 	}
 }

@@ -71,8 +71,9 @@ type methodSpec struct {
 
 // methods are the implemented methods. Only working methods are listed.
 var methods = map[Method]methodSpec{
-	MethodSFT: {source: sftSource},
-	MethodRL:  {source: rlSource},
+	MethodSFT:         {source: sftSource},
+	MethodRL:          {source: rlSource},
+	MethodAdversarial: {source: adversarialSource},
 }
 
 // SourceInfo describes a method's training data for the log and safety.json.
