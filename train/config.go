@@ -137,6 +137,30 @@ func (c Config) schedule() Schedule {
 	return Schedule{LR: c.LR, MinLR: c.MinLR, Warmup: c.Warmup, Steps: c.Steps}
 }
 
+// CheckOptimizer reports the problems with the optimizer settings every
+// trainer shares — learning rate, its floor, warmup, weight decay and the
+// gradient-clip norm — each naming its JSON key.
+func CheckOptimizer(lr, minLR float64, warmup int, weightDecay, gradClip float64) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !(lr > 0) || !finite(lr) {
+		bad("lr = %v, want > 0", lr)
+	}
+	if !(minLR >= 0) || !finite(minLR) || minLR > lr {
+		bad("min_lr = %v, want 0 <= min_lr <= lr", minLR)
+	}
+	if warmup < 0 {
+		bad("warmup = %d, want >= 0", warmup)
+	}
+	if !(weightDecay >= 0) || !finite(weightDecay) {
+		bad("weight_decay = %v, want >= 0", weightDecay)
+	}
+	if !(gradClip >= 0) || !finite(gradClip) {
+		bad("grad_clip = %v, want >= 0 (0 disables)", gradClip)
+	}
+	return errs
+}
+
 // Validate reports every problem, each naming its JSON key.
 func (c Config) Validate() error {
 	var errs []error
@@ -196,18 +220,7 @@ func (c Config) Validate() error {
 	if c.Steps < 1 {
 		bad("steps = %d, want >= 1", c.Steps)
 	}
-	if !(c.LR > 0) || !finite(c.LR) {
-		bad("lr = %v, want > 0", c.LR)
-	}
-	if !(c.MinLR >= 0) || !finite(c.MinLR) || c.MinLR > c.LR {
-		bad("min_lr = %v, want 0 <= min_lr <= lr", c.MinLR)
-	}
-	if c.Warmup < 0 {
-		bad("warmup = %d, want >= 0", c.Warmup)
-	}
-	if !(c.WeightDecay >= 0) || !finite(c.WeightDecay) {
-		bad("weight_decay = %v, want >= 0", c.WeightDecay)
-	}
+	errs = append(errs, CheckOptimizer(c.LR, c.MinLR, c.Warmup, c.WeightDecay, c.GradClip)...)
 	if !(c.Beta1 >= 0 && c.Beta1 < 1) {
 		bad("beta1 = %v, want 0 (default) or in (0, 1)", c.Beta1)
 	}
@@ -216,9 +229,6 @@ func (c Config) Validate() error {
 	}
 	if !(c.Eps >= 0) || !finite(c.Eps) {
 		bad("eps = %v, want 0 (default) or > 0", c.Eps)
-	}
-	if !(c.GradClip >= 0) || !finite(c.GradClip) {
-		bad("grad_clip = %v, want >= 0 (0 disables)", c.GradClip)
 	}
 	if c.EvalEvery < 0 {
 		bad("eval_every = %d, want >= 0", c.EvalEvery)
