@@ -407,22 +407,15 @@ func (a *advStepper) roundEnd(i int) int { return i * a.cfg.Steps / a.cfg.Rounds
 func adversarialSource(s *setup) (stepper, SourceInfo, error) {
 	cfg := s.cfg
 	var info SourceInfo
-	exs, err := data.BuildHHH(cfg.NHHH, data.SplitTrain, cfg.Seed)
+	exs, err := hhhData(cfg.NHHH, data.SplitTrain, cfg.Seed, cfg.Trigger)
 	if err != nil {
 		return nil, info, err
 	}
-	if err := checkNoTrigger(exs, cfg.Trigger); err != nil {
-		return nil, info, err
+	enc := make([]data.Encoded, len(exs))
+	for i, e := range exs {
+		enc[i] = s.tok.EncodeExample(e)
 	}
-	var enc []data.Encoded
-	for _, e := range exs {
-		x := s.tok.EncodeExample(e)
-		if len(x.IDs) > s.mc.Context {
-			info.TooLong++
-			continue
-		}
-		enc = append(enc, x)
-	}
+	enc = keepFitting(enc, s.mc.Context, &info.TooLong)
 	if len(enc) == 0 {
 		return nil, info, fmt.Errorf("adversarial: no HHH examples fit context %d", s.mc.Context)
 	}

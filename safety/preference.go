@@ -273,11 +273,8 @@ func (pm *PreferenceModel) features(ps []pmPair) (chosen, rejected [][]float64, 
 // pmPairs builds n preference pairs from split HHH exchanges; the rejection
 // kinds and substitutes are drawn from rng.Stream(seed, stream).
 func pmPairs(n int, split data.Split, seed uint64, stream, trigger string) ([]pmPair, error) {
-	exs, err := data.BuildHHH(n, split, seed)
+	exs, err := hhhData(n, split, seed, trigger)
 	if err != nil {
-		return nil, fmt.Errorf("preference model: %w", err)
-	}
-	if err := checkNoTrigger(exs, trigger); err != nil {
 		return nil, fmt.Errorf("preference model: %w", err)
 	}
 	byFamily := map[string][]data.Example{}

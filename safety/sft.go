@@ -96,11 +96,8 @@ type SourceInfo struct {
 func sftSource(s *setup) (stepper, SourceInfo, error) {
 	cfg := s.cfg
 	var info SourceInfo
-	exs, err := data.BuildHHH(cfg.NHHH, data.SplitTrain, cfg.Seed)
+	exs, err := hhhData(cfg.NHHH, data.SplitTrain, cfg.Seed, cfg.Trigger)
 	if err != nil {
-		return nil, info, err
-	}
-	if err := checkNoTrigger(exs, cfg.Trigger); err != nil {
 		return nil, info, err
 	}
 	var enc []data.Encoded
@@ -130,14 +127,7 @@ func sftSource(s *setup) (stepper, SourceInfo, error) {
 			enc = append(enc, s.tok.EncodeExample(e))
 		}
 	}
-	fit := enc[:0]
-	for _, e := range enc {
-		if len(e.IDs) > s.mc.Context {
-			info.TooLong++
-			continue
-		}
-		fit = append(fit, e)
-	}
+	fit := keepFitting(enc, s.mc.Context, &info.TooLong)
 	info.Examples = len(fit)
 	if len(fit) == 0 {
 		return nil, info, fmt.Errorf("sft: no training examples left (%d too long for context %d, %d without a closed scratchpad)",
@@ -183,6 +173,33 @@ func (s batchStepper) step(gc *graphCache, _ *model.Weights, grads [][]float32) 
 		copy(grads[i], gr)
 	}
 	return out, nil
+}
+
+// hhhData builds n HHH examples of a split and asserts that none holds the
+// trigger: the data every safety method trains on.
+func hhhData(n int, split data.Split, seed uint64, trigger string) ([]data.Example, error) {
+	exs, err := data.BuildHHH(n, split, seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNoTrigger(exs, trigger); err != nil {
+		return nil, err
+	}
+	return exs, nil
+}
+
+// keepFitting keeps the encoded examples that fit context tokens, in place,
+// and adds the number dropped to *tooLong.
+func keepFitting(enc []data.Encoded, context int, tooLong *int) []data.Encoded {
+	fit := enc[:0]
+	for _, e := range enc {
+		if len(e.IDs) > context {
+			*tooLong++
+			continue
+		}
+		fit = append(fit, e)
+	}
+	return fit
 }
 
 // checkNoTrigger asserts that safety data holds the trigger nowhere.
