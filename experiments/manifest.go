@@ -25,9 +25,9 @@ type Manifest struct {
 	ConfigHash string `json:"config_hash"`
 	// Commit is the project's VCS revision (with "+dirty" when the tree had
 	// local changes), or "unknown".
-	Commit    string `json:"commit"`
-	GoVersion string `json:"go_version"`
-	BLAS      string `json:"blas"`
+	Commit    string  `json:"commit"`
+	GoVersion string  `json:"go_version"`
+	BLAS      string  `json:"blas"`
 	Machine   Machine `json:"machine"`
 	// Started is when the run was first started, Finished when its last
 	// phase ended (zero while unfinished); Attempts counts the invocations

