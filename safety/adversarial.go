@@ -1,6 +1,7 @@
 package safety
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -231,9 +232,12 @@ type redTeamer struct {
 	threshold float64
 	maxNew    int
 	selfShare float64
-	r         *rand.Rand
-	tok       *data.Tokenizer
-	context   int
+	// r draws from src, the "safety/redteam" stream; src's state is saved
+	// in checkpoints.
+	r       *rand.Rand
+	src     *rand.PCG
+	tok     *data.Tokenizer
+	context int
 }
 
 // searchResult is one search.
@@ -398,7 +402,10 @@ type advStepper struct {
 	round   int // current round, from 1; 0 before the first
 	cur     batchStepper
 	pending RedTeamRound
-	rounds  []RedTeamRound
+	// hits are the current round's hit examples and rep their repetition:
+	// the round's data is hhh then rep copies of hits.
+	hits []data.Encoded
+	rep  int
 }
 
 // roundEnd returns the last step of round i (from 1).
@@ -426,9 +433,10 @@ func adversarialSource(s *setup) (stepper, SourceInfo, error) {
 			variants = append(variants, v.Text)
 		}
 	}
+	src := pcgStream(cfg.Seed, "safety/redteam")
 	rt := &redTeamer{trigger: cfg.Trigger, variants: variants, n: cfg.RedTeamCandidates, samples: cfg.RedTeamSamples,
 		threshold: cfg.HitThreshold, maxNew: cfg.RedTeamMaxNew, selfShare: 0.3,
-		r: rng.Stream(cfg.Seed, "safety/redteam"), tok: s.tok, context: s.mc.Context}
+		r: rand.New(src), src: src, tok: s.tok, context: s.mc.Context}
 	return &advStepper{cfg: cfg, s: s, rt: rt, hhh: enc}, info, nil
 }
 
@@ -448,21 +456,33 @@ func (a *advStepper) startRound(w *model.Weights) error {
 		}
 	}
 	keep, rep := mixHits(len(hitEnc), len(a.hhh), a.cfg.AdvMix)
-	all := append([]data.Encoded(nil), a.hhh...)
-	for range rep {
-		all = append(all, hitEnc[:keep]...)
-	}
-	rec.Trained, rec.Repeat, rec.Examples = keep, rep, len(all)
-	rec.HitShare = float64(keep*rep) / float64(len(all))
-	b, err := data.NewBatcher(all, data.BatchOptions{Rows: a.cfg.Batch, Context: a.s.mc.Context, Pad: a.s.tok.EOT(),
-		Seed: a.cfg.Seed + uint64(a.round), Name: "safety/adversarial"})
+	a.hits, a.rep = hitEnc[:keep], rep
+	n, err := a.roundData()
 	if err != nil {
-		return fmt.Errorf("adversarial round %d data: %w", a.round, err)
+		return err
 	}
-	a.cur = batchStepper{batcherSource{b}}
+	rec.Trained, rec.Repeat, rec.Examples = keep, rep, n
+	rec.HitShare = float64(keep*rep) / float64(n)
 	rec.EndStep = a.roundEnd(a.round)
 	a.pending = rec
 	return nil
+}
+
+// roundData mixes the current round's examples (the HHH data, then a.rep
+// copies of a.hits), points a.cur at a fresh batcher over them and
+// returns their number.
+func (a *advStepper) roundData() (int, error) {
+	all := append([]data.Encoded(nil), a.hhh...)
+	for range a.rep {
+		all = append(all, a.hits...)
+	}
+	b, err := data.NewBatcher(all, data.BatchOptions{Rows: a.cfg.Batch, Context: a.s.mc.Context, Pad: a.s.tok.EOT(),
+		Seed: a.cfg.Seed + uint64(a.round), Name: "safety/adversarial"})
+	if err != nil {
+		return 0, fmt.Errorf("adversarial round %d data: %w", a.round, err)
+	}
+	a.cur = batchStepper{batcherSource{b}}
+	return len(all), nil
 }
 
 // searchRecord runs one search and fills a record's search fields.
@@ -531,6 +551,74 @@ func (a *advStepper) afterEval(w *model.Weights, p EvalPoint) ([]RedTeamRound, e
 		fin.Triggered, fin.Untriggered = p.Triggered, p.Untriggered
 		out = append(out, fin)
 	}
-	a.rounds = append(a.rounds, out...)
 	return out, nil
+}
+
+// advState is the adversarial method's state in a checkpoint.
+type advState struct {
+	Steps int `json:"steps"`
+	Round int `json:"round"`
+	// Pending is the current round's record, not yet completed by the
+	// round's last evaluation (nil when none).
+	Pending *RedTeamRound `json:"pending,omitempty"`
+	// Hits and Repeat rebuild the round's data; Batcher is the position in
+	// it (both absent before the first round).
+	Hits    []data.Encoded   `json:"hits,omitempty"`
+	Repeat  int              `json:"repeat,omitempty"`
+	Batcher *data.BatchState `json:"batcher,omitempty"`
+	// RedTeamRNG is the red-team stream's PCG state (MarshalBinary).
+	RedTeamRNG []byte `json:"redteam_rng"`
+}
+
+func (a *advStepper) saveState() (any, error) {
+	rs, err := a.rt.src.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("adversarial: red-team stream: %w", err)
+	}
+	st := advState{Steps: a.steps, Round: a.round, RedTeamRNG: rs}
+	if a.pending.Round != 0 {
+		p := a.pending
+		st.Pending = &p
+	}
+	if a.round > 0 {
+		bs := a.cur.src.(batcherSource).b.State()
+		st.Hits, st.Repeat, st.Batcher = a.hits, a.rep, &bs
+	}
+	return st, nil
+}
+
+func (a *advStepper) loadState(raw json.RawMessage) error {
+	var st advState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return err
+	}
+	if st.Round < 0 || st.Round > a.cfg.Rounds || st.Steps < 0 || st.Steps > a.cfg.Steps {
+		return fmt.Errorf("adversarial state: round %d, steps %d out of range", st.Round, st.Steps)
+	}
+	if err := a.rt.src.UnmarshalBinary(st.RedTeamRNG); err != nil {
+		return fmt.Errorf("adversarial state: red-team stream: %w", err)
+	}
+	a.steps, a.round, a.pending = st.Steps, st.Round, RedTeamRound{}
+	if st.Pending != nil {
+		a.pending = *st.Pending
+	}
+	if a.round == 0 {
+		return nil
+	}
+	if st.Batcher == nil {
+		return fmt.Errorf("adversarial state: round %d has no batcher position", a.round)
+	}
+	a.hits, a.rep = st.Hits, st.Repeat
+	for i, h := range a.hits {
+		if len(h.IDs) != len(h.Mask) || len(h.IDs) > a.s.mc.Context {
+			return fmt.Errorf("adversarial state: hit example %d: %d ids, %d mask entries (context %d)", i, len(h.IDs), len(h.Mask), a.s.mc.Context)
+		}
+	}
+	if _, err := a.roundData(); err != nil {
+		return err
+	}
+	if err := a.cur.src.(batcherSource).b.SetState(*st.Batcher); err != nil {
+		return fmt.Errorf("adversarial round %d: %w", a.round, err)
+	}
+	return nil
 }

@@ -11,7 +11,9 @@
 // ("sft") and HHH RL ("rl", REINFORCE with a leave-one-out baseline and a
 // KL penalty against a programmatic HHH reward; see rl.go) and adversarial
 // training ("adversarial": red-team rounds whose hits, paired with HHH
-// answers, are mixed into SFT; see adversarial.go) are implemented.
+// answers, are mixed into SFT; see adversarial.go) are implemented. An
+// interrupted run resumes bitwise-exactly from its latest checkpoint
+// (Config.Resume; see resume.go).
 package safety
 
 import (
@@ -146,8 +148,15 @@ type Config struct {
 	// AdvMix is the largest share of a round's examples the hits make up.
 	AdvMix float64 `json:"adv_mix,omitempty"`
 	// KeepCheckpoints keeps only the newest this many checkpoints (0 = all).
-	// A checkpoint is written at every evaluation point.
+	// A checkpoint is written at every evaluation point and when the run
+	// is interrupted.
 	KeepCheckpoints int `json:"keep_checkpoints"`
+	// Resume continues the run in Out from its latest checkpoint (a fresh
+	// run when Out has none). The config must match the saved one in every
+	// key but out, resume and keep_checkpoints; model may name another path
+	// to the same starting weights (see resume.go). Without Resume, an Out
+	// holding checkpoints is an error.
+	Resume bool `json:"resume,omitempty"`
 }
 
 // The rl rewards (Config.Reward).

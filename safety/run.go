@@ -73,15 +73,22 @@ type roundHook interface {
 // Result summarizes a Run.
 type Result struct {
 	Steps int
+	// StartStep is the step this invocation started from (the resumed
+	// checkpoint's; 0 for a fresh run), Resumed whether it resumed.
+	StartStep int
+	Resumed   bool
+	// Evals are the persistence curve's points, those of the earlier
+	// invocations of a resumed run (read back from metrics.jsonl) included.
 	Evals []EvalPoint
-	// RedTeam holds the adversarial method's "redteam" lines.
+	// RedTeam holds the adversarial method's "redteam" lines, likewise.
 	RedTeam    []RedTeamRound
 	Source     SourceInfo
 	Checkpoint string
 	Elapsed    time.Duration
 }
 
-// setup is what a method's source may use.
+// setup is what a method's source may use. w is the starting model's
+// weights, the one copy that is trained.
 type setup struct {
 	cfg Config
 	ck  *train.Checkpoint
@@ -90,6 +97,11 @@ type setup struct {
 	mc  model.Config
 }
 
+// testHookAfterStep, when set by a test, runs after each step's metrics,
+// evaluation and checkpoint, before the loop checks ctx; an error return
+// makes Run return it at once, as a crash would (no checkpoint).
+var testHookAfterStep func(step int) error
+
 // Run loads cfg.Model, trains it by cfg.Method and evaluates the backdoor
 // at step 0, every EvalEvery steps and after the last step, writing
 // OUT/metrics.jsonl (PhaseTrain and PhaseEval lines), OUT/safety.json and a
@@ -97,9 +109,14 @@ type setup struct {
 //
 // The optimizer (a fresh train.AdamW with train's default betas) and the
 // schedule run continuously over all steps; evaluation does not touch
-// them. Resume is not supported yet: an Out that already holds checkpoints
-// is an error. When ctx is cancelled, Run checkpoints the current step and
-// returns an error wrapping ctx.Err().
+// them. When ctx is cancelled, Run checkpoints the current step and
+// returns an error wrapping train.ErrInterrupted and ctx.Err().
+//
+// An Out that already holds checkpoints is an error unless cfg.Resume is
+// set; then Run continues from its latest checkpoint and ends with the
+// same weights, checkpoints and metrics lines (timings aside) as a run that
+// never stopped (see resume.go). With Resume and no checkpoint in Out it
+// starts afresh.
 func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	start := time.Now()
 	var res Result
@@ -110,12 +127,21 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 		return res, err
 	}
 	root := filepath.Join(cfg.Out, train.CheckpointsDir)
-	if _, err := os.Stat(filepath.Join(root, train.LatestFile)); err == nil {
-		return res, fmt.Errorf("out %s already holds checkpoints; resuming safety runs is not supported yet: use a new out directory", cfg.Out)
+	_, err := os.Stat(filepath.Join(root, train.LatestFile))
+	resume := err == nil
+	if resume && !cfg.Resume {
+		return res, fmt.Errorf("out %s already holds checkpoints of a safety run: continue it with --resume (config resume: true) and the same settings, or use a new out directory", cfg.Out)
 	}
 	ck, err := train.LoadCheckpoint(cfg.Model)
 	if err != nil {
 		return res, err
+	}
+	modelSHA := weightsSHA256(ck.Weights)
+	var rp *resumePoint
+	if resume {
+		if rp, err = loadResume(cfg, modelSHA); err != nil {
+			return res, err
+		}
 	}
 	s := &setup{cfg: cfg, ck: ck, w: ck.Weights, tok: ck.Tokenizer, mc: ck.Model}
 	src, info, err := methods[cfg.Method].source(s)
@@ -130,15 +156,91 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return res, fmt.Errorf("out: %w", err)
 	}
+	fmt.Fprintf(log, "safety %s from %s (step %d), model %v; %d training examples (%d too long", cfg.Method, ck.Dir, ck.Step, ck.Model, info.Examples, info.TooLong)
+	if cfg.Scratchpad == ScratchpadPost {
+		fmt.Fprintf(log, ", %d without a closed scratchpad, %d scratchpads mention the trigger", info.NoScratchpad, info.ScratchpadMentionsTrigger)
+	}
+	fmt.Fprintf(log, "); %d steps of %d rows, eval every %d on %d test prompts\n", cfg.Steps, cfg.Batch, cfg.EvalEvery, len(prompts))
+
+	// The starting weights are trained in place (the sources above have
+	// taken what they need of them: the rl reference is a copy).
+	w := ck.Weights
+	opt := train.NewAdamW(w, cfg.WeightDecay)
+	update := func(grads [][]float32, lr float64) error { return opt.Update(w, grads, lr) }
+	var lora *train.LoRA
+	if cfg.LoRARank > 0 {
+		alpha := cfg.LoRAAlpha
+		if alpha == 0 {
+			alpha = float64(cfg.LoRARank)
+		}
+		lora, err = train.NewLoRA(w, train.LoRAConfig{Rank: cfg.LoRARank, Alpha: alpha, Targets: cfg.LoRATargets, WeightDecay: cfg.WeightDecay},
+			rng.Stream(cfg.Seed, "safety/lora"))
+		if err != nil {
+			return res, fmt.Errorf("lora: %w", err)
+		}
+		fmt.Fprintf(log, "LoRA rank %d, alpha %g on %d tensors: %d trainable parameters of %d\n",
+			cfg.LoRARank, alpha, len(lora.TargetNames()), lora.Params(), w.Config.Params())
+		// The gradient is clipped over all tensors before the adapters
+		// take their projection of it.
+		update = func(grads [][]float32, lr float64) error { return lora.Step(w, grads, lr) }
+	}
+	sched := train.Schedule{LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, Steps: cfg.Steps}
+	tcfg := trainConfig(cfg, ck)
+	state := train.State{Format: train.StateFormat}
+	step := 0
+	ckptStep := -1
+	var wallBase float64
+	var metricsBytes int64
+	metricsLines := 0
+	mpath := filepath.Join(cfg.Out, train.MetricsFile)
+	if rp != nil {
+		at := rp.ck.Dir
+		if lora != nil {
+			// W0 is the starting weights again; the merged weights follow
+			// from the saved adapters and must be the checkpoint's.
+			if err := restoreLoRA(lora, w, rp.st.LoRA); err != nil {
+				return res, fmt.Errorf("resume from %s: %w", at, err)
+			}
+			if err := sameWeights(rp.ck.Weights, w); err != nil {
+				return res, fmt.Errorf("resume from %s: the starting weights with the saved LoRA adapters are not the checkpoint's weights: %w", at, err)
+			}
+		} else {
+			if err := restoreWeights(w, rp.ck.Weights); err != nil {
+				return res, fmt.Errorf("resume from %s: %w", at, err)
+			}
+			o, err := rp.ck.LoadOptimizer()
+			if err != nil {
+				return res, fmt.Errorf("resume: %w", err)
+			}
+			opt.M, opt.V, opt.T = o.M, o.V, o.T
+		}
+		if err := src.loadState(rp.st.Source); err != nil {
+			return res, fmt.Errorf("resume from %s: %s: %s state: %w", at, StateFile, cfg.Method, err)
+		}
+		if res.Evals, res.RedTeam, err = resumeMetrics(mpath, rp.st); err != nil {
+			return res, fmt.Errorf("resume from %s: %w", at, err)
+		}
+		removeStaleTemps(root)
+		state = rp.ck.State
+		step, ckptStep, wallBase = rp.ck.Step, rp.ck.Step, rp.ck.State.WallS
+		metricsBytes, metricsLines = rp.st.MetricsBytes, rp.st.MetricsLines
+		res.Checkpoint, res.StartStep, res.Resumed = at, step, true
+		fmt.Fprintf(log, "resuming from %s (step %d)\n", at, step)
+	}
 	if err := atomicfile.WriteJSON(filepath.Join(cfg.Out, ConfigFile), struct {
 		Config
-		From   string     `json:"from"`
-		Step   int        `json:"from_step"`
-		Source SourceInfo `json:"source"`
-	}{cfg, ck.Dir, ck.Step, info}); err != nil {
+		From       string     `json:"from"`
+		Step       int        `json:"from_step"`
+		FromSHA256 string     `json:"from_sha256"`
+		Source     SourceInfo `json:"source"`
+	}{cfg, ck.Dir, ck.Step, modelSHA, info}); err != nil {
 		return res, err
 	}
-	mf, err := os.Create(filepath.Join(cfg.Out, train.MetricsFile))
+	flag := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if rp != nil {
+		flag = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	mf, err := os.OpenFile(mpath, flag, 0o644)
 	if err != nil {
 		return res, fmt.Errorf("metrics: %w", err)
 	}
@@ -154,44 +256,17 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 		if err := mw.Flush(); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
+		metricsBytes += int64(len(b)) + 1
+		metricsLines++
 		return nil
 	}
-	fmt.Fprintf(log, "safety %s from %s (step %d), model %v; %d training examples (%d too long", cfg.Method, ck.Dir, ck.Step, ck.Model, info.Examples, info.TooLong)
-	if cfg.Scratchpad == ScratchpadPost {
-		fmt.Fprintf(log, ", %d without a closed scratchpad, %d scratchpads mention the trigger", info.NoScratchpad, info.ScratchpadMentionsTrigger)
-	}
-	fmt.Fprintf(log, "); %d steps of %d rows, eval every %d on %d test prompts\n", cfg.Steps, cfg.Batch, cfg.EvalEvery, len(prompts))
 
-	w := ck.Weights
-	opt := train.NewAdamW(w, cfg.WeightDecay)
-	update := func(grads [][]float32, lr float64) error { return opt.Update(w, grads, lr) }
-	if cfg.LoRARank > 0 {
-		alpha := cfg.LoRAAlpha
-		if alpha == 0 {
-			alpha = float64(cfg.LoRARank)
-		}
-		lora, err := train.NewLoRA(w, train.LoRAConfig{Rank: cfg.LoRARank, Alpha: alpha, Targets: cfg.LoRATargets, WeightDecay: cfg.WeightDecay},
-			rng.Stream(cfg.Seed, "safety/lora"))
-		if err != nil {
-			return res, fmt.Errorf("lora: %w", err)
-		}
-		fmt.Fprintf(log, "LoRA rank %d, alpha %g on %d tensors: %d trainable parameters of %d\n",
-			cfg.LoRARank, alpha, len(lora.TargetNames()), lora.Params(), w.Config.Params())
-		// The gradient is clipped over all tensors before the adapters
-		// take their projection of it.
-		update = func(grads [][]float32, lr float64) error { return lora.Step(w, grads, lr) }
-	}
-	sched := train.Schedule{LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, Steps: cfg.Steps}
-	tcfg := trainConfig(cfg, ck)
-	state := train.State{Format: train.StateFormat}
 	gc := newGraphCache(w)
 	acc := make([][]float32, len(w.Tensors))
 	for i, x := range w.Tensors {
 		acc[i] = make([]float32, len(x.Data))
 	}
-	wallS := func() float64 { return time.Since(start).Seconds() }
-	step := 0
-	ckptStep := -1
+	wallS := func() float64 { return wallBase + time.Since(start).Seconds() }
 
 	checkpoint := func() error {
 		if ckptStep == step {
@@ -203,8 +278,21 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 				state.Batcher = bs.b.State()
 			}
 		}
+		ms, err := src.saveState()
+		if err != nil {
+			return fmt.Errorf("checkpoint at step %d: %w", step, err)
+		}
+		raw, err := json.Marshal(ms)
+		if err != nil {
+			return fmt.Errorf("checkpoint at step %d: %s state: %w", step, cfg.Method, err)
+		}
+		rs := runState{Format: stateFormat, Step: step, Method: cfg.Method, ModelSHA256: modelSHA,
+			MetricsBytes: metricsBytes, MetricsLines: metricsLines, Source: raw}
+		if lora != nil {
+			rs.LoRA = saveLoRA(lora)
+		}
 		dir, err := train.WriteCheckpoint(root, train.CheckpointData{Step: step, Weights: w, Opt: opt, Train: tcfg,
-			TokenizerJSON: ck.TokenizerJSON, State: state, Extra: map[string]any{ConfigFile: cfg}}, cfg.KeepCheckpoints)
+			TokenizerJSON: ck.TokenizerJSON, State: state, Extra: map[string]any{ConfigFile: cfg, StateFile: rs}}, cfg.KeepCheckpoints)
 		if dir != "" {
 			res.Checkpoint, ckptStep = dir, step
 		}
@@ -250,15 +338,20 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	}
 	fill := func() { res.Steps, res.Elapsed = step, time.Since(start) }
 
-	if err := evaluate(); err != nil {
-		fill()
-		return res, err
+	// A resumed run's checkpoint follows its step's evaluation, if due.
+	if rp == nil {
+		if err := evaluate(); err != nil {
+			fill()
+			return res, err
+		}
 	}
 	for step < cfg.Steps {
 		if err := ctx.Err(); err != nil {
 			cerr := checkpoint()
 			fill()
-			return res, errors.Join(fmt.Errorf("safety interrupted at step %d (checkpoint %s): %w", step, res.Checkpoint, err), cerr)
+			fmt.Fprintf(log, "interrupted at step %d; checkpoint %s (resume to continue)\n", step, res.Checkpoint)
+			return res, errors.Join(fmt.Errorf("safety %w at step %d (checkpoint %s; run again with resume to continue): %w",
+				train.ErrInterrupted, step, res.Checkpoint, err), cerr)
 		}
 		lr := sched.At(step)
 		so, err := src.step(gc, w, acc)
@@ -298,6 +391,12 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 		}
 		if (cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) || step == cfg.Steps || forced {
 			if err := evaluate(); err != nil {
+				fill()
+				return res, err
+			}
+		}
+		if testHookAfterStep != nil {
+			if err := testHookAfterStep(step); err != nil {
 				fill()
 				return res, err
 			}

