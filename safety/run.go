@@ -383,6 +383,11 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 			if r := so.RL; r != nil {
 				fmt.Fprintf(log, "  reward %.3f  kl %.3f  entropy %.3f  |A| %.3f  gen %.1f", r.Reward, r.KL, r.Entropy, r.AbsAdvantage, r.GenTokens)
 			}
+			// ETA from this invocation's pace (evaluations included).
+			if done := step - res.StartStep; done > 0 && step < cfg.Steps {
+				eta := time.Duration(float64(time.Since(start)) / float64(done) * float64(cfg.Steps-step))
+				fmt.Fprintf(log, "  eta %s", eta.Round(time.Second))
+			}
 			fmt.Fprintln(log)
 		}
 		forced := false
