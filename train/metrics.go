@@ -121,6 +121,9 @@ type progress struct {
 	last     time.Time
 	lastStep int
 	tokens   int64
+	// t0 and step0 are when and at which step this invocation began (ETA).
+	t0    time.Time
+	step0 int
 }
 
 func isTerminal(w io.Writer) bool {
@@ -129,7 +132,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 func newProgress(log io.Writer, steps, start, logEvery int) *progress {
-	p := &progress{log: log, logEvery: logEvery, steps: steps, last: time.Now(), lastStep: start}
+	p := &progress{log: log, logEvery: logEvery, steps: steps, last: time.Now(), lastStep: start, t0: time.Now(), step0: start}
 	if isTerminal(log) {
 		p.bar = progressbar.NewOptions(steps,
 			progressbar.OptionSetWriter(log),
@@ -168,8 +171,13 @@ func (p *progress) step(step int, loss, lr, norm float64, tokens int, wall time.
 	}
 	now := time.Now()
 	tps := float64(p.tokens) / max(now.Sub(p.last).Seconds(), 1e-9)
-	fmt.Fprintf(p.log, "step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f  %.0f tok/s  %s\n",
-		step, p.steps, loss, lr, norm, tps, wall.Round(100*time.Millisecond))
+	eta := ""
+	if done := step - p.step0; done > 0 && step < p.steps {
+		d := time.Duration(float64(now.Sub(p.t0)) / float64(done) * float64(p.steps-step))
+		eta = "  eta " + d.Round(time.Second).String()
+	}
+	fmt.Fprintf(p.log, "step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f  %.0f tok/s  %s%s\n",
+		step, p.steps, loss, lr, norm, tps, wall.Round(100*time.Millisecond), eta)
 	p.last, p.lastStep, p.tokens = now, step, 0
 }
 
