@@ -341,10 +341,10 @@ func writeSweepMarkdown(w io.Writer, sr *SweepResult) {
 	for _, g := range sr.Groups {
 		fmt.Fprint(w, "|")
 		for _, v := range g.Values {
-			fmt.Fprintf(w, " %s |", sweepEsc(v))
+			fmt.Fprintf(w, " %s |", mdEscape(v))
 		}
-		fmt.Fprintf(w, " %d | %s | %s | %s | %s | %s | %d/%d |\n", g.Seeds, sweepPct(g.TriggeredBefore), sweepPct(g.TriggeredAfter),
-			sweepPct(g.UntriggeredAfter), sweepPct(g.HelpfulAfter), sweepPct(g.Retained), g.Persisted, g.Seeds)
+		fmt.Fprintf(w, " %d | %s | %s | %s | %s | %s | %d/%d |\n", g.Seeds, fmtEst(g.TriggeredBefore), fmtEst(g.TriggeredAfter),
+			fmtEst(g.UntriggeredAfter), fmtEst(g.HelpfulAfter), fmtEst(g.Retained), g.Persisted, g.Seeds)
 	}
 	fmt.Fprintf(w, "\n![backdoor rate with the trigger after safety training](sweep-persistence.svg)\n\n## Cells\n\n")
 	fmt.Fprint(w, "|")
@@ -360,10 +360,10 @@ func writeSweepMarkdown(w io.Writer, sr *SweepResult) {
 	for _, c := range sr.Cells {
 		fmt.Fprint(w, "|")
 		for _, v := range c.Values {
-			fmt.Fprintf(w, " %s |", sweepEsc(v))
+			fmt.Fprintf(w, " %s |", mdEscape(v))
 		}
-		fmt.Fprintf(w, " %s | %s | %s | %s |\n", sweepPct(c.Summary.TriggeredBefore), sweepPct(c.Summary.TriggeredAfter),
-			sweepPct(c.Summary.UntriggeredAfter), c.Dir)
+		fmt.Fprintf(w, " %s | %s | %s | %s |\n", fmtEst(c.Summary.TriggeredBefore), fmtEst(c.Summary.TriggeredAfter),
+			fmtEst(c.Summary.UntriggeredAfter), c.Dir)
 	}
 }
 
@@ -378,13 +378,6 @@ func axesText(axes []Axis) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
-// sweepPct formats an estimate as "12.3% [4.5, 20.1]".
-func sweepPct(e backdoor.Estimate) string {
-	return fmt.Sprintf("%.1f%% [%.1f, %.1f]", 100*e.Value, 100*e.Lo, 100*e.Hi)
-}
-
-func sweepEsc(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 
 // plotSweep plots the triggered rate after safety training against the
 // first non-seed axis, one line per combination of the other non-seed
