@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -138,7 +140,7 @@ func checkNode(n *yaml.Node, t reflect.Type, key string) error {
 			sub := joinKey(key, k.Value)
 			f, ok := fields[k.Value]
 			if !ok {
-				return &keyError{line: k.Line, key: sub, msg: "unknown key (known: " + strings.Join(sortedKeys(fields), ", ") + ")"}
+				return &keyError{line: k.Line, key: sub, msg: "unknown key (known: " + strings.Join(slices.Sorted(maps.Keys(fields)), ", ") + ")"}
 			}
 			if seen[k.Value] {
 				return &keyError{line: k.Line, key: sub, msg: "given twice"}
@@ -180,10 +182,8 @@ func checkNode(n *yaml.Node, t reflect.Type, key string) error {
 			return fail("want an integer, got %s", describe(n))
 		}
 	case reflect.Uint64:
-		if v, err := strconv.ParseUint(n.Value, 0, 64); n.Tag != "!!int" || err != nil {
+		if _, err := strconv.ParseUint(n.Value, 0, 64); n.Tag != "!!int" || err != nil {
 			return fail("want a non-negative integer, got %s", describe(n))
-		} else {
-			_ = v
 		}
 	case reflect.Float64:
 		if n.Tag != "!!int" && n.Tag != "!!float" {
@@ -229,19 +229,6 @@ func yamlFields(t reflect.Type) map[string]reflect.StructField {
 		m[name] = f
 	}
 	return m
-}
-
-func sortedKeys(m map[string]reflect.StructField) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	for i := 1; i < len(ks); i++ { // insertion sort: tiny
-		for j := i; j > 0 && ks[j] < ks[j-1]; j-- {
-			ks[j], ks[j-1] = ks[j-1], ks[j]
-		}
-	}
-	return ks
 }
 
 // applySet applies one "key.path=value" override to the document's root

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -319,9 +320,16 @@ func mergeMetrics(dir string, phases []string) error {
 	})
 }
 
-// unmarshalStrict decodes JSON rejecting unknown fields.
+// unmarshalStrict decodes one JSON value, rejecting unknown fields and
+// trailing data.
 func unmarshalStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
 }

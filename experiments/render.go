@@ -2,8 +2,6 @@ package experiments
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -73,14 +71,9 @@ func ReadReport(dir string) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read report %s: %w", path, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var r Report
-	if err := dec.Decode(&r); err != nil {
+	if err := unmarshalStrict(b, &r); err != nil {
 		return nil, fmt.Errorf("read report %s: %w", path, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read report %s: trailing data after the report", path)
 	}
 	return &r, nil
 }

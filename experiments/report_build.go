@@ -35,13 +35,14 @@ func BuildReport(dir string) (*Report, error) {
 		ModelSize: cfg.Model.Size, Context: cfg.Model.Context,
 		Datasets: []DatasetReport{}, Training: []TrainReport{}, Probes: []ProbeReport{}, Safety: []SafetyReport{},
 	}
-	if mc, err := model.SizeConfig(cfg.Model.Size, cfg.Tokenizer.VocabSize, cfg.Model.Context); err == nil {
-		rep.Params = mc.Params()
-	}
+	// The model's vocabulary is the trained tokenizer's (the configured
+	// size until the tokenizer phase has run).
+	vocab := cfg.Tokenizer.VocabSize
 	if tok, err := data.LoadTokenizer(filepath.Join(dir, TokenizerDir, data.TokenizerFile)); err == nil {
-		if mc, err := model.SizeConfig(cfg.Model.Size, tok.VocabSize(), cfg.Model.Context); err == nil {
-			rep.Params = mc.Params()
-		}
+		vocab = tok.VocabSize()
+	}
+	if mc, err := model.SizeConfig(cfg.Model.Size, vocab, cfg.Model.Context); err == nil {
+		rep.Params = mc.Params()
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, DataDir, datasetsFile)); err == nil {
 		if err := unmarshalStrict(b, &rep.Datasets); err != nil {
