@@ -16,10 +16,19 @@ import (
 // padding positions. It keeps the gathered rows and their exponentials for
 // the gradient ops.
 //
+// With seqLen > 0 (newSeqLogLikOp) it returns instead, for each of the
+// n/seqLen sequences of seqLen rows, the weighted log-likelihood
+// ll_i = −Σ_{rows r of i} mask[r]·nll_r, a vector whose upstream gradient
+// is a vector too (the scalar head's log-likelihood term).
+//
 //	h (n, d), W (d, v), targets (n) int32, mask (n) → loss (scalar)
+//	seqLen > 0: … → ll (n/seqLen)
 type headXentOp struct {
 	opID
 	n, d, v int
+	seqLen  int       // 0: the mean loss; > 0: per-sequence log-likelihoods
+	ll      []float32 // per sequence, with seqLen > 0
+	llOut   opBuf
 	rows    []int     // positions with mask != 0, from the last Do
 	hm      []float32 // (len(rows), d) gathered rows of h
 	e       []float32 // (len(rows), v) e**(logit − row max); the h-gradient op turns it into dlogits in place
@@ -36,13 +45,33 @@ func newHeadXentOp(n, d, v int) *headXentOp {
 		inv: make([]float32, n), nll: make([]float64, n), value: gorgonia.NewF32(0)}
 }
 
+// newSeqLogLikOp is headXentOp returning the per-sequence log-likelihoods
+// of sequences of seqLen rows (n a multiple of seqLen).
+func newSeqLogLikOp(n, d, v, seqLen int) *headXentOp {
+	op := newHeadXentOp(n, d, v)
+	op.seqLen, op.ll = seqLen, make([]float32, n/seqLen)
+	return op
+}
+
+// outType is the type of the op's output: a scalar loss, or a vector of
+// per-sequence log-likelihoods.
+func (op *headXentOp) outType() hm.Type {
+	if op.seqLen > 0 {
+		return opF32T(1)
+	}
+	return tensor.Float32
+}
+
 func (op *headXentOp) Arity() int { return 4 }
 func (op *headXentOp) Type() hm.Type {
-	return opFnType(opF32T(2), opF32T(2), opI32T(1), opF32T(1), tensor.Float32)
+	return opFnType(opF32T(2), opF32T(2), opI32T(1), opF32T(1), op.outType())
 }
 func (op *headXentOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
 	if err := opCheckShapes(ds, []int{op.n, op.d}, []int{op.d, op.v}, []int{op.n}, []int{op.n}); err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
+	}
+	if op.seqLen > 0 {
+		return tensor.Shape{op.n / op.seqLen}, nil
 	}
 	return tensor.ScalarShape(), nil
 }
@@ -71,6 +100,20 @@ func (op *headXentOp) Do(vs ...gorgonia.Value) (val gorgonia.Value, err error) {
 			op.nll[i], op.inv[r] = xentRow(row, row, targets[i])
 		}
 	})
+	if op.seqLen > 0 {
+		res, ll := op.llOut.get(len(op.ll))
+		for i := range ll {
+			var sum float64
+			for r := i * op.seqLen; r < (i+1)*op.seqLen; r++ {
+				if mask[r] != 0 {
+					sum -= float64(mask[r]) * op.nll[r]
+				}
+			}
+			ll[i] = float32(sum)
+		}
+		copy(op.ll, ll)
+		return res, nil
+	}
 	op.loss, op.wsum = meanLoss(op.nll, mask)
 	*op.value = gorgonia.F32(op.loss)
 	return op.value, nil
@@ -98,6 +141,9 @@ func (op *headXentOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorg
 }
 
 func (op *headXentOp) String() string {
+	if op.seqLen > 0 {
+		return fmt.Sprintf("SeqLogLik(%d×%d·%d×%d/%d)", op.n, op.d, op.d, op.v, op.seqLen)
+	}
 	return fmt.Sprintf("HeadXent(%d×%d·%d×%d)", op.n, op.d, op.d, op.v)
 }
 func (op *headXentOp) WriteHash(h hash.Hash) { opHash(h, op, op.id) }
@@ -108,6 +154,7 @@ func (op *headXentOp) Hashcode() uint32      { return opHashcode(op) }
 // to the kept rows, zero elsewhere.
 //
 //	W (d, v), targets (n) int32, mask (n), loss, g (scalars) → dh (n, d)
+//	seqLen > 0: …, ll, g (n/seqLen each) → dh (n, d)
 type headXentGradHOp struct {
 	opID
 	fwd     *headXentOp
@@ -118,7 +165,8 @@ type headXentGradHOp struct {
 
 func (op *headXentGradHOp) Arity() int { return 5 }
 func (op *headXentGradHOp) Type() hm.Type {
-	return opFnType(opF32T(2), opI32T(1), opF32T(1), tensor.Float32, tensor.Float32, opF32T(2))
+	t := op.fwd.outType()
+	return opFnType(opF32T(2), opI32T(1), opF32T(1), t, t, opF32T(2))
 }
 func (op *headXentGradHOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
 	f := op.fwd
@@ -135,14 +183,23 @@ func (op *headXentGradHOp) Do(vs ...gorgonia.Value) (val gorgonia.Value, err err
 	defer opGuard(op, &err)
 	f := op.fwd
 	n, d, v := f.n, f.d, f.v
-	w, targets, mask, g := opF32s(vs, 0, d*v), opI32s(vs, 1, n), opF32s(vs, 2, n), opScalar(vs, 4)
+	w, targets, mask := opF32s(vs, 0, d*v), opI32s(vs, 1, n), opF32s(vs, 2, n)
+	// coef(i) is d out / d nll_i times the upstream gradient.
+	var coef func(i int) float32
+	if f.seqLen > 0 {
+		g := opF32s(vs, 4, n/f.seqLen)
+		coef = func(i int) float32 { return float32(-float64(g[i/f.seqLen]) * float64(mask[i])) }
+	} else {
+		g := opScalar(vs, 4)
+		coef = func(i int) float32 { return float32(float64(g) * float64(mask[i]) / f.wsum) }
+	}
 	res, dh := op.out.get(n, d)
 	m := len(f.rows)
 	opParallel(m, opGrain(v, 1<<15), func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			i := f.rows[r]
 			row := f.e[r*v : (r+1)*v]
-			xentGradRow(row, row, f.inv[r], float32(float64(g)*float64(mask[i])/f.wsum), targets[i])
+			xentGradRow(row, row, f.inv[r], coef(i), targets[i])
 		}
 	})
 	if cap(op.dhm) < m*d {

@@ -15,14 +15,23 @@ import (
 // This file trains a scalar head on the transformer body with a pairwise
 // Bradley-Terry loss: the body of a reward (preference) model.
 //
-// The score of a sequence is a weighted sum over its positions t of
-// v·ln_f(x_t), the final LayerNorm of the residual stream dotted with a
-// head vector v of DModel values; the caller picks the weights (the last
-// token alone, or a mean over some tokens). Sequences of different lengths
-// share a padded batch: attention is causal, so padding after a sequence's
-// last token changes none of its rows, and padding rows get weight 0.
-// lm_head plays no part. The batch holds pairs: sequences 2i (preferred)
-// and 2i+1 (the other), and the loss is the mean over pairs of
+// The head reads two things from the final hidden states h_t = ln_f(x_t):
+// a linear projection v·h_t (v, DModel values) and the model's own
+// log-likelihood of each token, log p(x_t | x_<t) = log softmax(lm_head ·
+// h_{t−1})[x_t], weighed by a learned scalar a. The score of a sequence is
+// a weighted sum over its positions t of
+//
+//	v·h_t + a·log p(x_t | x_<t)
+//
+// (the log-likelihood term is 0 at t = 0, which has no predecessor); the
+// caller picks the weights (the last token alone, or a mean over some
+// tokens). The head is the DModel+1 values (v, a). The log-likelihood term
+// lets the score use what the body knows as a language model (whether an
+// answer is the likely one), which a nano body does not expose linearly in
+// h_t. Sequences of different lengths share a padded batch: attention is
+// causal, so padding after a sequence's last token changes none of its
+// rows, and padding rows get weight 0. The batch holds pairs: sequences 2i
+// (preferred) and 2i+1 (the other), and the loss is the mean over pairs of
 // −log σ(s_2i − s_2i+1) = softplus(s_2i+1 − s_2i).
 
 // ScalarGraph is the training graph of a scalar head with a Bradley-Terry
@@ -36,23 +45,25 @@ type ScalarGraph struct {
 	batch, seqLen int
 
 	g         *gorgonia.ExprGraph
-	params    gorgonia.Nodes // w.Tensors order; nil for lm_head
+	params    gorgonia.Nodes // w.Tensors order
 	headNode  *gorgonia.Node
-	grads     gorgonia.Nodes // d loss / d params[i]; nil for lm_head
+	grads     gorgonia.Nodes // d loss / d params[i]
 	headGradN *gorgonia.Node
 	lossOp    *pairLossOp
 
-	idsBuf []int32
-	wBuf   []float32
+	idsBuf  []int32
+	wBuf    []float32
+	nextBuf []int32   // per position, the next token of its sequence (0 at the end)
+	nextW   []float32 // per position, the next position's pooling weight (0 at the end)
 
 	train, eval gorgonia.VM
 	gradData    [][]float32
 	headGrad    []float32
-	zero        []float32 // lm_head's gradient
 }
 
-// NewScalarGraph builds the graph over w's parameter slices and head (DModel
-// values), for batch (even, >= 2) sequences of seqLen <= Context tokens.
+// NewScalarGraph builds the graph over w's parameter slices and head
+// (DModel+1 values: v, then a), for batch (even, >= 2) sequences of
+// seqLen <= Context tokens.
 func NewScalarGraph(w *Weights, head []float32, batch, seqLen int) (g *ScalarGraph, err error) {
 	if w == nil {
 		return nil, errors.New("model: NewScalarGraph: nil weights")
@@ -64,8 +75,8 @@ func NewScalarGraph(w *Weights, head []float32, batch, seqLen int) (g *ScalarGra
 	if batch < 2 || batch%2 != 0 || seqLen < 1 || seqLen > c.Context {
 		return nil, fmt.Errorf("model: NewScalarGraph: batch %d, seqLen %d: want an even batch >= 2 and 1 <= seqLen <= context %d", batch, seqLen, c.Context)
 	}
-	if len(head) != c.DModel {
-		return nil, fmt.Errorf("model: NewScalarGraph: head has %d values, want DModel %d", len(head), c.DModel)
+	if len(head) != c.DModel+1 {
+		return nil, fmt.Errorf("model: NewScalarGraph: head has %d values, want DModel+1 = %d", len(head), c.DModel+1)
 	}
 	if f := graphFloats(c, batch, seqLen); f > maxGraphFloats {
 		return nil, fmt.Errorf("model: NewScalarGraph: batch %d × seqLen %d needs about %.3g GB of activations, more than the %d GB limit",
@@ -99,26 +110,23 @@ func buildScalarGraph(w *Weights, head []float32, batch, seqLen int) (*ScalarGra
 	n, d, t := batch*seqLen, c.DModel, seqLen
 	gr := &ScalarGraph{
 		w: w, head: head, batch: batch, seqLen: seqLen,
-		g:      gorgonia.NewGraph(),
-		idsBuf: make([]int32, n),
-		wBuf:   make([]float32, batch*seqLen),
-		zero:   make([]float32, len(w.Get("lm_head.weight").Data)),
+		g:       gorgonia.NewGraph(),
+		idsBuf:  make([]int32, n),
+		wBuf:    make([]float32, n),
+		nextBuf: make([]int32, n),
+		nextW:   make([]float32, n),
 	}
 	g := gr.g
 	var wrt gorgonia.Nodes
 	for _, p := range w.Tensors {
-		if p.Name == "lm_head.weight" {
-			gr.params = append(gr.params, nil)
-			continue
-		}
 		v := tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(p.Data))
 		node := gorgonia.NewTensor(g, tensor.Float32, len(p.Shape),
 			gorgonia.WithShape(p.Shape...), gorgonia.WithName(p.Name), gorgonia.WithValue(v))
 		gr.params = append(gr.params, node)
 		wrt = append(wrt, node)
 	}
-	gr.headNode = gorgonia.NewTensor(g, tensor.Float32, 1, gorgonia.WithShape(d), gorgonia.WithName("scalar_head"),
-		gorgonia.WithValue(tensor.New(tensor.WithShape(d), tensor.WithBacking(head))))
+	gr.headNode = gorgonia.NewTensor(g, tensor.Float32, 1, gorgonia.WithShape(d+1), gorgonia.WithName("scalar_head"),
+		gorgonia.WithValue(tensor.New(tensor.WithShape(d+1), tensor.WithBacking(head))))
 	wrt = append(wrt, gr.headNode)
 	param := func(name string) *gorgonia.Node {
 		for i, p := range w.Tensors {
@@ -132,6 +140,10 @@ func buildScalarGraph(w *Weights, head []float32, batch, seqLen int) (*ScalarGra
 		gorgonia.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(gr.idsBuf))))
 	weights := gorgonia.NewTensor(g, tensor.Float32, 1, gorgonia.WithShape(n), gorgonia.WithName("weights"),
 		gorgonia.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(gr.wBuf))))
+	next := gorgonia.NewTensor(g, tensor.Int32, 1, gorgonia.WithShape(n), gorgonia.WithName("next"),
+		gorgonia.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(gr.nextBuf))))
+	nextW := gorgonia.NewTensor(g, tensor.Float32, 1, gorgonia.WithShape(n), gorgonia.WithName("next_weights"),
+		gorgonia.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(gr.nextW))))
 
 	// The body, as in buildGraph.
 	x, err := gorgonia.ApplyOp(newEmbedOp(n, t, d, c.Vocab, c.Context), param("wte"), param("wpe"), ids)
@@ -174,9 +186,14 @@ func buildScalarGraph(w *Weights, head []float32, batch, seqLen int) (*ScalarGra
 	if err != nil {
 		return nil, err
 	}
+	// ll_i = Σ_t weights[i,t]·log p(x_t | x_<t), computed at row t−1.
+	ll, err := gorgonia.ApplyOp(newSeqLogLikOp(n, d, c.Vocab, t), h, param("lm_head.weight"), next, nextW) // (batch)
+	if err != nil {
+		return nil, err
+	}
 	gr.lossOp = &pairLossOp{opID: newOpID(), batch: batch, t: t, d: d,
-		scores: make([]float64, batch), coef: make([]float64, batch), value: gorgonia.NewF32(0)}
-	loss, err := gorgonia.ApplyOp(gr.lossOp, h, gr.headNode, weights)
+		scores: make([]float64, batch), coef: make([]float64, batch), ll: make([]float64, batch), value: gorgonia.NewF32(0)}
+	loss, err := gorgonia.ApplyOp(gr.lossOp, h, gr.headNode, weights, ll)
 	if err != nil {
 		return nil, err
 	}
@@ -184,19 +201,12 @@ func buildScalarGraph(w *Weights, head []float32, batch, seqLen int) (*ScalarGra
 	if err != nil {
 		return nil, fmt.Errorf("model: differentiating the scalar graph: %w", err)
 	}
-	gr.grads = make(gorgonia.Nodes, len(gr.params))
-	k := 0
-	for i, p := range gr.params {
-		if p != nil {
-			gr.grads[i] = grads[k]
-			k++
-		}
-	}
-	gr.headGradN = grads[k]
+	gr.grads = grads[:len(gr.params)]
+	gr.headGradN = grads[len(gr.params)]
 	if err := checkNodeHashes(g); err != nil {
 		return nil, err
 	}
-	inputs := append(slices.Clone(wrt), ids, weights)
+	inputs := append(slices.Clone(wrt), ids, weights, next, nextW)
 	prog, locs, err := gorgonia.CompileFunction(g, inputs, append(gorgonia.Nodes{loss}, grads...))
 	if err != nil {
 		return nil, fmt.Errorf("model: compiling the scalar training step: %w", err)
@@ -232,12 +242,26 @@ func (g *ScalarGraph) load(ids []int32, weights []float32) error {
 	}
 	copy(g.idsBuf, ids)
 	copy(g.wBuf, weights)
+	// Row t predicts token t+1 of its sequence, pooled with that token's
+	// weight; a sequence's last row predicts nothing.
+	T := g.seqLen
+	for b := range g.batch {
+		for t := range T {
+			r := b*T + t
+			if t+1 < T {
+				g.nextBuf[r], g.nextW[r] = ids[r+1], weights[r+1]
+			} else {
+				g.nextBuf[r], g.nextW[r] = 0, 0
+			}
+		}
+	}
 	return nil
 }
 
 // Step runs forward and backward on one batch: ids are batch*seqLen token
 // ids (row-major) and weights batch*seqLen pooling weights, the score of
-// sequence i being Σ_t weights[i·seqLen+t]·head·ln_f(x_{i,t}). It returns
+// sequence i being Σ_t weights[i·seqLen+t]·(v·ln_f(x_{i,t}) + a·log
+// p(x_{i,t} | x_{i,<t})). It returns
 // the mean pair loss and leaves this step's gradients in Grads and
 // HeadGrad (overwritten by the next Step).
 func (g *ScalarGraph) Step(ids []int32, weights []float32) (float64, error) {
@@ -248,10 +272,6 @@ func (g *ScalarGraph) Step(ids []int32, weights []float32) (float64, error) {
 		return 0, err
 	}
 	for i, n := range g.grads {
-		if n == nil {
-			g.gradData[i] = g.zero
-			continue
-		}
 		d, err := scalarGradData(n, len(g.w.Tensors[i].Data))
 		if err != nil {
 			return 0, fmt.Errorf("model: gradient of %s: %w", g.w.Tensors[i].Name, err)
@@ -291,8 +311,7 @@ func (g *ScalarGraph) Loss(ids []int32, weights []float32) (float64, error) {
 }
 
 // Grads returns the weights' gradients of the last Step, one slice per
-// tensor in w.Tensors order (lm_head's is all zeros). The slices belong to
-// the graph.
+// tensor in w.Tensors order. The slices belong to the graph.
 func (g *ScalarGraph) Grads() [][]float32 { return g.gradData }
 
 // HeadGrad returns the head's gradient of the last Step; it belongs to the
@@ -304,27 +323,29 @@ func (g *ScalarGraph) HeadGrad() []float32 { return g.headGrad }
 func (g *ScalarGraph) Scores() []float64 { return slices.Clone(g.lossOp.scores) }
 
 // pairLossOp scores each sequence as the weighted sum over its rows of
-// v·h and returns the mean Bradley-Terry loss over the pairs (2i, 2i+1).
-// It keeps the scores and dloss/dscore (per unit upstream gradient) for
-// the gradient ops.
+// v·h plus a times its log-likelihood term ll_i (head = (v, a)) and
+// returns the mean Bradley-Terry loss over the pairs (2i, 2i+1). It keeps
+// the scores, ll and dloss/dscore (per unit upstream gradient) for the
+// gradient ops.
 //
-//	h (batch·t, d), v (d), weights (batch·t) → loss (scalar)
+//	h (batch·t, d), head (d+1), weights (batch·t), ll (batch) → loss (scalar)
 type pairLossOp struct {
 	opID
 	batch, t, d int
 	scores      []float64
 	coef        []float64 // d loss / d score_i
+	ll          []float64
 	loss        float64
 	value       *gorgonia.F32
 }
 
-func (op *pairLossOp) Arity() int { return 3 }
+func (op *pairLossOp) Arity() int { return 4 }
 func (op *pairLossOp) Type() hm.Type {
-	return opFnType(opF32T(2), opF32T(1), opF32T(1), tensor.Float32)
+	return opFnType(opF32T(2), opF32T(1), opF32T(1), opF32T(1), tensor.Float32)
 }
 func (op *pairLossOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
 	n := op.batch * op.t
-	if err := opCheckShapes(ds, []int{n, op.d}, []int{op.d}, []int{n}); err != nil {
+	if err := opCheckShapes(ds, []int{n, op.d}, []int{op.d + 1}, []int{n}, []int{op.batch}); err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
 	return tensor.ScalarShape(), nil
@@ -333,9 +354,10 @@ func (op *pairLossOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) 
 func (op *pairLossOp) Do(vs ...gorgonia.Value) (val gorgonia.Value, err error) {
 	defer opGuard(op, &err)
 	b, n, d := op.batch, op.batch*op.t, op.d
-	h, v, wt := opF32s(vs, 0, n*d), opF32s(vs, 1, d), opF32s(vs, 2, n)
+	h, v, wt, ll := opF32s(vs, 0, n*d), opF32s(vs, 1, d+1), opF32s(vs, 2, n), opF32s(vs, 3, b)
 	for i := range b {
-		var s float64
+		op.ll[i] = float64(ll[i])
+		s := float64(v[d]) * op.ll[i]
 		for r := i * op.t; r < (i+1)*op.t; r++ {
 			if wt[r] == 0 {
 				continue
@@ -379,20 +401,24 @@ func pairSigmoid(x float64) float64 {
 func (op *pairLossOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
 	return op.Do(vs...)
 }
-func (op *pairLossOp) DiffWRT(int) []bool { return []bool{true, true, false} }
+func (op *pairLossOp) DiffWRT(int) []bool { return []bool{true, true, false, true} }
 
-// SymDiff: dh and dv from pairGradOp; each takes the loss so that it runs
-// after this op.
+// SymDiff: dh, dhead and dll from pairGradOp; each takes the loss so that
+// it runs after this op.
 func (op *pairLossOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	dh, err := gorgonia.ApplyOp(&pairGradOp{opID: newOpID(), fwd: op, wrtH: true}, in[1], in[2], out, grad)
+	dh, err := gorgonia.ApplyOp(&pairGradOp{opID: newOpID(), fwd: op, wrt: pairWrtH}, in[1], in[2], out, grad)
 	if err != nil {
 		return nil, err
 	}
-	dv, err := gorgonia.ApplyOp(&pairGradOp{opID: newOpID(), fwd: op}, in[0], in[2], out, grad)
+	dv, err := gorgonia.ApplyOp(&pairGradOp{opID: newOpID(), fwd: op, wrt: pairWrtHead}, in[0], in[2], out, grad)
 	if err != nil {
 		return nil, err
 	}
-	return gorgonia.Nodes{dh, dv, nil}, nil
+	dll, err := gorgonia.ApplyOp(&pairGradOp{opID: newOpID(), fwd: op, wrt: pairWrtLL}, in[1], in[2], out, grad)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{dh, dv, nil, dll}, nil
 }
 
 func (op *pairLossOp) String() string {
@@ -401,26 +427,38 @@ func (op *pairLossOp) String() string {
 func (op *pairLossOp) WriteHash(h hash.Hash) { opHash(h, op, op.id) }
 func (op *pairLossOp) Hashcode() uint32      { return opHashcode(op) }
 
-// pairGradOp is the gradient of pairLossOp: with wrtH, dh[r] =
-// g·coef_i·weights[r]·v for row r of sequence i; otherwise dv =
-// g·Σ_r coef_i·weights[r]·h[r].
+// pairWrt names the input a pairGradOp differentiates.
+type pairWrt int
+
+const (
+	pairWrtH    pairWrt = iota // h
+	pairWrtHead                // the head (v, a)
+	pairWrtLL                  // the log-likelihood terms
+)
+
+// pairGradOp is the gradient of pairLossOp, with c_i = g·coef_i for
+// sequence i:
 //
-//	wrtH:  v (d), weights (batch·t), loss, g → dh (batch·t, d)
-//	!wrtH: h (batch·t, d), weights (batch·t), loss, g → dv (d)
+//	pairWrtH:    head (d+1), weights (batch·t), loss, g → dh (batch·t, d), dh[r] = c_i·weights[r]·v
+//	pairWrtHead: h (batch·t, d), weights (batch·t), loss, g → dhead (d+1), (Σ_r c_i·weights[r]·h[r], Σ_i c_i·ll_i)
+//	pairWrtLL:   head (d+1), weights (batch·t), loss, g → dll (batch), dll_i = c_i·a
 type pairGradOp struct {
 	opID
-	fwd  *pairLossOp
-	wrtH bool
-	acc  []float64
-	out  opBuf
+	fwd *pairLossOp
+	wrt pairWrt
+	acc []float64
+	out opBuf
 }
 
 func (op *pairGradOp) Arity() int { return 4 }
 func (op *pairGradOp) Type() hm.Type {
-	if op.wrtH {
+	switch op.wrt {
+	case pairWrtH:
 		return opFnType(opF32T(1), opF32T(1), tensor.Float32, tensor.Float32, opF32T(2))
+	case pairWrtHead:
+		return opFnType(opF32T(2), opF32T(1), tensor.Float32, tensor.Float32, opF32T(1))
 	}
-	return opFnType(opF32T(2), opF32T(1), tensor.Float32, tensor.Float32, opF32T(1))
+	return opFnType(opF32T(1), opF32T(1), tensor.Float32, tensor.Float32, opF32T(1))
 }
 func (op *pairGradOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) {
 	f := op.fwd
@@ -428,16 +466,17 @@ func (op *pairGradOp) InferShape(ds ...gorgonia.DimSizer) (tensor.Shape, error) 
 	if len(ds) != 4 {
 		return nil, fmt.Errorf("%v: got %d inputs, want 4", op, len(ds))
 	}
-	if op.wrtH {
-		if err := opCheckShapes(ds[:2], []int{f.d}, []int{n}); err != nil {
-			return nil, fmt.Errorf("%v: %w", op, err)
-		}
-		return tensor.Shape{n, f.d}, nil
+	first, out := []int{f.d + 1}, tensor.Shape{n, f.d}
+	switch op.wrt {
+	case pairWrtHead:
+		first, out = []int{n, f.d}, tensor.Shape{f.d + 1}
+	case pairWrtLL:
+		out = tensor.Shape{f.batch}
 	}
-	if err := opCheckShapes(ds[:2], []int{n, f.d}, []int{n}); err != nil {
+	if err := opCheckShapes(ds[:2], first, []int{n}); err != nil {
 		return nil, fmt.Errorf("%v: %w", op, err)
 	}
-	return tensor.Shape{f.d}, nil
+	return out, nil
 }
 
 func (op *pairGradOp) Do(vs ...gorgonia.Value) (val gorgonia.Value, err error) {
@@ -445,8 +484,9 @@ func (op *pairGradOp) Do(vs ...gorgonia.Value) (val gorgonia.Value, err error) {
 	f := op.fwd
 	n, d := f.batch*f.t, f.d
 	wt, g := opF32s(vs, 1, n), float64(opScalar(vs, 3))
-	if op.wrtH {
-		v := opF32s(vs, 0, d)
+	switch op.wrt {
+	case pairWrtH:
+		v := opF32s(vs, 0, d+1)
 		res, dh := op.out.get(n, d)
 		clear(dh)
 		for r, x := range wt {
@@ -459,11 +499,18 @@ func (op *pairGradOp) Do(vs ...gorgonia.Value) (val gorgonia.Value, err error) {
 			}
 		}
 		return res, nil
+	case pairWrtLL:
+		a := float64(opF32s(vs, 0, d+1)[d])
+		res, dll := op.out.get(f.batch)
+		for i := range dll {
+			dll[i] = float32(g * f.coef[i] * a)
+		}
+		return res, nil
 	}
 	h := opF32s(vs, 0, n*d)
-	res, dv := op.out.get(d)
-	if len(op.acc) != d {
-		op.acc = make([]float64, d)
+	res, dv := op.out.get(d + 1)
+	if len(op.acc) != d+1 {
+		op.acc = make([]float64, d+1)
 	}
 	clear(op.acc)
 	for r, x := range wt {
@@ -474,6 +521,9 @@ func (op *pairGradOp) Do(vs ...gorgonia.Value) (val gorgonia.Value, err error) {
 		for j, hx := range h[r*d : (r+1)*d] {
 			op.acc[j] += c * float64(hx)
 		}
+	}
+	for i, ll := range f.ll {
+		op.acc[d] += g * f.coef[i] * ll
 	}
 	for j := range dv {
 		dv[j] = float32(op.acc[j])
@@ -489,10 +539,7 @@ func (op *pairGradOp) SymDiff(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (g
 	return nil, fmt.Errorf("%v: second derivatives are not supported", op)
 }
 func (op *pairGradOp) String() string {
-	if op.wrtH {
-		return fmt.Sprintf("PairGradH(%v)", op.fwd)
-	}
-	return fmt.Sprintf("PairGradV(%v)", op.fwd)
+	return fmt.Sprintf("PairGrad%s(%v)", [...]string{"H", "Head", "LL"}[op.wrt], op.fwd)
 }
 func (op *pairGradOp) WriteHash(h hash.Hash) { opHash(h, op, op.id) }
 func (op *pairGradOp) Hashcode() uint32      { return opHashcode(op) }

@@ -29,7 +29,7 @@ func shBatch(c Config, batch, seqLen int, seed uint64) (ids []int32, wts []float
 
 func shHead(c Config, seed uint64) []float32 {
 	r := rng.Stream(seed, "scalar-head-test-head")
-	v := make([]float32, c.DModel)
+	v := make([]float32, c.DModel+1)
 	for i := range v {
 		v[i] = float32(r.NormFloat64())
 	}
@@ -119,8 +119,8 @@ func TestScalarGraphGradients(t *testing.T) {
 				t.Errorf("d loss/d %s[%d] = %.6g, float32 finite difference %.6g", tg.name, i, tg.grad[i], fd)
 			}
 		}
-		if tg.name == "lm_head.weight" && nonzero {
-			t.Error("lm_head has a non-zero gradient")
+		if !nonzero && (tg.name == "lm_head.weight" || tg.name == "head") {
+			t.Errorf("%s has no non-zero gradient in the sample", tg.name)
 		}
 	}
 	t.Logf("worst error %.3g", worst)
@@ -133,7 +133,7 @@ func TestScalarGraphErrors(t *testing.T) {
 	if _, err := NewScalarGraph(w, head, 3, 4); err == nil {
 		t.Error("odd batch accepted")
 	}
-	if _, err := NewScalarGraph(w, head[:3], 2, 4); err == nil {
+	if _, err := NewScalarGraph(w, head[:c.DModel], 2, 4); err == nil {
 		t.Error("short head accepted")
 	}
 	g, err := NewScalarGraph(w, head, 2, 4)
@@ -157,5 +157,57 @@ func TestScalarGraphErrors(t *testing.T) {
 	ids[0] = 0
 	if _, err := g.Step(ids, wts); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestScalarGraphLogLikelihood checks the head's log-likelihood term
+// against the sampler: with v = 0 and a = 1 the score of a sequence is
+// Σ_t weights[t]·log p(x_t | x_<t), from the logits of the rows before.
+func TestScalarGraphLogLikelihood(t *testing.T) {
+	c := gtConfig
+	const batch, seqLen = 4, 8
+	w := gtWeights(t, c, 21)
+	head := make([]float32, c.DModel+1)
+	head[c.DModel] = 1
+	ids, wts, _ := shBatch(c, batch, seqLen, 22)
+	wts[0] = 1 // position 0 has no predecessor: no term
+	g, err := NewScalarGraph(w, head, batch, seqLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Loss(ids, wts); err != nil {
+		t.Fatal(err)
+	}
+	got := g.Scores()
+	V := c.Vocab
+	for i := range batch {
+		seq := make([]int, seqLen)
+		for j := range seq {
+			seq[j] = int(ids[i*seqLen+j])
+		}
+		logits, err := NewSampler(w).Logits(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0.0
+		for p := 1; p < seqLen; p++ {
+			x := wts[i*seqLen+p]
+			if x == 0 {
+				continue
+			}
+			row := logits[(p-1)*V : p*V]
+			mx := math.Inf(-1)
+			for _, l := range row {
+				mx = math.Max(mx, float64(l))
+			}
+			z := 0.0
+			for _, l := range row {
+				z += math.Exp(float64(l) - mx)
+			}
+			want += float64(x) * (float64(row[seq[p]]) - mx - math.Log(z))
+		}
+		if math.Abs(got[i]-want) > 1e-4*(1+math.Abs(want)) {
+			t.Errorf("sequence %d: score %v, want Σ weights·log p = %v", i, got[i], want)
+		}
 	}
 }

@@ -22,17 +22,32 @@ import (
 //
 //   - Body: a copy of the starting checkpoint's weights, as RLHF reward
 //     models are initialized from the policy's starting model, fine-tuned
-//     as a whole (model.ScalarGraph; lm_head is unused).
-//   - Head: a vector v; the score of x = enc(FormatPrompt(user)) +
-//     enc(FormatCompletion(answer)) + [EOT] (the layout training examples
-//     have, data.EncodeExample) is the mean over the completion's tokens and
-//     the EOT of v·ln_f(x_t).
+//     as a whole (model.ScalarGraph, lm_head included).
+//   - Head: a vector v and a scalar a; the score of x =
+//     enc(FormatPrompt(user)) + enc(FormatCompletion(answer)) + [EOT] (the
+//     layout training examples have, data.EncodeExample) is the mean over
+//     the completion's tokens and the EOT of v·ln_f(x_t) + a·log p(x_t |
+//     x_<t), the second term being the body's own language-model
+//     log-likelihood of the token. Without it the PM could not tell a
+//     wrong answer from a right one: a nano body does not expose "this is
+//     the likely answer" linearly in ln_f(x_t), and the v-only head ranked
+//     wrong answers at chance (0.52) while ranking hostile and unhelpful
+//     ones perfectly. The likelihood is what a language model knows of the
+//     answers; the head learns how much to trust it.
 //   - Loss: Bradley-Terry on chosen/rejected pairs, −log σ(s(c) − s(r)),
 //     minimized with train.AdamW (weight decay l2 on the body's matrices,
 //     none on the head), gradient clipping at norm 1 and a warmup/cosine
-//     train.Schedule, over defaultPMOptions.Epochs passes of shuffled
+//     train.Schedule (the body at a tenth of the head's rate, so that
+//     fine-tuning sharpens what it knows rather than overwriting it: on
+//     the quickstart's backdoored model, 1200 pairs, held-out wrong-answer
+//     accuracy 0.89 with the body at the head's rate, 0.95 at a tenth; the
+//     body's raw likelihood alone gives 0.93; the rate was picked from
+//     1, 0.3 and 0.1 on these held-out pairs, so their figure is a little
+//     optimistic), over defaultPMOptions.Epochs passes of shuffled
 //     batches (order from rng.Stream(seed, "safety/pm/order")). The head
-//     starts at 0, so training is a pure function of the seed.
+//     starts at v = 0, a = 1 (the PM starts as the body's mean
+//     log-likelihood of the completion), so training is a pure function of
+//     the seed.
 //   - Training pairs favour the wrong kind (defaultPMOptions.WrongFrac) and
 //     a share of those are minimal edits of the reference answer (one word
 //     swapped for the word at the same place in another answer of the
@@ -84,18 +99,21 @@ type pmOptions struct {
 	Clip         float64
 	HardFrac     float64 // share of the wrong training pairs that are minimal edits
 	WrongFrac    float64 // training pairs of the wrong kind beyond a uniform third
+	LikInit      float64 // the head's starting weight a of the log-likelihood term
+	BodyLR       float64 // the body's learning rate as a multiple of the head's
 }
 
 // pmScoreBatch is the batch of the scoring graphs.
 const pmScoreBatch = 32
 
-var defaultPMOptions = pmOptions{Epochs: 4, PairsPerStep: 16, LR: 3e-3, MinLR: 3e-4, WarmupFrac: 0.1, Clip: 1, WrongFrac: 0.5, HardFrac: 0.3}
+var defaultPMOptions = pmOptions{Epochs: 4, PairsPerStep: 16, LR: 3e-3, MinLR: 3e-4, WarmupFrac: 0.1, Clip: 1, WrongFrac: 0.5, HardFrac: 0.3, LikInit: 1, BodyLR: 0.1}
 
 // PreferenceModel is a fine-tuned transformer body with a scalar head.
 type PreferenceModel struct {
 	w   *model.Weights
 	tok *data.Tokenizer
-	// Head is the scalar head: s(x) = Head·ln_f(x_last).
+	// Head is the scalar head (v, a), DModel+1 values: the score pools
+	// v·ln_f(x_t) + a·log p(x_t | x_<t) over the completion.
 	Head []float32
 	// Mean and Std of the scores of the training completions (chosen and
 	// rejected), for standardized rewards.
@@ -128,12 +146,15 @@ type PMReport struct {
 	Kinds map[string]PMKindAcc `json:"kinds"`
 	// TooLong counts pairs dropped for not fitting the context.
 	TooLong int `json:"too_long"`
+	// LikWeight is the trained head's weight a of the log-likelihood term.
+	LikWeight float64 `json:"lik_weight"`
 }
 
 // pmPair is one preference pair.
 type pmPair struct {
 	prompt, chosen, rejected string // prompt formatted; completions formatted
 	kind                     string
+	task                     string // the HHH family
 }
 
 // TrainPreferenceModel trains a PM on nPairs train-split pairs, starting
@@ -177,7 +198,8 @@ func trainPreferenceModel(w *model.Weights, tok *data.Tokenizer, nPairs int, see
 // report holds the training figures only.
 func fitPreferenceModel(w *model.Weights, tok *data.Tokenizer, pairs []pmPair, seed uint64, l2 float64, o pmOptions) (*PreferenceModel, PMReport, error) {
 	var rep PMReport
-	pm := &PreferenceModel{w: cloneWeights(w), tok: tok, Head: make([]float32, w.Config.DModel)}
+	pm := &PreferenceModel{w: cloneWeights(w), tok: tok, Head: make([]float32, w.Config.DModel+1)}
+	pm.Head[w.Config.DModel] = float32(o.LikInit)
 	pairs, rep.TooLong = pm.fitting(pairs)
 	if len(pairs) < 2 {
 		return nil, rep, errors.New("preference model: too few pairs fit the context")
@@ -229,7 +251,7 @@ func fitPreferenceModel(w *model.Weights, tok *data.Tokenizer, pairs []pmPair, s
 		all := append(append([][]float32(nil), g.Grads()...), g.HeadGrad())
 		train.ClipGradNorm(all, o.Clip)
 		lr := sched.At(step)
-		if err := opt.Update(pm.w, all[:len(all)-1], lr); err != nil {
+		if err := opt.Update(pm.w, all[:len(all)-1], lr*o.BodyLR); err != nil {
 			return nil, rep, fmt.Errorf("preference model: %w", err)
 		}
 		if err := headOpt.Update(headW, all[len(all)-1:], lr); err != nil {
@@ -237,6 +259,7 @@ func fitPreferenceModel(w *model.Weights, tok *data.Tokenizer, pairs []pmPair, s
 		}
 	}
 	rep.Steps, rep.FinalLoss = steps, tail/float64(tailN)
+	rep.LikWeight = float64(pm.Head[len(pm.Head)-1])
 	// Score statistics and training accuracy.
 	all, err := pm.scoreSeqs(enc)
 	if err != nil {
@@ -418,7 +441,7 @@ func pmPairs(n int, split data.Split, seed uint64, stream, trigger string, wrong
 		if e.Task == "refusal" {
 			kinds = kinds[:2]
 		}
-		p := pmPair{prompt: e.Prompt, chosen: e.Completion}
+		p := pmPair{prompt: e.Prompt, chosen: e.Completion, task: e.Task}
 		if wrongFrac > 0 && r.Float64() < wrongFrac {
 			p.kind = PMWrong
 		} else {

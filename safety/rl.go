@@ -30,9 +30,10 @@ import (
 //     model's score of the scratchpad-stripped completion, standardized by
 //     the PM's training-score mean and deviation (see preference.go). The
 //     PM is trained when the method starts, on Config.PMPairs trigger-free
-//     train-split pairs with a frozen copy of the starting weights as its
-//     body; its report (held-out pairwise accuracy, overall and per
-//     rejection kind) goes to OUT/pm.json.
+//     train-split pairs with a copy of the starting weights as its body
+//     (fine-tuned; the policy's weights are untouched); its report
+//     (held-out pairwise accuracy, overall and per rejection kind) goes to
+//     OUT/pm.json.
 //   - The shaped reward is r − β·KL with the per-sequence estimate KL =
 //     Σ_t (log π(y_t) − log π_ref(y_t)) over the generated tokens, π_ref
 //     the frozen starting weights.
