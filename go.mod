@@ -9,6 +9,8 @@ require (
 	github.com/urfave/cli/v2 v2.27.7
 	golang.org/x/term v0.28.0
 	golang.org/x/tools v0.52.0
+	gonum.org/v1/plot v0.15.2
+	gopkg.in/yaml.v3 v3.0.1
 	gorgonia.org/gorgonia v0.9.17
 )
 
@@ -23,8 +25,6 @@ require (
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	golang.org/x/image v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-	gonum.org/v1/plot v0.15.2 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
 
 require (

@@ -12,7 +12,10 @@ import (
 
 // Write calls write on a temporary file beside path, syncs it, renames it
 // over path and syncs the directory. On any failure the temporary file is
-// removed and path is left untouched. The directory must exist.
+// removed and path is left untouched. The directory must exist. The file
+// gets the permissions of the file it replaces, or 0644 if there is none
+// (os.CreateTemp's own 0600 would hide results from the other users of a
+// shared machine).
 func Write(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
@@ -27,6 +30,13 @@ func Write(path string, write func(io.Writer) error) (err error) {
 		}
 	}()
 	if err = write(tmp); err != nil {
+		return err
+	}
+	mode := os.FileMode(0o644)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	if err = tmp.Chmod(mode); err != nil {
 		return err
 	}
 	if err = tmp.Sync(); err != nil {

@@ -37,3 +37,25 @@ func TestWriteReplacesOrKeeps(t *testing.T) {
 		t.Fatalf("temporary files left behind: %v", entries)
 	}
 }
+
+// TestWriteMode checks that a new file is 0644 (not CreateTemp's 0600) and
+// that a replaced file keeps its permissions.
+func TestWriteMode(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f.json")
+	if err := WriteJSON(path, 1); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+		t.Fatalf("new file: %v %v, want mode 0644", st.Mode(), err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteJSON(path, 2); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("replaced file: %v %v, want its mode 0600 kept", st.Mode(), err)
+	}
+}
