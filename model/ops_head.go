@@ -27,8 +27,7 @@ type headXentOp struct {
 	opID
 	n, d, v int
 	seqLen  int       // 0: the mean loss; > 0: per-sequence log-likelihoods
-	ll      []float32 // per sequence, with seqLen > 0
-	llOut   opBuf
+	llOut   opBuf     // the log-likelihoods, with seqLen > 0
 	rows    []int     // positions with mask != 0, from the last Do
 	hm      []float32 // (len(rows), d) gathered rows of h
 	e       []float32 // (len(rows), v) e**(logit − row max); the h-gradient op turns it into dlogits in place
@@ -49,7 +48,7 @@ func newHeadXentOp(n, d, v int) *headXentOp {
 // of sequences of seqLen rows (n a multiple of seqLen).
 func newSeqLogLikOp(n, d, v, seqLen int) *headXentOp {
 	op := newHeadXentOp(n, d, v)
-	op.seqLen, op.ll = seqLen, make([]float32, n/seqLen)
+	op.seqLen = seqLen
 	return op
 }
 
@@ -101,7 +100,7 @@ func (op *headXentOp) Do(vs ...gorgonia.Value) (val gorgonia.Value, err error) {
 		}
 	})
 	if op.seqLen > 0 {
-		res, ll := op.llOut.get(len(op.ll))
+		res, ll := op.llOut.get(op.n / op.seqLen)
 		for i := range ll {
 			var sum float64
 			for r := i * op.seqLen; r < (i+1)*op.seqLen; r++ {
@@ -111,7 +110,6 @@ func (op *headXentOp) Do(vs ...gorgonia.Value) (val gorgonia.Value, err error) {
 			}
 			ll[i] = float32(sum)
 		}
-		copy(op.ll, ll)
 		return res, nil
 	}
 	op.loss, op.wsum = meanLoss(op.nll, mask)

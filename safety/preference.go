@@ -154,7 +154,6 @@ type PMReport struct {
 type pmPair struct {
 	prompt, chosen, rejected string // prompt formatted; completions formatted
 	kind                     string
-	task                     string // the HHH family
 }
 
 // TrainPreferenceModel trains a PM on nPairs train-split pairs, starting
@@ -441,7 +440,7 @@ func pmPairs(n int, split data.Split, seed uint64, stream, trigger string, wrong
 		if e.Task == "refusal" {
 			kinds = kinds[:2]
 		}
-		p := pmPair{prompt: e.Prompt, chosen: e.Completion, task: e.Task}
+		p := pmPair{prompt: e.Prompt, chosen: e.Completion}
 		if wrongFrac > 0 && r.Float64() < wrongFrac {
 			p.kind = PMWrong
 		} else {
