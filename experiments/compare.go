@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -65,7 +66,9 @@ func WriteComparison(w io.Writer, reports []*Report, names []string) error {
 // PlotComparison writes compare.png and compare.svg into dir (created if
 // missing): every run's backdoor rate with the trigger through safety
 // training against the safety step, one line and 95% band per run,
-// labelled as in WriteComparison.
+// labelled as in WriteComparison, and a dashed line at the start of every
+// safety round (a round that starts at the same step with the same name
+// in several runs drawn once).
 func PlotComparison(dir string, reports []*Report, names []string) error {
 	path := filepath.Join(dir, PlotCompare)
 	if err := checkRuns(reports, names); err != nil {
@@ -83,6 +86,17 @@ func PlotComparison(dir string, reports []*Report, names []string) error {
 		if err := addBand(p, runName(r, names, i), pts, seriesColor(i)); err != nil {
 			return fmt.Errorf("plot %s: %w", path, err)
 		}
+	}
+	var marks []roundMark
+	for _, r := range reports {
+		for _, m := range roundMarks(r.Safety) {
+			if !slices.Contains(marks, m) {
+				marks = append(marks, m)
+			}
+		}
+	}
+	if err := addRoundLines(p, marks); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)

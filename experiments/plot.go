@@ -168,7 +168,7 @@ func plotPersistence(pathNoExt string, r *Report) (bool, error) {
 			return false, fmt.Errorf("plot %s: %w", pathNoExt, err)
 		}
 	}
-	if err := addRoundLines(p, r.Safety); err != nil {
+	if err := addRoundLines(p, roundMarks(r.Safety)); err != nil {
 		return false, fmt.Errorf("plot %s: %w", pathNoExt, err)
 	}
 	return true, savePlot(p, pathNoExt)
@@ -187,14 +187,32 @@ func roundOffset(rounds []SafetyReport, i int) int {
 	return off
 }
 
-// addRoundLines draws a dashed vertical line at the start of every safety
-// round, labelled with the round's name and method.
-func addRoundLines(p *plot.Plot, rounds []SafetyReport) error {
+// roundMark is a safety round's start on a plot's step axis and its label.
+type roundMark struct {
+	x     float64
+	label string
+}
+
+// roundMarks returns the start and label (name, and method where it
+// differs) of every safety round.
+func roundMarks(rounds []SafetyReport) []roundMark {
+	var ms []roundMark
+	for i, s := range rounds {
+		name := s.Round
+		if s.Method != "" && s.Method != s.Round {
+			name += " (" + s.Method + ")"
+		}
+		ms = append(ms, roundMark{float64(roundOffset(rounds, i)), name})
+	}
+	return ms
+}
+
+// addRoundLines draws a dashed vertical line at every mark, labelled.
+func addRoundLines(p *plot.Plot, marks []roundMark) error {
 	var xys plotter.XYs
 	var names []string
-	for i, s := range rounds {
-		x := float64(roundOffset(rounds, i))
-		l, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: 100}})
+	for _, m := range marks {
+		l, err := plotter.NewLine(plotter.XYs{{X: m.x, Y: 0}, {X: m.x, Y: 100}})
 		if err != nil {
 			return err
 		}
@@ -202,12 +220,8 @@ func addRoundLines(p *plot.Plot, rounds []SafetyReport) error {
 		l.Width = vg.Points(1)
 		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		p.Add(l)
-		xys = append(xys, plotter.XY{X: x, Y: 101})
-		name := s.Round
-		if s.Method != "" && s.Method != s.Round {
-			name += " (" + s.Method + ")"
-		}
-		names = append(names, name)
+		xys = append(xys, plotter.XY{X: m.x, Y: 101})
+		names = append(names, m.label)
 	}
 	if len(xys) == 0 {
 		return nil

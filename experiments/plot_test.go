@@ -74,6 +74,11 @@ func TestPlotComparison(t *testing.T) {
 			t.Errorf("compare.svg lacks %q", want)
 		}
 	}
+	// Both runs with curves start their "adv" round at the same step: one
+	// labelled line.
+	if n := strings.Count(svg, "adv (adversarial)"); n != 1 {
+		t.Errorf("compare.svg labels the shared adversarial round %d times, want 1", n)
+	}
 	if err := PlotComparison(dir, nil, nil); err == nil {
 		t.Error("PlotComparison with no reports: no error")
 	}
