@@ -277,15 +277,23 @@ type CheckpointData struct {
 // WriteCheckpoint writes a checkpoint into root (OUT/checkpoints) as
 // described at the top of this file, points root/latest at it and prunes
 // old ones down to keep (0 keeps all). It returns the directory.
+//
+// A failed write (a full disk, say) returns an error naming the
+// checkpoint's path and the file that failed, removes the partial
+// temporary directory and leaves latest, and the checkpoint it names, as
+// they were. If only the update of latest fails, the new directory stays,
+// complete but not named by latest, and the next write of its step
+// replaces it.
 func WriteCheckpoint(root string, ck CheckpointData, keep int) (string, error) {
 	name := CheckpointName(ck.Step)
 	final := filepath.Join(root, name)
+	fail := func(err error) (string, error) { return "", fmt.Errorf("write checkpoint %s: %w", final, err) }
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", fmt.Errorf("write checkpoint: %w", err)
+		return fail(err)
 	}
 	tmp, err := os.MkdirTemp(root, ".tmp-"+name+"-")
 	if err != nil {
-		return "", fmt.Errorf("write checkpoint: %w", err)
+		return fail(err)
 	}
 	ok := false
 	defer func() {
@@ -293,7 +301,6 @@ func WriteCheckpoint(root string, ck CheckpointData, keep int) (string, error) {
 			_ = os.RemoveAll(tmp)
 		}
 	}()
-	fail := func(err error) (string, error) { return "", fmt.Errorf("write checkpoint %s: %w", final, err) }
 	if err := model.WriteSafetensors(filepath.Join(tmp, ModelFile), ck.Weights, map[string]string{"step": strconv.Itoa(ck.Step)}); err != nil {
 		return fail(err)
 	}
@@ -318,12 +325,9 @@ func WriteCheckpoint(root string, ck CheckpointData, keep int) (string, error) {
 		}
 	}
 	atomicfile.SyncDir(tmp)
-	// A directory of this name can only be left over from a run that died
+	// A directory of this name is normally left over from a run that died
 	// after writing it but before pointing latest at it; replace it.
-	if err := os.RemoveAll(final); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := moveIntoPlace(tmp, final); err != nil {
 		return fail(err)
 	}
 	ok = true

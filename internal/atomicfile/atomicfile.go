@@ -29,7 +29,7 @@ func Write(path string, write func(io.Writer) error) (err error) {
 			err = fmt.Errorf("write %s: %w", path, err)
 		}
 	}()
-	if err = write(tmp); err != nil {
+	if err = write(faulty(path, tmp)); err != nil {
 		return err
 	}
 	mode := os.FileMode(0o644)

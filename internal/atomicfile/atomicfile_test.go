@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -57,5 +58,38 @@ func TestWriteMode(t *testing.T) {
 	}
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("replaced file: %v %v, want its mode 0600 kept", st.Mode(), err)
+	}
+}
+
+// TestWriteDiskFull: a write that runs out of space part way fails with
+// ENOSPC naming the path, removes its partial temporary file and leaves
+// the previous file whole; files the fault does not name are unaffected.
+func TestWriteDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f.txt")
+	put := func(p, s string) error {
+		return Write(p, func(w io.Writer) error { _, err := io.WriteString(w, s); return err })
+	}
+	if err := put(path, "complete"); err != nil {
+		t.Fatal(err)
+	}
+	restore := InjectFault(DiskFull("f.txt", 3))
+	err := put(path, "a longer replacement")
+	other := put(filepath.Join(dir, "g.txt"), "unaffected")
+	restore()
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want ENOSPC naming %s", err, path)
+	}
+	if other != nil {
+		t.Errorf("a file the fault does not name failed: %v", other)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "complete" {
+		t.Errorf("file = %q, want the previous complete write", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("directory holds %v, want f.txt and g.txt only (no partial temporary file)", entries)
+	}
+	if err := put(path, "after"); err != nil {
+		t.Fatalf("write after restore: %v", err)
 	}
 }
