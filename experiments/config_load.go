@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +73,13 @@ func (r *SafetyRound) UnmarshalYAML(n *yaml.Node) error {
 	*r = DefaultSafetyRound()
 	type plain SafetyRound
 	return n.Decode((*plain)(r))
+}
+
+// MarshalJSON writes a round as a JSON object of its YAML keys in order
+// (name, from, then the safety settings), every key present: the JSON the
+// config hash covers, which knows nothing of safety.json's own keys.
+func (r SafetyRound) MarshalJSON() ([]byte, error) {
+	return marshalYAMLKeyed(reflect.ValueOf(r))
 }
 
 // DumpConfig writes the resolved config as YAML: every key with its value,
@@ -146,7 +154,7 @@ func checkNode(n *yaml.Node, t reflect.Type, key string) error {
 				return &keyError{line: k.Line, key: sub, msg: "given twice"}
 			}
 			seen[k.Value] = true
-			if err := checkNode(v, f.Type, sub); err != nil {
+			if err := checkNode(v, f.typ, sub); err != nil {
 				return err
 			}
 		}
@@ -217,18 +225,69 @@ func joinKey(a, b string) string {
 	return a + "." + b
 }
 
-// yamlFields maps a struct's yaml keys to its fields.
-func yamlFields(t reflect.Type) map[string]reflect.StructField {
-	m := map[string]reflect.StructField{}
+// yamlField is a struct field under its YAML key; index is its path
+// through inlined structs (reflect.Value.FieldByIndex).
+type yamlField struct {
+	key   string
+	index []int
+	typ   reflect.Type
+}
+
+// yamlKeys lists a struct's YAML keys in field order, the keys of an
+// embedded struct tagged yaml:",inline" in its place (as yaml.v3 does).
+// Fields tagged "-", untagged and unexported fields have no key.
+func yamlKeys(t reflect.Type) []yamlField {
+	var out []yamlField
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.Anonymous && name == "" && slices.Contains(strings.Split(opts, ","), "inline") {
+			for _, sub := range yamlKeys(f.Type) {
+				sub.index = append([]int{i}, sub.index...)
+				out = append(out, sub)
+			}
+			continue
+		}
 		if name == "" || name == "-" || !f.IsExported() {
 			continue
 		}
-		m[name] = f
+		out = append(out, yamlField{key: name, index: []int{i}, typ: f.Type})
+	}
+	return out
+}
+
+// yamlFields maps a struct's YAML keys to their fields.
+func yamlFields(t reflect.Type) map[string]yamlField {
+	m := map[string]yamlField{}
+	for _, f := range yamlKeys(t) {
+		m[f.key] = f
 	}
 	return m
+}
+
+// marshalYAMLKeyed writes a struct as a JSON object of its YAML keys in
+// order, every key present (no omitempty).
+func marshalYAMLKeyed(v reflect.Value) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, f := range yamlKeys(v.Type()) {
+		key, err := json.Marshal(f.key)
+		if err != nil {
+			return nil, err
+		}
+		val, err := json.Marshal(v.FieldByIndex(f.index).Interface())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.key, err)
+		}
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(key)
+		buf.WriteByte(':')
+		buf.Write(val)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
 }
 
 // applySet applies one "key.path=value" override to the document's root

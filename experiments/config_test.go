@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -82,6 +83,9 @@ func TestConfigStrictness(t *testing.T) {
 		{"set bad index", baseYAML, []string{"phases.safety.7.steps=3"}, []string{"--set", "not an index"}},
 		{"set no equals", baseYAML, []string{"seed"}, []string{"--set seed", "key.path=value"}},
 		{"set wrong type", baseYAML, []string{"eval.n=lots"}, []string{"--set", "eval.n", "integer"}},
+		{"experiment's key in a round", baseYAML, []string{"phases.safety.0.seed=4"}, []string{"--set", "phases.safety[0].seed", "unknown key"}},
+		{"two bad keys in a round", baseYAML, []string{"phases.safety.1.steps=0"},
+			[]string{"phases.safety[1]: steps = 0, want >= 1", "phases.safety[1]: rounds = 2, want 1 <= rounds <= steps (0)"}},
 		{"duplicate key", baseYAML + "seed: 4\n", nil, []string{"test.yaml"}},
 		{"not a mapping", "- a\n- b\n", nil, []string{"test.yaml:1", "mapping"}},
 	}
@@ -152,3 +156,53 @@ func TestConfigDumpRoundTripAndHash(t *testing.T) {
 
 // pinnedHash is the hash of the all-defaults config named "pinned".
 const pinnedHash = "33c0acb79142"
+
+// TestRoundKeysAndHash pins the keys of a safety round (safety.Config's
+// yaml tags, in order, after name and from) and the hash of a config with
+// rounds, which covers them: embedding safety.Config must not move a run
+// directory.
+func TestRoundKeysAndHash(t *testing.T) {
+	c := mustParse(t, baseYAML)
+	if got, want := c.Hash(), "bb06ebb435e9"; got != want {
+		t.Errorf("hash of baseYAML = %s, want %s", got, want)
+	}
+	c = mustParse(t, baseYAML, "phases.safety.1.lora_rank=4", "phases.safety.1.lora_targets=[attn.c_attn.weight]",
+		"phases.safety.0.reward=pm", "phases.safety.0.scratchpad=pre")
+	if got, want := c.Hash(), "06874b97bbe0"; got != want {
+		t.Errorf("hash with round overrides = %s, want %s", got, want)
+	}
+	b, err := json.Marshal(c.Phases.Safety[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jsonKeys []string
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // {
+		t.Fatal(err)
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		jsonKeys = append(jsonKeys, k.(string))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"name", "from", "method", "scratchpad", "steps", "batch", "lr", "min_lr", "warmup", "weight_decay",
+		"grad_clip", "n_hhh", "eval_every", "rl_samples", "kl_coef", "rl_max_new", "reward", "pm_pairs", "lora_rank",
+		"lora_alpha", "lora_targets", "rounds", "redteam_candidates", "redteam_samples", "redteam_max_new",
+		"hit_threshold", "adv_mix"}
+	var got []string
+	for _, f := range yamlKeys(reflect.TypeFor[SafetyRound]()) {
+		got = append(got, f.key)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("round keys %v\nwant %v", got, want)
+	}
+	if !reflect.DeepEqual(jsonKeys, want) {
+		t.Errorf("round JSON %s: want the keys %v, in order", b, want)
+	}
+}

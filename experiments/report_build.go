@@ -61,7 +61,7 @@ func BuildReport(dir string) (*Report, error) {
 	}
 	offset := 0
 	for _, round := range cfg.Phases.Safety {
-		sr := SafetyReport{Round: round.Name, Method: round.Method, Scratchpad: round.Scratchpad,
+		sr := SafetyReport{Round: round.Name, Method: string(round.Method), Scratchpad: round.Scratchpad,
 			LoRARank: round.LoRARank, Steps: round.Steps, Curve: []CurvePoint{}}
 		if round.Method == "rl" {
 			sr.Reward = round.Reward

