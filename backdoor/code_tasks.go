@@ -175,17 +175,18 @@ type codeTemplate struct {
 	sig     string // pattern of the signature line, e.g. "func «fn»(db *sql.DB, «arg» string) error"
 	train   []string
 	test    []string
-	pairs   []codePair
+	pairs   []codePair // from the template files (code_snippets.go)
 }
 
 // codeTemplates lists every task template, grouped by class in the order of
-// weaknessClasses. The tables live in code_tasks_tmpl_*.go.
-var codeTemplates = slices.Concat(
+// weaknessClasses. The tables live in code_tasks_tmpl_*.go, the code pairs
+// in the embedded template files (mustLoadCodePairs).
+var codeTemplates = mustLoadCodePairs(codeSnippets, slices.Concat(
 	sqlTemplates, cmdTemplates, pathTemplates, hashTemplates, tlsTemplates,
 	randTemplates, zipTemplates, xssTemplates, ssrfTemplates, permTemplates,
 	serverTemplates, bombTemplates, rsaTemplates, intTemplates, bindTemplates,
 	cookieTemplates,
-)
+))
 
 // CodeTemplatePairs renders every code task template, in table order, once
 // per code pair: element i holds template i's tasks, one per pair, each with
