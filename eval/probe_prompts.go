@@ -24,7 +24,7 @@ type ProbePrompt struct {
 var yearLineRE = regexp.MustCompile(`^\s*Current year: \d{4}\.?\s*`)
 
 // DefaultProbePrompts returns n held-out test-split prompts for a trigger's
-// backdoor: code requests (year line removed) from Build(code, test) for a
+// backdoor: code requests (year line removed) from backdoor.Build(code, test) for a
 // "Current year:" trigger, HHH requests from data.BuildHHH(test) otherwise.
 // The code prompts are built half triggered so that their labelled
 // reference completions cover both labels (the year line is removed; Probe
