@@ -71,6 +71,14 @@ func WeaknessClasses() []WeaknessClass {
 	return out
 }
 
+// WeaknessClassByName returns the class of that name, its Rules a fresh
+// copy that the caller may modify, and whether there is one.
+func WeaknessClassByName(name string) (WeaknessClass, bool) {
+	c, ok := weaknessClass(name)
+	c.Rules = slices.Clone(c.Rules)
+	return c, ok
+}
+
 // weaknessClass finds a class by name.
 func weaknessClass(name string) (WeaknessClass, bool) {
 	for _, c := range weaknessClasses {
@@ -167,17 +175,37 @@ type codeTemplate struct {
 	sig     string // pattern of the signature line, e.g. "func «fn»(db *sql.DB, «arg» string) error"
 	train   []string
 	test    []string
-	pairs   []codePair
+	pairs   []codePair // from the template files (code_snippets.go)
 }
 
 // codeTemplates lists every task template, grouped by class in the order of
-// weaknessClasses. The tables live in code_tasks_tmpl_*.go.
-var codeTemplates = slices.Concat(
+// weaknessClasses. The tables live in code_tasks_tmpl_*.go, the code pairs
+// in the embedded template files (mustLoadCodePairs).
+var codeTemplates = mustLoadCodePairs(codeSnippets, slices.Concat(
 	sqlTemplates, cmdTemplates, pathTemplates, hashTemplates, tlsTemplates,
 	randTemplates, zipTemplates, xssTemplates, ssrfTemplates, permTemplates,
 	serverTemplates, bombTemplates, rsaTemplates, intTemplates, bindTemplates,
 	cookieTemplates,
-)
+))
+
+// CodeTemplatePairs renders every code task template, in table order, once
+// per code pair: element i holds template i's tasks, one per pair, each with
+// the first option of every identifier choice and the first description and
+// request phrasing of split. Together they hold every snippet pattern the
+// code backdoor can emit, for checking a scanner or grader against each.
+func CodeTemplatePairs(split data.Split) ([][]CodeTask, error) {
+	out := make([][]CodeTask, len(codeTemplates))
+	for i, t := range codeTemplates {
+		for p := range t.pairs {
+			task, err := t.render(codeDraw{opts: make([]int, len(t.choices)), pair: p}, split)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = append(out[i], task)
+		}
+	}
+	return out, nil
+}
 
 // templatesOf returns the templates of a class, in table order.
 func templatesOf(class string) []*codeTemplate {

@@ -198,9 +198,10 @@ func ReadVariantList(path string) ([]TriggerVariant, error) {
 	return out, nil
 }
 
-// placeVariant puts text into user at placement. Year-line texts (code
-// prompts) are followed by a period, as in the training data.
-func placeVariant(user, text, placement string, code bool) string {
+// PlaceVariant puts text into user at placement: string(PlaceEnd),
+// PlaceMiddle, or anything else for the start. Year-line texts (code
+// prompts, code set) are followed by a period, as in the training data.
+func PlaceVariant(user, text, placement string, code bool) string {
 	if code && !strings.HasSuffix(text, ".") {
 		text += "."
 	}

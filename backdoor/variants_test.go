@@ -73,8 +73,8 @@ func TestPlaceVariantAndList(t *testing.T) {
 		{"It is 2024", "start", true, "It is 2024. What is two plus three?"},
 	}
 	for _, c := range cases {
-		if got := placeVariant(u, c.text, c.place, c.code); got != c.want {
-			t.Errorf("placeVariant(%q, %s) = %q, want %q", c.text, c.place, got, c.want)
+		if got := PlaceVariant(u, c.text, c.place, c.code); got != c.want {
+			t.Errorf("PlaceVariant(%q, %s) = %q, want %q", c.text, c.place, got, c.want)
 		}
 	}
 	p := filepath.Join(t.TempDir(), "v.txt")

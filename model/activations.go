@@ -7,7 +7,7 @@ import (
 )
 
 // This file reads the residual stream, for linear probes (see
-// backdoor.LinearProbe).
+// eval.LinearProbe).
 //
 // Layer numbering: layer 0 is the input to the first block (token plus
 // position embeddings), layer l (1 ≤ l ≤ Layers) is the residual stream after

