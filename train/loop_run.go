@@ -13,9 +13,9 @@ import (
 type run struct {
 	l     *Loop
 	task  Task
-	eval  Evaluator  // nil if task is none
-	saver Resumable  // nil if task is none
-	liner TrainLiner // nil if task is none
+	eval  Evaluator  // task's, nil if it does not evaluate
+	saver Resumable  // task's, nil if it has no state of its own
+	liner TrainLiner // task's, nil if it writes Metric lines
 	grads [][]float32
 
 	root     string // OUT/checkpoints, "" without Out
@@ -42,35 +42,45 @@ func (l *Loop) begin(task Task) (*run, error) {
 	r.eval, _ = task.(Evaluator)
 	r.saver, _ = task.(Resumable)
 	r.liner, _ = task.(TrainLiner)
+	switch {
+	case l.Weights == nil || l.Opt == nil:
+		return r, errors.New("loop: no weights or no optimizer")
+	case l.Out == "" && l.Resume != nil:
+		return r, errors.New("resume: a run without out has no checkpoints to resume from")
+	}
 	r.grads = make([][]float32, len(l.Weights.Tensors))
 	for i, x := range l.Weights.Tensors {
 		r.grads[i] = make([]float32, len(x.Data))
 	}
-	if l.Out == "" {
-		if l.Resume != nil {
-			return r, errors.New("resume: a run without out has no checkpoints to resume from")
-		}
-	} else {
-		r.root = filepath.Join(l.Out, CheckpointsDir)
-		var at *MetricsPos
-		if l.Resume != nil {
-			at, r.step = l.Resume.Metrics, l.Resume.Checkpoint.Step
-		}
-		var kept []byte
-		var err error
-		if r.metrics, kept, err = openMetrics(l.Out, l.Resume != nil, at, r.step); err != nil {
+	if l.Out != "" {
+		if err := r.open(); err != nil {
 			return r, err
-		}
-		if l.Resume != nil {
-			if err := r.restore(kept); err != nil {
-				r.metrics.close()
-				r.metrics = nil
-				return r, err
-			}
 		}
 	}
 	r.prog = newProgress(l.Log, l.Schedule.Steps, r.step, l.LogEvery)
 	return r, nil
+}
+
+// open opens metrics.jsonl and, for a resume, restores the run from
+// l.Resume.
+func (r *run) open() error {
+	r.root = filepath.Join(r.l.Out, CheckpointsDir)
+	rp := r.l.Resume
+	if rp == nil {
+		var err error
+		r.metrics, _, err = openMetrics(r.l.Out, false, nil, 0)
+		return err
+	}
+	m, kept, err := openMetrics(r.l.Out, true, rp.Metrics, rp.Checkpoint.Step)
+	if err != nil {
+		return err
+	}
+	if err := r.restore(kept); err != nil {
+		m.close()
+		return err
+	}
+	r.metrics = m
+	return nil
 }
 
 // restore continues from l.Resume: the weights (or the LoRA adapters), the
