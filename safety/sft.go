@@ -15,10 +15,10 @@ import (
 // stepper is what a method contributes to the shared loop (train.Loop,
 // through methodTask): the gradient of each optimizer step. step writes
 // the gradient of the step's objective at the trained weights into grads
-// (one slice per tensor, in w.Tensors order; it must overwrite them) and
-// returns the objective's value and the step's counts and extra metrics.
-// The loop owns the optimizer, schedule, clipping, evaluation and
-// checkpoints.
+// (one slice per tensor of the trained weights, in order; it must
+// overwrite them) and returns the objective's value and the step's counts
+// and extra metrics. The loop owns the optimizer, schedule, clipping,
+// evaluation and checkpoints.
 //
 // saveState returns the method's state between steps (JSON-encodable;
 // see resume.go), setting the fields of st (state.json) it owns, and
