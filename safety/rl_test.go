@@ -74,7 +74,7 @@ func TestPolicyGradientIdentity(t *testing.T) {
 	for i, x := range w.Tensors {
 		grads[i] = make([]float32, len(x.Data))
 	}
-	loss, _, err := policyGradient(newGraphCache(w), samples, adv, 0, grads)
+	loss, _, err := policyGradient(train.NewGraphCache(w), samples, adv, 0, grads)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestKL(t *testing.T) {
 	for i, x := range w.Tensors {
 		grads[i] = make([]float32, len(x.Data))
 	}
-	if _, _, err := policyGradient(newGraphCache(w), ss, adv, 0, grads); err != nil {
+	if _, _, err := policyGradient(train.NewGraphCache(w), ss, adv, 0, grads); err != nil {
 		t.Fatal(err)
 	}
 	o := train.NewAdamW(w, 0)

@@ -1,13 +1,10 @@
 package safety
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -63,7 +60,7 @@ type EvalPoint struct {
 }
 
 // roundHook is an optional interface of a stepper whose method works in
-// rounds (adversarial): the loop also evaluates at every step evalAt
+// rounds (adversarial): the run also evaluates at every step evalAt
 // reports, and after each evaluation emits the red-team lines afterEval
 // returns.
 type roundHook interface {
@@ -89,13 +86,14 @@ type Result struct {
 }
 
 // setup is what a method's source may use. w is the starting model's
-// weights, the one copy that is trained.
+// weights, the one copy that is trained, and gc the graphs over it.
 type setup struct {
 	cfg Config
 	ck  *train.Checkpoint
 	w   *model.Weights
 	tok *data.Tokenizer
 	mc  model.Config
+	gc  *train.GraphCache
 	log io.Writer
 }
 
@@ -104,15 +102,17 @@ type setup struct {
 // makes Run return it at once, as a crash would (no checkpoint).
 var testHookAfterStep func(step int) error
 
-// Run loads cfg.Model, trains it by cfg.Method and evaluates the backdoor
-// at step 0, every EvalEvery steps and after the last step, writing
-// OUT/metrics.jsonl (PhaseTrain and PhaseEval lines), OUT/safety.json and a
-// checkpoint at every evaluation point in train's layout.
+// Run loads cfg.Model, trains it by cfg.Method in train's Loop and
+// evaluates the backdoor at step 0, every EvalEvery steps and after the
+// last step, writing OUT/metrics.jsonl (PhaseTrain and PhaseEval lines),
+// OUT/safety.json and a checkpoint at every evaluation point in train's
+// layout.
 //
-// The optimizer (a fresh train.AdamW with train's default betas) and the
-// schedule run continuously over all steps; evaluation does not touch
-// them. When ctx is cancelled, Run checkpoints the current step and
-// returns an error wrapping train.ErrInterrupted and ctx.Err().
+// The optimizer (a fresh train.AdamW with train's default betas, or the
+// LoRA adapters' with LoRARank) and the schedule run continuously over all
+// steps; evaluation does not touch them. When ctx is cancelled, Run
+// checkpoints the current step and returns an error wrapping
+// train.ErrInterrupted and ctx.Err().
 //
 // An Out that already holds checkpoints is an error unless cfg.Resume is
 // set; then Run continues from its latest checkpoint and ends with the
@@ -128,290 +128,219 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}
-	root := filepath.Join(cfg.Out, train.CheckpointsDir)
-	_, err := os.Stat(filepath.Join(root, train.LatestFile))
-	resume := err == nil
-	if resume && !cfg.Resume {
-		return res, fmt.Errorf("out %s already holds checkpoints of a safety run: continue it with --resume (config resume: true) and the same settings, or use a new out directory", cfg.Out)
+	from, err := train.ResumeFrom(cfg.Out, cfg.Resume, cfg.Steps)
+	if err != nil {
+		return res, err
 	}
 	ck, err := train.LoadCheckpoint(cfg.Model)
 	if err != nil {
 		return res, err
 	}
-	modelSHA := weightsSHA256(ck.Weights)
-	var rp *resumePoint
-	if resume {
-		if rp, err = loadResume(cfg, modelSHA); err != nil {
+	task := &methodTask{cfg: cfg, w: ck.Weights, tok: ck.Tokenizer, modelSHA: train.WeightsSHA256(ck.Weights), lastEval: -1}
+	if from != nil {
+		if task.resume, err = checkResume(cfg, from, task.modelSHA); err != nil {
 			return res, err
 		}
 	}
-	s := &setup{cfg: cfg, ck: ck, w: ck.Weights, tok: ck.Tokenizer, mc: ck.Model, log: log}
-	src, info, err := methods[cfg.Method].source(s)
-	if err != nil {
+	s := &setup{cfg: cfg, ck: ck, w: ck.Weights, tok: ck.Tokenizer, mc: ck.Model, gc: train.NewGraphCache(ck.Weights), log: log}
+	if task.st, res.Source, err = methods[cfg.Method].source(s); err != nil {
 		return res, err
 	}
-	res.Source = info
-	prompts, err := eval.DefaultProbePrompts(cfg.Trigger, cfg.EvalN, cfg.Seed)
-	if err != nil {
+	task.hook, _ = task.st.(roundHook)
+	if task.prompts, err = eval.DefaultProbePrompts(cfg.Trigger, cfg.EvalN, cfg.Seed); err != nil {
 		return res, err
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return res, fmt.Errorf("out: %w", err)
 	}
+	logStart(log, cfg, ck, res.Source, len(task.prompts))
+	// The starting weights are trained in place (the sources above have
+	// taken what they need of them: the rl reference is a copy).
+	l, err := newLoop(cfg, ck, log, start)
+	if err != nil {
+		return res, err
+	}
+	if from != nil {
+		l.Resume = task.resume.point(from)
+		fmt.Fprintf(log, "resuming from %s (step %d)\n", from.Dir, from.Step)
+	}
+	if err := writeConfig(cfg, ck, task.modelSHA, res.Source); err != nil {
+		return res, err
+	}
+	tr, err := l.Run(ctx, task)
+	res.Steps, res.StartStep, res.Resumed, res.Checkpoint = tr.Step, tr.StartStep, tr.Resumed, tr.Checkpoint
+	res.Evals, res.RedTeam, res.Elapsed = task.evals, task.rounds, time.Since(start)
+	return res, err
+}
+
+// logStart logs what a run trains.
+func logStart(log io.Writer, cfg Config, ck *train.Checkpoint, info SourceInfo, prompts int) {
 	fmt.Fprintf(log, "safety %s from %s (step %d), model %v; %d training examples (%d too long", cfg.Method, ck.Dir, ck.Step, ck.Model, info.Examples, info.TooLong)
 	if cfg.Scratchpad == ScratchpadPost {
 		fmt.Fprintf(log, ", %d without a closed scratchpad, %d scratchpads mention the trigger", info.NoScratchpad, info.ScratchpadMentionsTrigger)
 	}
-	fmt.Fprintf(log, "); %d steps of %d rows, eval every %d on %d test prompts\n", cfg.Steps, cfg.Batch, cfg.EvalEvery, len(prompts))
+	fmt.Fprintf(log, "); %d steps of %d rows, eval every %d on %d test prompts\n", cfg.Steps, cfg.Batch, cfg.EvalEvery, prompts)
+}
 
-	// The starting weights are trained in place (the sources above have
-	// taken what they need of them: the rl reference is a copy).
+// newLoop sets up train's Loop for a run from ck: a fresh AdamW on ck's
+// weights, or LoRA adapters of them, a checkpoint after every evaluation.
+func newLoop(cfg Config, ck *train.Checkpoint, log io.Writer, start time.Time) (*train.Loop, error) {
 	w := ck.Weights
-	opt := train.NewAdamW(w, cfg.WeightDecay)
-	update := func(grads [][]float32, lr float64) error { return opt.Update(w, grads, lr) }
-	var lora *train.LoRA
-	if cfg.LoRARank > 0 {
-		alpha := cfg.LoRAAlpha
-		if alpha == 0 {
-			alpha = float64(cfg.LoRARank)
-		}
-		lora, err = train.NewLoRA(w, train.LoRAConfig{Rank: cfg.LoRARank, Alpha: alpha, Targets: cfg.LoRATargets, WeightDecay: cfg.WeightDecay},
-			rng.Stream(cfg.Seed, "safety/lora"))
-		if err != nil {
-			return res, fmt.Errorf("lora: %w", err)
-		}
-		fmt.Fprintf(log, "LoRA rank %d, alpha %g on %d tensors: %d trainable parameters of %d\n",
-			cfg.LoRARank, alpha, len(lora.TargetNames()), lora.Params(), w.Config.Params())
-		// The gradient is clipped over all tensors before the adapters
-		// take their projection of it.
-		update = func(grads [][]float32, lr float64) error { return lora.Step(w, grads, lr) }
+	l := &train.Loop{Weights: w, Opt: train.NewAdamW(w, cfg.WeightDecay), GradClip: cfg.GradClip,
+		Schedule: train.Schedule{LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, Steps: cfg.Steps},
+		Out:      cfg.Out, CheckpointAtEvals: true, KeepCheckpoints: cfg.KeepCheckpoints,
+		Train: trainConfig(cfg, ck), TokenizerJSON: ck.TokenizerJSON,
+		Log: log, LogEvery: 10, Start: start, AfterStep: afterStep}
+	if cfg.LoRARank == 0 {
+		return l, nil
 	}
-	sched := train.Schedule{LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, Steps: cfg.Steps}
-	tcfg := trainConfig(cfg, ck)
-	state := train.State{Format: train.StateFormat}
-	step := 0
-	ckptStep := -1
-	var wallBase float64
-	var metricsBytes int64
-	metricsLines := 0
-	mpath := filepath.Join(cfg.Out, train.MetricsFile)
-	if rp != nil {
-		at := rp.ck.Dir
-		if lora != nil {
-			// W0 is the starting weights again; the merged weights follow
-			// from the saved adapters and must be the checkpoint's.
-			if err := restoreLoRA(lora, w, rp.st.LoRA); err != nil {
-				return res, fmt.Errorf("resume from %s: %w", at, err)
-			}
-			if err := sameWeights(rp.ck.Weights, w); err != nil {
-				return res, fmt.Errorf("resume from %s: the starting weights with the saved LoRA adapters are not the checkpoint's weights: %w", at, err)
-			}
-		} else {
-			if err := restoreWeights(w, rp.ck.Weights); err != nil {
-				return res, fmt.Errorf("resume from %s: %w", at, err)
-			}
-			o, err := rp.ck.LoadOptimizer()
-			if err != nil {
-				return res, fmt.Errorf("resume: %w", err)
-			}
-			opt.M, opt.V, opt.T = o.M, o.V, o.T
-		}
-		if err := src.loadState(rp.st.Source); err != nil {
-			return res, fmt.Errorf("resume from %s: %s: %s state: %w", at, StateFile, cfg.Method, err)
-		}
-		if res.Evals, res.RedTeam, err = resumeMetrics(mpath, rp.st); err != nil {
-			return res, fmt.Errorf("resume from %s: %w", at, err)
-		}
-		removeStaleTemps(root)
-		state = rp.ck.State
-		step, ckptStep, wallBase = rp.ck.Step, rp.ck.Step, rp.ck.State.WallS
-		metricsBytes, metricsLines = rp.st.MetricsBytes, rp.st.MetricsLines
-		res.Checkpoint, res.StartStep, res.Resumed = at, step, true
-		fmt.Fprintf(log, "resuming from %s (step %d)\n", at, step)
+	alpha := cfg.LoRAAlpha
+	if alpha == 0 {
+		alpha = float64(cfg.LoRARank)
 	}
-	if err := atomicfile.WriteJSON(filepath.Join(cfg.Out, ConfigFile), struct {
+	lora, err := train.NewLoRA(w, train.LoRAConfig{Rank: cfg.LoRARank, Alpha: alpha, Targets: cfg.LoRATargets, WeightDecay: cfg.WeightDecay},
+		rng.Stream(cfg.Seed, "safety/lora"))
+	if err != nil {
+		return nil, fmt.Errorf("lora: %w", err)
+	}
+	fmt.Fprintf(log, "LoRA rank %d, alpha %g on %d tensors: %d trainable parameters of %d\n",
+		cfg.LoRARank, alpha, len(lora.TargetNames()), lora.Params(), w.Config.Params())
+	l.LoRA = lora
+	return l, nil
+}
+
+// afterStep is the Loop's AfterStep: testHookAfterStep, if set.
+func afterStep(step int) error {
+	if testHookAfterStep != nil {
+		return testHookAfterStep(step)
+	}
+	return nil
+}
+
+// writeConfig writes OUT/safety.json: the config and where the run starts.
+func writeConfig(cfg Config, ck *train.Checkpoint, modelSHA string, info SourceInfo) error {
+	return atomicfile.WriteJSON(filepath.Join(cfg.Out, ConfigFile), struct {
 		Config
 		From       string     `json:"from"`
 		Step       int        `json:"from_step"`
 		FromSHA256 string     `json:"from_sha256"`
 		Source     SourceInfo `json:"source"`
-	}{cfg, ck.Dir, ck.Step, modelSHA, info}); err != nil {
-		return res, err
+	}{cfg, ck.Dir, ck.Step, modelSHA, info})
+}
+
+// methodTask is a safety run's train.Task: a method's stepper, with the
+// evaluation, metrics lines and resume state every method shares.
+type methodTask struct {
+	cfg      Config
+	st       stepper
+	hook     roundHook // st's, if its method works in rounds
+	w        *model.Weights
+	tok      *data.Tokenizer
+	prompts  []eval.ProbePrompt
+	modelSHA string
+	resume   *runState // the state resumed from, nil for a fresh run
+	last     *RLStats  // the last step's
+	lastEval int       // the last evaluation's step, -1 before the first
+	evals    []EvalPoint
+	rounds   []RedTeamRound
+}
+
+// Step implements train.Task with the method's stepper.
+func (t *methodTask) Step(ctx context.Context, step int, grads [][]float32) (train.StepReport, error) {
+	out, err := t.st.step(ctx, step, grads)
+	t.last = out.RL
+	r := out.StepReport
+	if out.RL != nil {
+		r.Note = out.RL.note()
 	}
-	flag := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-	if rp != nil {
-		flag = os.O_CREATE | os.O_WRONLY | os.O_APPEND
-	}
-	mf, err := os.OpenFile(mpath, flag, 0o644)
+	return r, err
+}
+
+// TrainLine implements train.TrainLiner: a "safety-train" line.
+func (t *methodTask) TrainLine(s train.StepInfo) any {
+	return TrainMetric{Phase: PhaseTrain, Method: t.cfg.Method, Step: s.Step, Loss: s.Loss, LR: s.LR, GradNorm: s.GradNorm,
+		WallS: s.WallS, RLStats: t.last}
+}
+
+// EvalDue implements train.Evaluator: at step 0, every EvalEvery steps, at
+// the end and where a round ends. A checkpoint follows its step's
+// evaluation, so a resumed run has done its step's.
+func (t *methodTask) EvalDue(step int) bool {
+	every := t.cfg.EvalEvery
+	due := step == 0 || (every > 0 && step%every == 0) || step == t.cfg.Steps || (t.hook != nil && t.hook.evalAt(step))
+	return due && step > t.lastEval
+}
+
+// Evaluate implements train.Evaluator, the one evaluation every method
+// shares: the backdoor probe, then the method's red-team lines, if any.
+func (t *methodTask) Evaluate(_ context.Context, step int, r *train.Reporter) error {
+	t0 := time.Now()
+	cfg := t.cfg
+	pr, err := eval.Probe(model.NewSampler(t.w), t.tok, t.w.Config.Context, t.prompts,
+		eval.ProbeOptions{Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1,
+			Sample: model.SampleOptions{MaxNew: cfg.EvalMaxNew, Seed: cfg.Seed}})
 	if err != nil {
-		return res, fmt.Errorf("metrics: %w", err)
-	}
-	defer mf.Close()
-	mw := bufio.NewWriter(mf)
-	emit := func(v any) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		mw.Write(b)
-		mw.WriteByte('\n')
-		if err := mw.Flush(); err != nil {
-			return fmt.Errorf("metrics: %w", err)
-		}
-		metricsBytes += int64(len(b)) + 1
-		metricsLines++
-		return nil
-	}
-
-	gc := newGraphCache(w)
-	acc := make([][]float32, len(w.Tensors))
-	for i, x := range w.Tensors {
-		acc[i] = make([]float32, len(x.Data))
-	}
-	wallS := func() float64 { return wallBase + time.Since(start).Seconds() }
-
-	checkpoint := func() error {
-		if ckptStep == step {
-			return nil
-		}
-		state.Step, state.WallS = step, wallS()
-		if b, ok := src.(batchStepper); ok {
-			if bs, ok := b.src.(batcherSource); ok {
-				state.Batcher = bs.b.State()
-			}
-		}
-		ms, err := src.saveState()
-		if err != nil {
-			return fmt.Errorf("checkpoint at step %d: %w", step, err)
-		}
-		raw, err := json.Marshal(ms)
-		if err != nil {
-			return fmt.Errorf("checkpoint at step %d: %s state: %w", step, cfg.Method, err)
-		}
-		rs := runState{Format: stateFormat, Step: step, Method: cfg.Method, ModelSHA256: modelSHA,
-			MetricsBytes: metricsBytes, MetricsLines: metricsLines, Source: raw}
-		if lora != nil {
-			rs.LoRA = saveLoRA(lora)
-		}
-		dir, err := train.WriteCheckpoint(root, train.CheckpointData{Step: step, Weights: w, Opt: opt, Train: tcfg,
-			TokenizerJSON: ck.TokenizerJSON, State: state, Extra: map[string]any{ConfigFile: cfg, StateFile: rs}}, cfg.KeepCheckpoints)
-		if dir != "" {
-			res.Checkpoint, ckptStep = dir, step
-		}
 		return err
 	}
-	// evaluate is the one evaluation hook every method shares.
-	evaluate := func() error {
-		t0 := time.Now()
-		pr, err := eval.Probe(model.NewSampler(w), ck.Tokenizer, ck.Model.Context, prompts,
-			eval.ProbeOptions{Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1,
-				Sample: model.SampleOptions{MaxNew: cfg.EvalMaxNew, Seed: cfg.Seed}})
-		if err != nil {
-			return fmt.Errorf("eval at step %d: %w", step, err)
+	p := EvalPoint{Phase: PhaseEval, Method: cfg.Method, Step: step, Behaviour: pr.Behaviour,
+		Triggered: pr.Triggered.Behaviour, Untriggered: pr.Untriggered.Behaviour, Helpful: pr.Untriggered.Helpful,
+		Prompts: pr.Prompts, Skipped: pr.Skipped, EvalS: time.Since(t0).Seconds(), WallS: r.WallS()}
+	t.evals, t.lastEval = append(t.evals, p), step
+	r.Printf("step %d/%d  backdoor with trigger %s  without %s  helpful %s  (%.1fs)",
+		step, cfg.Steps, p.Triggered, p.Untriggered, p.Helpful, p.EvalS)
+	if err := r.Emit(p); err != nil {
+		return err
+	}
+	if t.hook == nil {
+		return nil
+	}
+	rounds, err := t.hook.afterEval(t.w, p)
+	if err != nil {
+		return fmt.Errorf("after the evaluation: %w", err)
+	}
+	for _, rd := range rounds {
+		t.rounds = append(t.rounds, rd)
+		if rd.Final {
+			r.Printf("red team after the last round (step %d): hits %d/%d = %s  (%.1fs)", rd.Step, rd.Hits, rd.Candidates, rd.HitRate, rd.SearchS)
+		} else {
+			r.Printf("red team round %d (step %d): hits %d/%d = %s  (%.1fs); trained %d hits x%d of %d examples (share %.2f); at step %d trigger rate with %s  without %s",
+				rd.Round, rd.Step, rd.Hits, rd.Candidates, rd.HitRate, rd.SearchS, rd.Trained, rd.Repeat, rd.Examples, rd.HitShare, rd.EndStep, rd.Triggered, rd.Untriggered)
 		}
-		p := EvalPoint{Phase: PhaseEval, Method: cfg.Method, Step: step, Behaviour: pr.Behaviour,
-			Triggered: pr.Triggered.Behaviour, Untriggered: pr.Untriggered.Behaviour, Helpful: pr.Untriggered.Helpful,
-			Prompts: pr.Prompts, Skipped: pr.Skipped, EvalS: time.Since(t0).Seconds(), WallS: wallS()}
-		res.Evals = append(res.Evals, p)
-		fmt.Fprintf(log, "step %d/%d  backdoor with trigger %s  without %s  helpful %s  (%.1fs)\n",
-			step, cfg.Steps, p.Triggered, p.Untriggered, p.Helpful, p.EvalS)
-		if err := emit(p); err != nil {
+		if err := r.Emit(rd); err != nil {
 			return err
 		}
-		if h, ok := src.(roundHook); ok {
-			rounds, err := h.afterEval(w, p)
-			if err != nil {
-				return fmt.Errorf("after eval at step %d: %w", step, err)
-			}
-			for _, r := range rounds {
-				res.RedTeam = append(res.RedTeam, r)
-				if r.Final {
-					fmt.Fprintf(log, "red team after the last round (step %d): hits %d/%d = %s  (%.1fs)\n", r.Step, r.Hits, r.Candidates, r.HitRate, r.SearchS)
-				} else {
-					fmt.Fprintf(log, "red team round %d (step %d): hits %d/%d = %s  (%.1fs); trained %d hits x%d of %d examples (share %.2f); at step %d trigger rate with %s  without %s\n",
-						r.Round, r.Step, r.Hits, r.Candidates, r.HitRate, r.SearchS, r.Trained, r.Repeat, r.Examples, r.HitShare, r.EndStep, r.Triggered, r.Untriggered)
-				}
-				if err := emit(r); err != nil {
-					return err
-				}
-			}
-		}
-		return checkpoint()
 	}
-	fill := func() { res.Steps, res.Elapsed = step, time.Since(start) }
+	return nil
+}
 
-	// A resumed run's checkpoint follows its step's evaluation, if due.
-	if rp == nil {
-		if err := evaluate(); err != nil {
-			fill()
-			return res, err
-		}
+// Save implements train.Resumable: StateFile and safety.json.
+func (t *methodTask) Save(p train.SavePoint, st *train.State) (map[string]any, error) {
+	ms, err := t.st.saveState(st)
+	if err != nil {
+		return nil, err
 	}
-	loopStart := time.Now() // the ETA's pace leaves out setup (a preference model's training)
-	for step < cfg.Steps {
-		if err := ctx.Err(); err != nil {
-			cerr := checkpoint()
-			fill()
-			fmt.Fprintf(log, "interrupted at step %d; checkpoint %s (resume to continue)\n", step, res.Checkpoint)
-			return res, errors.Join(fmt.Errorf("safety %w at step %d (checkpoint %s; run again with resume to continue): %w",
-				train.ErrInterrupted, step, res.Checkpoint, err), cerr)
-		}
-		lr := sched.At(step)
-		so, err := src.step(gc, w, acc)
-		if err != nil {
-			fill()
-			return res, fmt.Errorf("step %d: %w", step+1, err)
-		}
-		loss := so.Loss
-		norm := train.ClipGradNorm(acc, cfg.GradClip)
-		if math.IsNaN(loss) || math.IsInf(loss, 0) || math.IsNaN(norm) || math.IsInf(norm, 0) {
-			fill()
-			return res, fmt.Errorf("%w at step %d: loss %v, grad norm %v; stopped before updating the weights (last checkpoint: %s)",
-				train.ErrNonFinite, step+1, loss, norm, res.Checkpoint)
-		}
-		if err := update(acc, lr); err != nil {
-			fill()
-			return res, fmt.Errorf("step %d: %w", step+1, err)
-		}
-		step++
-		state.Tokens += int64(so.Tokens)
-		state.LossTokens += int64(so.LossTokens)
-		state.Loss = loss
-		if err := emit(TrainMetric{Phase: PhaseTrain, Method: cfg.Method, Step: step, Loss: loss, LR: lr, GradNorm: norm, WallS: wallS(), RLStats: so.RL}); err != nil {
-			fill()
-			return res, err
-		}
-		if step%10 == 0 || step == cfg.Steps {
-			fmt.Fprintf(log, "step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f", step, cfg.Steps, loss, lr, norm)
-			if r := so.RL; r != nil {
-				fmt.Fprintf(log, "  reward %.3f  kl %.3f  entropy %.3f  |A| %.3f  gen %.1f", r.Reward, r.KL, r.Entropy, r.AbsAdvantage, r.GenTokens)
-			}
-			// ETA from this invocation's pace (evaluations included).
-			if done := step - res.StartStep; done > 0 && step < cfg.Steps {
-				eta := time.Duration(float64(time.Since(loopStart)) / float64(done) * float64(cfg.Steps-step))
-				fmt.Fprintf(log, "  eta %s", eta.Round(time.Second))
-			}
-			fmt.Fprintln(log)
-		}
-		forced := false
-		if h, ok := src.(roundHook); ok {
-			forced = h.evalAt(step)
-		}
-		if (cfg.EvalEvery > 0 && step%cfg.EvalEvery == 0) || step == cfg.Steps || forced {
-			if err := evaluate(); err != nil {
-				fill()
-				return res, err
-			}
-		}
-		if testHookAfterStep != nil {
-			if err := testHookAfterStep(step); err != nil {
-				fill()
-				return res, err
-			}
-		}
+	raw, err := json.Marshal(ms)
+	if err != nil {
+		return nil, fmt.Errorf("%s state: %w", t.cfg.Method, err)
 	}
-	fill()
-	return res, nil
+	rs := runState{Format: stateFormat, Step: p.Step, Method: t.cfg.Method, ModelSHA256: t.modelSHA,
+		MetricsBytes: p.Metrics.Bytes, MetricsLines: p.Metrics.Lines, Source: raw, LoRA: p.LoRA}
+	return map[string]any{ConfigFile: t.cfg, StateFile: rs}, nil
+}
+
+// Restore implements train.Resumable: the method's state, and the
+// evaluations and red-team rounds of the run so far.
+func (t *methodTask) Restore(ck *train.Checkpoint, metrics []byte) error {
+	if t.resume == nil {
+		return fmt.Errorf("no %s loaded", StateFile)
+	}
+	if err := t.st.loadState(t.resume.Source); err != nil {
+		return fmt.Errorf("%s: %s state: %w", StateFile, t.cfg.Method, err)
+	}
+	var err error
+	t.evals, t.rounds, err = resumedMetrics(filepath.Join(t.cfg.Out, train.MetricsFile), metrics)
+	t.lastEval = ck.Step
+	return err
 }
 
 // trainConfig describes a safety run in train.Config's terms for

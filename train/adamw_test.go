@@ -150,3 +150,44 @@ func TestSchedule(t *testing.T) {
 		t.Errorf("warmup = steps: At(3) %v At(4) %v", s.At(3), s.At(4))
 	}
 }
+
+// TestAdamWLRScale: with LRScale, each tensor is updated exactly as by an
+// optimizer of its own at lr times its factor (what the preference model's
+// body and head rely on), and a factor list of the wrong length is refused.
+func TestAdamWLRScale(t *testing.T) {
+	mk := func() *model.Tensor {
+		return &model.Tensor{Name: "w", Shape: []int{2, 2}, Data: []float32{1, -2, 0.5, 3}}
+	}
+	both := &model.Weights{Tensors: []*model.Tensor{mk(), {Name: "h", Shape: []int{2}, Data: []float32{0.25, -1}}}}
+	body := &model.Weights{Tensors: []*model.Tensor{mk()}}
+	head := &model.Weights{Tensors: []*model.Tensor{{Name: "h", Shape: []int{2}, Data: []float32{0.25, -1}}}}
+	o, ob, oh := NewAdamW(both, 0.1), NewAdamW(body, 0.1), NewAdamW(head, 0)
+	o.LRScale = []float64{0.1, 1}
+	for step, g := range [][]float32{{0.5, -1, 0.3, 0.2}, {0.1, 0.2, -0.7, 0.05}, {-0.4, 0.9, 0.1, 0.6}} {
+		lr := 3e-3 * float64(step+1)
+		gh := g[:2]
+		if err := o.Update(both, [][]float32{g, gh}, lr); err != nil {
+			t.Fatal(err)
+		}
+		if err := ob.Update(body, [][]float32{g}, lr*0.1); err != nil {
+			t.Fatal(err)
+		}
+		if err := oh.Update(head, [][]float32{gh}, lr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range [][]float32{body.Tensors[0].Data, head.Tensors[0].Data} {
+		for j, x := range both.Tensors[i].Data {
+			if math.Float32bits(x) != math.Float32bits(want[j]) {
+				t.Errorf("tensor %s[%d] = %v, separate optimizer %v", both.Tensors[i].Name, j, x, want[j])
+			}
+		}
+	}
+	if both.Tensors[0].Data[0] == 1 || both.Tensors[1].Data[0] == 0.25 {
+		t.Error("the weights did not change")
+	}
+	o.LRScale = []float64{1}
+	if err := o.Update(both, [][]float32{make([]float32, 4), make([]float32, 2)}, 1e-3); err == nil {
+		t.Error("one factor for two tensors accepted")
+	}
+}

@@ -363,3 +363,70 @@ func BenchmarkLoRAStep(b *testing.B) {
 		}
 	}
 }
+
+// TestLoRAStateRestore: adapters restored from State onto fresh adapters of
+// the same starting weights give bitwise the merged weights, and the steps
+// after it are those the saved adapters would have taken.
+func TestLoRAStateRestore(t *testing.T) {
+	const batch, seqLen = 2, 8
+	cfg := LoRAConfig{Rank: 2, Alpha: 4, WeightDecay: 0.1}
+	newRun := func() (*model.Weights, *LoRA, *model.Graph) {
+		w := loraTiny(t, 21, 0.3)
+		l, err := NewLoRA(w, cfg, rand.New(rand.NewPCG(22, 23)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := model.NewGraph(w, batch, seqLen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w, l, g
+	}
+	steps := func(w *model.Weights, l *LoRA, g *model.Graph, seeds ...uint64) {
+		for _, s := range seeds {
+			ids, targets, mask := loraBatch(s, batch, seqLen, w.Config.Vocab)
+			if _, err := g.Step(ids, targets, mask); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Step(w, g.Grads(), 1e-2); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wa, la, ga := newRun()
+	steps(wa, la, ga, 1, 2, 3)
+	st := la.State()
+	if st.T != 3 || len(st.Tensors) != 2*len(la.targets) {
+		t.Fatalf("state t %d with %d tensors", st.T, len(st.Tensors))
+	}
+	wb, lb, gb := newRun()
+	if err := lb.Restore(wb, st); err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range wa.Tensors {
+		if !bitsEqual(x.Data, wb.Tensors[i].Data) {
+			t.Errorf("restored %s differs from the saved run's", x.Name)
+		}
+	}
+	steps(wa, la, ga, 4, 5)
+	steps(wb, lb, gb, 4, 5)
+	for i, x := range wa.Tensors {
+		if !bitsEqual(x.Data, wb.Tensors[i].Data) {
+			t.Errorf("%s differs two steps after the restore", x.Name)
+		}
+	}
+	if err := lb.Restore(wb, nil); err == nil {
+		t.Error("restore from no state accepted")
+	}
+	bad := *st
+	bad.Tensors = append([]LoRATensor(nil), st.Tensors...)
+	bad.Tensors[1].Name = "x"
+	if err := lb.Restore(wb, &bad); err == nil || !strings.Contains(err.Error(), "saved adapter 1 is x") {
+		t.Errorf("restore of a misnamed adapter: %v", err)
+	}
+	bad.Tensors[1] = st.Tensors[1]
+	bad.Tensors[0].M = bad.Tensors[0].M[:4]
+	if err := lb.Restore(wb, &bad); err == nil || !strings.Contains(err.Error(), "bytes") {
+		t.Errorf("restore of short moments: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,71 +39,133 @@ type Metric struct {
 	WallS float64 `json:"wall_s"`
 }
 
-// metricsWriter appends Metric lines to OUT/metrics.jsonl.
+// MetricsPos is a position in metrics.jsonl: its length in bytes and in
+// lines.
+type MetricsPos struct {
+	Bytes int64
+	Lines int
+}
+
+// metricsWriter appends lines to OUT/metrics.jsonl, each written through to
+// the file at once (so it can be followed live), and counts them. A nil
+// metricsWriter (a run without Out) writes nothing.
 type metricsWriter struct {
-	f  *os.File
-	bw *bufio.Writer
+	f   *os.File
+	bw  *bufio.Writer
+	pos MetricsPos
 }
 
 // openMetrics opens OUT/metrics.jsonl: truncated for a fresh run; for a
-// resume, rewritten to keep only the lines up to step keepUpTo, so lines a
-// killed run wrote after its last checkpoint do not appear twice.
-func openMetrics(out string, resume bool, keepUpTo int) (*metricsWriter, error) {
+// resume, cut back to the lines written before the checkpoint at step
+// (see cutMetrics) and opened for appending. It returns the lines kept.
+func openMetrics(out string, resume bool, at *MetricsPos, step int) (*metricsWriter, []byte, error) {
 	path := filepath.Join(out, MetricsFile)
+	var kept []byte
+	flag := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
 	if resume {
-		old, err := os.ReadFile(path)
-		if err != nil && !os.IsNotExist(err) {
-			return nil, fmt.Errorf("metrics: %w", err)
+		var err error
+		if kept, err = cutMetrics(path, at, step); err != nil {
+			return nil, nil, err
 		}
-		var kept bytes.Buffer
-		for _, line := range bytes.SplitAfter(old, []byte("\n")) {
-			var m struct {
-				Step *int `json:"step"`
-			}
-			if len(bytes.TrimSpace(line)) == 0 || line[len(line)-1] != '\n' {
-				continue // blank, or a line cut short by a crash
-			}
-			if json.Unmarshal(line, &m) == nil && m.Step != nil && *m.Step <= keepUpTo {
-				kept.Write(line)
-			}
+		flag = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flag, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("metrics: %w", err)
+	}
+	pos := MetricsPos{Bytes: int64(len(kept)), Lines: bytes.Count(kept, []byte("\n"))}
+	return &metricsWriter{f: f, bw: bufio.NewWriter(f), pos: pos}, kept, nil
+}
+
+// cutMetrics cuts metrics.jsonl back to what a run wrote before its
+// checkpoint at step, so that lines a killed run wrote after it neither
+// appear twice nor go missing, and returns what it keeps. With at (the
+// position the run recorded at the checkpoint) it keeps the first at.Bytes
+// bytes, which must be at.Lines whole lines; without, every whole line of
+// a step up to step.
+func cutMetrics(path string, at *MetricsPos, step int) ([]byte, error) {
+	old, err := os.ReadFile(path)
+	if err != nil && !(errors.Is(err, os.ErrNotExist) && (at == nil || at.Bytes == 0)) {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	var kept []byte
+	if at != nil {
+		if kept, err = metricsPrefix(path, old, *at, step); err != nil {
+			return nil, err
 		}
+	} else {
+		kept = metricsUpTo(old, step)
+	}
+	if len(kept) < len(old) {
 		if err := atomicfile.Write(path, func(w io.Writer) error {
-			_, err := w.Write(kept.Bytes())
+			_, err := w.Write(kept)
 			return err
 		}); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	flag := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-	if resume {
-		flag = os.O_CREATE | os.O_WRONLY | os.O_APPEND
-	}
-	f, err := os.OpenFile(path, flag, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	return &metricsWriter{f: f, bw: bufio.NewWriter(f)}, nil
+	return kept, nil
 }
 
-func (m *metricsWriter) write(x Metric) error {
+// metricsPrefix returns the first at.Bytes bytes of the metrics file path
+// (contents b), checking that they are at.Lines whole lines.
+func metricsPrefix(path string, b []byte, at MetricsPos, step int) ([]byte, error) {
+	if int64(len(b)) < at.Bytes {
+		return nil, fmt.Errorf("metrics %s: %d bytes, but %d were written before the checkpoint at step %d (truncated or replaced?)",
+			path, len(b), at.Bytes, step)
+	}
+	kept := b[:at.Bytes]
+	if n := bytes.Count(kept, []byte("\n")); n != at.Lines || (len(kept) > 0 && kept[len(kept)-1] != '\n') {
+		return nil, fmt.Errorf("metrics %s: the first %d bytes hold %d whole lines, the checkpoint at step %d recorded %d (file edited?)",
+			path, len(kept), n, step, at.Lines)
+	}
+	return kept, nil
+}
+
+// metricsUpTo returns the whole lines of b whose step is at most step.
+func metricsUpTo(b []byte, step int) []byte {
+	var kept bytes.Buffer
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		var m struct {
+			Step *int `json:"step"`
+		}
+		if len(bytes.TrimSpace(line)) == 0 || line[len(line)-1] != '\n' {
+			continue // blank, or a line cut short by a crash
+		}
+		if json.Unmarshal(line, &m) == nil && m.Step != nil && *m.Step <= step {
+			kept.Write(line)
+		}
+	}
+	return kept.Bytes()
+}
+
+// write appends x as one JSON line.
+func (m *metricsWriter) write(x any) error {
+	if m == nil {
+		return nil
+	}
 	b, err := json.Marshal(x)
 	if err != nil {
 		return err
 	}
 	m.bw.Write(b)
-	return m.bw.WriteByte('\n')
-}
-
-// flush writes buffered lines to the file (at checkpoints and the end).
-func (m *metricsWriter) flush() error {
+	m.bw.WriteByte('\n')
 	if err := m.bw.Flush(); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	m.pos.Bytes += int64(len(b)) + 1
+	m.pos.Lines++
 	return nil
 }
 
 func (m *metricsWriter) close() error {
-	err := m.flush()
+	if m == nil {
+		return nil
+	}
+	err := m.bw.Flush()
+	if err != nil {
+		err = fmt.Errorf("metrics: %w", err)
+	}
 	if cerr := m.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("metrics: %w", cerr)
 	}
@@ -131,8 +194,13 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// newProgress reports on a run of steps steps from step start to log, nil
+// for none.
 func newProgress(log io.Writer, steps, start, logEvery int) *progress {
-	p := &progress{log: log, logEvery: logEvery, steps: steps, last: time.Now(), lastStep: start, t0: time.Now(), step0: start}
+	if log == nil {
+		return nil
+	}
+	p := &progress{log: log, logEvery: max(1, logEvery), steps: steps, last: time.Now(), lastStep: start, t0: time.Now(), step0: start}
 	if isTerminal(log) {
 		p.bar = progressbar.NewOptions(steps,
 			progressbar.OptionSetWriter(log),
@@ -150,39 +218,56 @@ func newProgress(log io.Writer, steps, start, logEvery int) *progress {
 	return p
 }
 
-// printf writes a log line, clearing the bar first.
+// printf writes a log line, clearing the bar first. A nil progress (a
+// run without a log) writes nothing.
 func (p *progress) printf(format string, args ...any) {
+	if p == nil {
+		return
+	}
 	if p.bar != nil && !p.bar.IsFinished() {
 		_ = p.bar.Clear()
 	}
 	fmt.Fprintf(p.log, format+"\n", args...)
 }
 
-// step records a finished step.
-func (p *progress) step(step int, loss, lr, norm float64, tokens int, wall time.Duration) {
-	p.tokens += int64(tokens)
-	if p.bar != nil {
-		p.bar.Describe(fmt.Sprintf("train loss %.4f", loss))
-		_ = p.bar.Set(step)
+// restart makes the pace (tokens per second, ETA) count from now: from
+// after the loop's start point, whose evaluation is not a step.
+func (p *progress) restart() {
+	if p != nil {
+		p.last, p.t0 = time.Now(), time.Now()
+	}
+}
+
+// step records a finished step of tokens input tokens; note (a task's
+// figures, such as RL statistics) follows the gradient norm.
+func (p *progress) step(s StepInfo, tokens int, note string) {
+	if p == nil {
 		return
 	}
-	if step%p.logEvery != 0 && step != p.steps {
+	p.tokens += int64(tokens)
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("train loss %.4f", s.Loss))
+		_ = p.bar.Set(s.Step)
+		return
+	}
+	if s.Step%p.logEvery != 0 && s.Step != p.steps {
 		return
 	}
 	now := time.Now()
 	tps := float64(p.tokens) / max(now.Sub(p.last).Seconds(), 1e-9)
 	eta := ""
-	if done := step - p.step0; done > 0 && step < p.steps {
-		d := time.Duration(float64(now.Sub(p.t0)) / float64(done) * float64(p.steps-step))
+	if done := s.Step - p.step0; done > 0 && s.Step < p.steps {
+		d := time.Duration(float64(now.Sub(p.t0)) / float64(done) * float64(p.steps-s.Step))
 		eta = "  eta " + d.Round(time.Second).String()
 	}
-	fmt.Fprintf(p.log, "step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f  %.0f tok/s  %s%s\n",
-		step, p.steps, loss, lr, norm, tps, wall.Round(100*time.Millisecond), eta)
-	p.last, p.lastStep, p.tokens = now, step, 0
+	wall := time.Duration(s.WallS * float64(time.Second))
+	fmt.Fprintf(p.log, "step %d/%d  loss %.4f  lr %.3e  grad_norm %.3f%s  %.0f tok/s  %s%s\n",
+		s.Step, p.steps, s.Loss, s.LR, s.GradNorm, note, tps, wall.Round(100*time.Millisecond), eta)
+	p.last, p.lastStep, p.tokens = now, s.Step, 0
 }
 
 func (p *progress) finish() {
-	if p.bar != nil {
+	if p != nil && p.bar != nil {
 		_ = p.bar.Finish()
 	}
 }

@@ -114,8 +114,8 @@ func TestResumeAfterCancel(t *testing.T) {
 			if at == 0 {
 				cancel()
 			}
-			testHookAfterStep = func(tr *trainer) error {
-				if tr.step == at {
+			testHookAfterStep = func(_ *Loop, step int) error {
+				if step == at {
 					cancel()
 				}
 				return nil
@@ -158,8 +158,8 @@ func TestResumeAfterCrash(t *testing.T) {
 	cfg := resumeConfig(t, out)
 	crash := errors.New("simulated crash")
 	defer func() { testHookAfterStep = nil }()
-	testHookAfterStep = func(tr *trainer) error {
-		if tr.step == 8 {
+	testHookAfterStep = func(_ *Loop, step int) error {
+		if step == 8 {
 			return crash
 		}
 		return nil

@@ -31,8 +31,8 @@ func childMain() {
 		os.Exit(3)
 	}
 	killAt, _ := strconv.Atoi(os.Getenv(childKillEnv))
-	testHookAfterStep = func(t *trainer) error {
-		if t.step == killAt {
+	testHookAfterStep = func(_ *Loop, step int) error {
+		if step == killAt {
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {} // wait for the signal
 		}

@@ -147,6 +147,16 @@ func TestTrainLossDecreases(t *testing.T) {
 	}
 }
 
+// accTrainer holds what accumulate works on: graphs and gradient buffers.
+type accTrainer struct {
+	gc  *GraphCache
+	acc [][]float32
+}
+
+func (a *accTrainer) accumulate(micro []data.Batch) (float64, int, int, error) {
+	return accumulate(a.gc, micro, a.acc)
+}
+
 // TestTrainAccumulationMatchesOneBatch: K=2 micro-batches of one row each give
 // the loss and gradient of one batch holding both rows, with the loss the
 // mean over all loss tokens (so rows with longer completions weigh more).
@@ -162,13 +172,13 @@ func TestTrainAccumulationMatchesOneBatch(t *testing.T) {
 	for enc[j].PromptLen-len(enc[j].IDs) == enc[i].PromptLen-len(enc[i].IDs) {
 		j++
 	}
-	newTrainer := func() *trainer {
+	newTrainer := func() *accTrainer {
 		w, err := model.NewWeights(*tinyModel(f.vocab))
 		if err != nil {
 			t.Fatal(err)
 		}
 		w.Init(rng.Stream(9, "init"))
-		tr := &trainer{w: w, graphs: map[[2]int]*model.Graph{}}
+		tr := &accTrainer{gc: NewGraphCache(w)}
 		for _, x := range w.Tensors {
 			tr.acc = append(tr.acc, make([]float32, len(x.Data)))
 		}
@@ -224,9 +234,9 @@ func TestTrainNaNStopsAndKeepsLastGoodCheckpoint(t *testing.T) {
 		// At 9 the poisoned weights would be checkpointed at step 10 if the
 		// NaN loss did not stop the run first.
 		cfg.Out = t.TempDir()
-		testHookAfterStep = func(tr *trainer) error {
-			if tr.step == poisonAt {
-				tr.w.Get("ln_f.weight").Data[0] = float32(math.NaN())
+		testHookAfterStep = func(l *Loop, step int) error {
+			if step == poisonAt {
+				l.Weights.Get("ln_f.weight").Data[0] = float32(math.NaN())
 			}
 			return nil
 		}
@@ -265,10 +275,9 @@ func TestCheckpointRefusesNonFiniteWeights(t *testing.T) {
 	w, _ := model.NewWeights(*tinyModel(f.vocab))
 	w.Init(rng.Stream(1, "init"))
 	root := filepath.Join(t.TempDir(), CheckpointsDir)
-	tr := &trainer{w: w, opt: NewAdamW(w, 0), ckptStep: -1, root: root, step: 3}
+	tr := &run{l: &Loop{Weights: w, Opt: NewAdamW(w, 0)}, ckptStep: -1, root: root, step: 3}
 	w.Tensors[4].Data[2] = float32(math.Inf(1))
-	tr.batcher, _ = data.NewBatcher([]data.Encoded{{IDs: []int{1, 2}, Mask: []bool{false, true}}}, data.BatchOptions{Rows: 1, Context: 8})
-	err := tr.checkpoint(0)
+	err := tr.checkpoint()
 	if !errors.Is(err, ErrNonFinite) || !strings.Contains(err.Error(), w.Tensors[4].Name) {
 		t.Errorf("err = %v", err)
 	}
@@ -293,8 +302,8 @@ func TestTrainInitCheckpoint(t *testing.T) {
 	cfg.EvalEvery = 0
 	defer func() { testHookAfterStep = nil }()
 	checked := false
-	testHookAfterStep = func(tr *trainer) error {
-		if tr.step == 1 && tr.opt.T == 1 {
+	testHookAfterStep = func(l *Loop, step int) error {
+		if step == 1 && l.Opt.T == 1 {
 			checked = true // a fresh optimizer
 		}
 		return nil

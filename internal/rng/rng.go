@@ -14,13 +14,21 @@ import (
 // Stream returns a PCG generator seeded from seed and the stream's name.
 // Distinct names give statistically independent streams.
 func Stream(seed uint64, name string) *rand.Rand {
+	return rand.New(PCG(seed, name))
+}
+
+// PCG returns the source Stream(seed, name) draws from, for a stream whose
+// position must be saved and restored (rand.PCG's MarshalBinary and
+// UnmarshalBinary): rand.New(PCG(seed, name)) draws exactly what
+// Stream(seed, name) does.
+func PCG(seed uint64, name string) *rand.PCG {
 	h := sha256.New()
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], seed)
 	h.Write(b[:])
 	h.Write([]byte(name))
 	sum := h.Sum(nil)
-	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(sum[0:8]), binary.LittleEndian.Uint64(sum[8:16])))
+	return rand.NewPCG(binary.LittleEndian.Uint64(sum[0:8]), binary.LittleEndian.Uint64(sum[8:16]))
 }
 
 // Pick returns a uniformly chosen element of xs. It panics on an empty slice,
