@@ -1,10 +1,6 @@
 package model
 
-import (
-	"fmt"
-	"math"
-	"runtime"
-)
+import "fmt"
 
 // This file reads the residual stream, for linear probes (see
 // eval.LinearProbe).
@@ -14,11 +10,9 @@ import (
 // block l-1 has added its attention and MLP outputs, so layer Layers is the
 // stream after the last block, before ln_f. There are Layers+1 layers in all.
 //
-// The pass is a plain float32 forward pass over one sequence at a time with
-// the sampler's row-wise kernels (inferMatRows, inferLayerNorm, inferGELU),
-// so each value depends only on its own sequence: results are identical
-// whatever the batch, the worker count or GOMAXPROCS. Sequences are spread
-// over GOMAXPROCS goroutines.
+// The activations come from the Sampler's KV-cache pass (a probe pass, see
+// Sampler.residuals), so each value depends only on its own sequence:
+// results are identical whatever the batch or GOMAXPROCS.
 
 // ResidualActivations returns, for each sequence, the residual stream
 // (DModel values) at its last token at the given layer (0..Layers, see
@@ -31,7 +25,7 @@ func ResidualActivations(w *Weights, seqs [][]int, layer int) ([][]float32, erro
 	if layer < 0 || layer > w.Config.Layers {
 		return nil, fmt.Errorf("residual activations: layer %d is out of range 0..%d", layer, w.Config.Layers)
 	}
-	all, err := residualActivations(w, seqs, layer)
+	all, err := ResidualActivationsAll(w, seqs)
 	if err != nil {
 		return nil, err
 	}
@@ -42,131 +36,39 @@ func ResidualActivations(w *Weights, seqs [][]int, layer int) ([][]float32, erro
 // sequence at every layer, indexed [layer][sequence][d] with layers 0..Layers
 // as documented above. One forward pass serves all layers.
 func ResidualActivationsAll(w *Weights, seqs [][]int) ([][][]float32, error) {
-	if err := weightsError(w); err != nil {
+	s := &Sampler{w: w, residuals: true}
+	if err := s.resolve(); err != nil {
 		return nil, fmt.Errorf("residual activations: %w", err)
 	}
-	return residualActivations(w, seqs, w.Config.Layers)
-}
-
-// residualActivations runs blocks 0..upTo-1 and fills layers 0..upTo of the
-// result (the rest stay nil).
-func residualActivations(w *Weights, seqs [][]int, upTo int) ([][][]float32, error) {
 	c := w.Config
-	for i, s := range seqs {
-		if err := checkSequenceIDs(s, c); err != nil {
+	rows := make([]*rowState, len(seqs))
+	cacheLen := 0
+	for i, seq := range seqs {
+		if err := checkSequenceIDs(seq, c); err != nil {
 			return nil, fmt.Errorf("residual activations: sequence %d: %w", i, err)
 		}
+		rows[i] = &rowState{idx: i, prompt: seq, plen: len(seq)}
+		cacheLen = max(cacheLen, len(seq))
 	}
+	D := c.DModel
 	out := make([][][]float32, c.Layers+1)
-	for l := 0; l <= upTo; l++ {
+	for l := range out {
 		out[l] = make([][]float32, len(seqs))
-		buf := make([]float32, len(seqs)*c.DModel)
+		buf := make([]float32, len(seqs)*D)
 		for i := range seqs {
-			out[l][i] = buf[i*c.DModel : (i+1)*c.DModel : (i+1)*c.DModel]
+			out[l][i] = buf[i*D : (i+1)*D : (i+1)*D]
 		}
 	}
-	workers := max(1, min(runtime.GOMAXPROCS(0), len(seqs)))
-	scratch := make([]*residualScratch, workers)
-	inferParallel(workers, len(seqs), func(i, wid int) {
-		if scratch[wid] == nil {
-			scratch[wid] = &residualScratch{}
+	s.decode(rows, cacheLen, func(segs []passSegment, rows []*rowState) {
+		for i, sg := range segs {
+			if sg.logits == logitsNone {
+				continue
+			}
+			for l := range out {
+				copy(out[l][rows[i].idx], s.resid[(l*s.outRows+sg.lrow0)*D:][:D])
+			}
+			rows[i].done = true
 		}
-		scratch[wid].run(w, seqs[i], upTo, func(l int, x []float32) { copy(out[l][i], x) })
 	})
 	return out, nil
-}
-
-type residualScratch struct {
-	x, h, qkv, att, proj, hid, scores []float32
-}
-
-// run does the forward pass of one (validated) sequence through blocks
-// 0..upTo-1, calling emit(l, x) with the last row of the residual stream at
-// each layer 0..upTo. In the last block run, only the last row goes past the
-// attention's key/value projections, since no later row depends on it.
-func (s *residualScratch) run(w *Weights, ids []int, upTo int, emit func(l int, x []float32)) {
-	c := w.Config
-	D, F, H, hd := c.DModel, c.MLP, c.Heads, c.HeadDim()
-	n := len(ids)
-	s.x = growF32(s.x, n*D)
-	s.h = growF32(s.h, n*D)
-	s.qkv = growF32(s.qkv, n*3*D)
-	s.att = growF32(s.att, n*D)
-	s.proj = growF32(s.proj, n*D)
-	s.hid = growF32(s.hid, n*F)
-	s.scores = growF32(s.scores, n)
-	x := s.x[:n*D]
-	wte, wpe := w.Get("wte").Data, w.Get("wpe").Data
-	for t, id := range ids {
-		row := x[t*D : (t+1)*D]
-		e, p := wte[id*D:(id+1)*D], wpe[t*D:(t+1)*D]
-		for i := range row {
-			row[i] = e[i] + p[i]
-		}
-	}
-	emit(0, x[(n-1)*D:])
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	for l := 0; l < upTo; l++ {
-		L := func(name string) []float32 { return w.Layer(l, name).Data }
-		lo := 0 // first row whose output is needed after attention
-		if l == upTo-1 {
-			lo = n - 1
-		}
-		h := s.h[:n*D]
-		for t := 0; t < n; t++ {
-			inferLayerNorm(h[t*D:(t+1)*D], x[t*D:(t+1)*D], L("ln_1.weight"), L("ln_1.bias"))
-		}
-		qkv := s.qkv[:n*3*D]
-		inferMatRows(qkv, h, L("attn.c_attn.weight"), L("attn.c_attn.bias"), D, 3*D)
-		att := s.att[lo*D : n*D]
-		clear(att)
-		for t := lo; t < n; t++ {
-			a := att[(t-lo)*D : (t-lo+1)*D]
-			for hh := 0; hh < H; hh++ {
-				q := qkv[t*3*D+hh*hd : t*3*D+(hh+1)*hd]
-				sc := s.scores[:t+1]
-				mx := float32(math.Inf(-1))
-				for j := 0; j <= t; j++ {
-					k := qkv[j*3*D+D+hh*hd : j*3*D+D+(hh+1)*hd]
-					var dot float32
-					for i := range q {
-						dot += q[i] * k[i]
-					}
-					sc[j] = dot * scale
-					mx = max(mx, sc[j])
-				}
-				var sum float32
-				for j := range sc {
-					sc[j] = inferExp(sc[j] - mx)
-					sum += sc[j]
-				}
-				inv := 1 / sum
-				ah := a[hh*hd : (hh+1)*hd]
-				for j := 0; j <= t; j++ {
-					v := qkv[j*3*D+2*D+hh*hd : j*3*D+2*D+(hh+1)*hd]
-					p := sc[j] * inv
-					for i := range ah {
-						ah[i] += p * v[i]
-					}
-				}
-			}
-		}
-		rows := n - lo
-		xr := x[lo*D : n*D]
-		proj := s.proj[:rows*D]
-		inferMatRows(proj, att, L("attn.c_proj.weight"), L("attn.c_proj.bias"), D, D)
-		inferAdd(xr, proj)
-		hr := s.h[:rows*D]
-		for t := 0; t < rows; t++ {
-			inferLayerNorm(hr[t*D:(t+1)*D], xr[t*D:(t+1)*D], L("ln_2.weight"), L("ln_2.bias"))
-		}
-		hid := s.hid[:rows*F]
-		inferMatRows(hid, hr, L("mlp.c_fc.weight"), L("mlp.c_fc.bias"), D, F)
-		for i, v := range hid {
-			hid[i] = inferGELU(v)
-		}
-		inferMatRows(proj, hid, L("mlp.c_proj.weight"), L("mlp.c_proj.bias"), F, D)
-		inferAdd(xr, proj)
-		emit(l+1, x[(n-1)*D:])
-	}
 }

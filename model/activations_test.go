@@ -18,7 +18,7 @@ func headLogits(w *Weights, x []float32) []float32 {
 	for _, v := range x {
 		vr += (float64(v) - mean) * (float64(v) - mean)
 	}
-	inv := 1 / math.Sqrt(vr/float64(D)+inferLNEps)
+	inv := 1 / math.Sqrt(vr/float64(D)+lnEps)
 	h := make([]float64, D)
 	for i, v := range x {
 		h[i] = (float64(v)-mean)*inv*float64(g[i]) + float64(b[i])

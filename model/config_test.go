@@ -62,10 +62,10 @@ func TestInitStatistics(t *testing.T) {
 	if s := std(w.Get("wte").Data); math.Abs(s-0.02) > 0.001 {
 		t.Errorf("wte std %.4f, want 0.02", s)
 	}
-	if s, want := std(w.Layer(0, "mlp.c_proj.weight").Data), 0.02/math.Sqrt(8); math.Abs(s-want) > 0.001 {
+	if s, want := std(w.Get("h.0.mlp.c_proj.weight").Data), 0.02/math.Sqrt(8); math.Abs(s-want) > 0.001 {
 		t.Errorf("c_proj std %.4f, want %.4f", s, want)
 	}
-	if w.Get("ln_f.weight").Data[3] != 1 || w.Layer(1, "attn.c_attn.bias").Data[5] != 0 {
+	if w.Get("ln_f.weight").Data[3] != 1 || w.Get("h.1.attn.c_attn.bias").Data[5] != 0 {
 		t.Error("LayerNorm gain or bias not initialized")
 	}
 	if len(w.Tensors) != 2+12*4+3 {

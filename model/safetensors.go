@@ -91,47 +91,6 @@ func writeSafetensorsTo(f io.Writer, w *Weights, header []byte) error {
 	return bw.Flush()
 }
 
-// weightsError verifies that w holds exactly its config's tensors, in
-// canonical order, each with the right shape and data length.
-func weightsError(w *Weights) error {
-	if w == nil {
-		return errors.New("nil weights")
-	}
-	if err := w.Config.Validate(); err != nil {
-		return err
-	}
-	specs := w.Config.TensorSpecs()
-	if len(w.Tensors) != len(specs) {
-		return fmt.Errorf("weights hold %d tensors, config %v needs %d", len(w.Tensors), w.Config, len(specs))
-	}
-	for i, s := range specs {
-		t := w.Tensors[i]
-		if t == nil || t.Name != s.Name {
-			got := "<nil>"
-			if t != nil {
-				got = strconv.Quote(t.Name)
-			}
-			return fmt.Errorf("tensor %d is %s, want %q", i, got, s.Name)
-		}
-		if !sameShapeInts(t.Shape, s.Shape) || len(t.Data) != s.Size() {
-			return fmt.Errorf("tensor %q has shape %v and %d values, want shape %v (%d values)", s.Name, t.Shape, len(t.Data), s.Shape, s.Size())
-		}
-	}
-	return nil
-}
-
-func sameShapeInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // safetensorsHeader renders the JSON header: metadata first, then the
 // tensors in canonical order, padded with spaces to a multiple of 8 bytes so
 // the data section is aligned.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,7 +65,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	}
 	for i, tn := range w.Tensors {
 		g := got.Tensors[i]
-		if g.Name != tn.Name || !sameShapeInts(g.Shape, tn.Shape) {
+		if g.Name != tn.Name || !slices.Equal(g.Shape, tn.Shape) {
 			t.Fatalf("tensor %d: %s %v, want %s %v", i, g.Name, g.Shape, tn.Name, tn.Shape)
 		}
 		for j := range tn.Data {

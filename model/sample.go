@@ -69,15 +69,17 @@ func (o SampleOptions) validate(c Config) error {
 // greedy reports whether the options decode greedily.
 func (o SampleOptions) greedy() bool { return o.Temperature == 0 || o.TopK == 1 }
 
-// rowState is one prompt being decoded.
+// rowState is one sequence being fed through the cache (and decoded).
 type rowState struct {
-	idx  int   // index of the prompt
-	slot int   // cache slot
-	seq  []int // prompt then generated tokens
-	plen int   // prompt length
-	fed  int   // tokens of seq already in the cache
-	need int   // most tokens to generate
-	rng  *rand.Rand
+	idx    int   // index of the prompt
+	prompt []int // the prompt
+	slot   int   // cache slot
+	seq    []int // prompt then generated tokens
+	plen   int   // prompt length
+	fed    int   // tokens of seq already in the cache
+	need   int   // most tokens to generate
+	rng    *rand.Rand
+	done   bool // set by decode's step when the row is finished
 }
 
 // Generate continues each prompt (token ids) and returns the tokens
@@ -92,11 +94,10 @@ type rowState struct {
 // not depend on the batching: each row equals what the prompt alone would
 // give.
 func (s *Sampler) Generate(prompts [][]int, opt SampleOptions) ([][]int, error) {
-	p, err := s.resolve()
-	if err != nil {
+	if err := s.resolve(); err != nil {
 		return nil, err
 	}
-	c := p.c
+	c := s.c
 	if err := opt.validate(c); err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ func (s *Sampler) Generate(prompts [][]int, opt SampleOptions) ([][]int, error) 
 	cacheLen := 0
 	for i, pr := range prompts {
 		out[i] = []int{}
-		r := &rowState{idx: i, plen: len(pr), need: min(opt.MaxNew, c.Context-len(pr))}
+		r := &rowState{idx: i, prompt: pr, plen: len(pr), need: min(opt.MaxNew, c.Context-len(pr))}
 		if base != nil {
 			r.rng = rand.New(rand.NewPCG(base.Uint64(), base.Uint64()))
 		}
@@ -126,36 +127,72 @@ func (s *Sampler) Generate(prompts [][]int, opt SampleOptions) ([][]int, error) 
 		// room for prompt + need - 1 positions.
 		cacheLen = max(cacheLen, len(pr)+r.need-1)
 	}
-	if len(queue) == 0 {
-		return out, nil
-	}
-	perSlot := 2 * 4 * c.Layers * cacheLen * c.DModel
-	slots := min(len(queue), maxSlots, max(1, cacheBudget/perSlot))
-	s.prepare(p, slots, cacheLen)
-	budget := max(maxPassTokens, slots)
+	var next []int
+	s.decode(queue, cacheLen, func(segs []passSegment, rows []*rowState) {
+		next = growInt(next, len(segs))
+		workers := s.workerCount(len(segs))
+		if opt.greedy() {
+			workers = 1 // an argmax is too cheap to be worth a goroutine
+		}
+		inferParallel(workers, len(segs), func(i, wid int) {
+			sg := &segs[i]
+			if sg.logits == logitsNone {
+				return
+			}
+			lg := s.logits[sg.lrow0*c.Vocab : (sg.lrow0+1)*c.Vocab]
+			next[i], s.workers[wid].cand = sampleToken(lg, &opt, rows[i].rng, s.workers[wid].cand)
+		})
+		for i, sg := range segs {
+			if sg.logits == logitsNone {
+				continue
+			}
+			r := rows[i]
+			if tok := next[i]; tok == opt.StopToken {
+				r.need = 0
+			} else {
+				r.seq = append(r.seq, tok)
+			}
+			if len(r.seq)-r.plen >= r.need {
+				out[r.idx], r.done = r.seq[r.plen:], true
+			}
+		}
+	})
+	return out, nil
+}
 
+// decode feeds the rows of queue through the cache (of cacheLen positions
+// a slot) until step has marked each done. Rows take the lowest free slot,
+// in queue order, as slots free up; each pass feeds every active row's
+// pending tokens (up to the pass budget, in row order) and computes the
+// output of a row whose pending tokens all fit; step then reads the
+// outputs of the pass's segments (rows[i] is segment i's row) and may
+// append tokens to the rows or mark them done.
+func (s *Sampler) decode(queue []*rowState, cacheLen int, step func(segs []passSegment, rows []*rowState)) {
+	if len(queue) == 0 {
+		return
+	}
+	perSlot := 2 * 4 * s.c.Layers * cacheLen * s.c.DModel
+	slots := min(len(queue), maxSlots, max(1, cacheBudget/perSlot))
+	s.prepare(slots, cacheLen)
+	budget := max(maxPassTokens, slots)
 	free := make([]int, slots)
 	for i := range free {
 		free[i] = slots - 1 - i // pop from the end: lowest slot first
 	}
-	var active []*rowState
+	var active, segRows []*rowState
 	var segs []passSegment
-	var segRows []*rowState
-	var next []int
 	for {
 		for len(free) > 0 && len(queue) > 0 {
 			r := queue[0]
 			queue[0] = nil
 			queue = queue[1:]
-			pr := prompts[r.idx]
-			r.seq = make([]int, len(pr), len(pr)+r.need)
-			copy(r.seq, pr)
+			r.seq = append(make([]int, 0, len(r.prompt)+r.need), r.prompt...)
 			r.slot = free[len(free)-1]
 			free = free[:len(free)-1]
 			active = append(active, r)
 		}
 		if len(active) == 0 {
-			break
+			return
 		}
 		segs, segRows = segs[:0], segRows[:0]
 		left := budget
@@ -173,54 +210,31 @@ func (s *Sampler) Generate(prompts [][]int, opt SampleOptions) ([][]int, error) 
 			segRows = append(segRows, r)
 			left -= take
 		}
-		s.forward(p, segs)
-		next = growInt(next, len(segs))
-		workers := s.workerCount(len(segs))
-		if opt.greedy() {
-			workers = 1 // an argmax is too cheap to be worth a goroutine
-		}
-		inferParallel(workers, len(segs), func(i, wid int) {
-			sg := &segs[i]
-			if sg.logits == logitsNone {
-				return
-			}
-			lg := s.logits[sg.lrow0*p.V : (sg.lrow0+1)*p.V]
-			next[i], s.workers[wid].cand = sampleToken(lg, &opt, segRows[i].rng, s.workers[wid].cand)
-		})
-		done := false
+		s.forward(segs)
 		for i, sg := range segs {
-			r := segRows[i]
-			r.fed += len(sg.ids)
-			if sg.logits == logitsNone {
-				continue
-			}
-			tok := next[i]
-			if tok == opt.StopToken {
-				r.need = 0
-			} else {
-				r.seq = append(r.seq, tok)
-			}
-			if len(r.seq)-r.plen >= r.need {
-				out[r.idx] = r.seq[r.plen:]
-				free = append(free, r.slot)
-				r.slot = -1
-				done = true
-			}
+			segRows[i].fed += len(sg.ids)
 		}
-		if done {
-			kept := active[:0]
-			for _, r := range active {
-				if r.slot >= 0 {
-					kept = append(kept, r)
-				}
-			}
-			clear(active[len(kept):])
-			active = kept
-			// Keep slot reuse in a fixed order (lowest slot first).
-			sort.Sort(sort.Reverse(sort.IntSlice(free)))
+		step(segs, segRows)
+		active, free = freeDone(active, free)
+	}
+}
+
+// freeDone removes the finished rows from active and returns their slots to
+// free, which it keeps in decreasing order (the lowest slot is taken next).
+func freeDone(active []*rowState, free []int) ([]*rowState, []int) {
+	kept := active[:0]
+	for _, r := range active {
+		if r.done {
+			free = append(free, r.slot)
+		} else {
+			kept = append(kept, r)
 		}
 	}
-	return out, nil
+	if len(kept) < len(active) {
+		clear(active[len(kept):])
+		sort.Sort(sort.Reverse(sort.IntSlice(free)))
+	}
+	return kept, free
 }
 
 // Logits returns the logits (len(ids)·vocab values, position-major) of one
@@ -228,15 +242,14 @@ func (s *Sampler) Generate(prompts [][]int, opt SampleOptions) ([][]int, error) 
 // sequence is prefilled as a matrix, the rest fed one token at a time, so
 // tests of Logits cover both ways Generate uses the cache.
 func (s *Sampler) Logits(ids []int) ([]float32, error) {
-	p, err := s.resolve()
-	if err != nil {
+	if err := s.resolve(); err != nil {
 		return nil, err
 	}
-	if err := checkSequenceIDs(ids, p.c); err != nil {
+	if err := checkSequenceIDs(ids, s.c); err != nil {
 		return nil, fmt.Errorf("logits: %w", err)
 	}
-	n, V := len(ids), p.V
-	s.prepare(p, 1, n)
+	n, V := len(ids), s.c.Vocab
+	s.prepare(1, n)
 	out := make([]float32, n*V)
 	half := (n + 1) / 2
 	var segs [1]passSegment
@@ -246,7 +259,7 @@ func (s *Sampler) Logits(ids []int) ([]float32, error) {
 			end = pos + 1
 		}
 		segs[0] = passSegment{slot: 0, pos: pos, ids: ids[pos:end], logits: logitsAll}
-		s.forward(p, segs[:])
+		s.forward(segs[:])
 		copy(out[pos*V:end*V], s.logits[:(end-pos)*V])
 		pos = end
 	}

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"errors"
 	"fmt"
 	"hash"
 	"math"
@@ -42,207 +41,83 @@ import (
 // every run (update them in place), reuses its buffers and is not safe for
 // concurrent use.
 type ScalarGraph struct {
-	w             *Weights
-	head          []float32
-	batch, seqLen int
-
-	g         *gorgonia.ExprGraph
-	params    gorgonia.Nodes // w.Tensors order
+	trainGraph
+	head      []float32
 	headNode  *gorgonia.Node
-	grads     gorgonia.Nodes // d loss / d params[i]
 	headGradN *gorgonia.Node
 	lossOp    *pairLossOp
 
-	idsBuf  []int32
 	wBuf    []float32
 	nextBuf []int32   // per position, the next token of its sequence (0 at the end)
 	nextW   []float32 // per position, the next position's pooling weight (0 at the end)
 
-	train, eval gorgonia.VM
-	gradData    [][]float32
-	headGrad    []float32
+	headGrad []float32
 }
 
 // NewScalarGraph builds the graph over w's parameter slices and head
 // (DModel+1 values: v, then a), for batch (even, >= 2) sequences of
 // seqLen <= Context tokens.
-func NewScalarGraph(w *Weights, head []float32, batch, seqLen int) (g *ScalarGraph, err error) {
-	if w == nil {
-		return nil, errors.New("model: NewScalarGraph: nil weights")
-	}
-	c := w.Config
-	if err := c.Validate(); err != nil {
+func NewScalarGraph(w *Weights, head []float32, batch, seqLen int) (*ScalarGraph, error) {
+	if err := checkGraphArgs("NewScalarGraph", w, batch, seqLen); err != nil {
 		return nil, err
 	}
-	if batch < 2 || batch%2 != 0 || seqLen < 1 || seqLen > c.Context {
-		return nil, fmt.Errorf("model: NewScalarGraph: batch %d, seqLen %d: want an even batch >= 2 and 1 <= seqLen <= context %d", batch, seqLen, c.Context)
+	if batch < 2 || batch%2 != 0 {
+		return nil, fmt.Errorf("model: NewScalarGraph: batch %d: want an even batch >= 2", batch)
 	}
-	if len(head) != c.DModel+1 {
-		return nil, fmt.Errorf("model: NewScalarGraph: head has %d values, want DModel+1 = %d", len(head), c.DModel+1)
+	if len(head) != w.Config.DModel+1 {
+		return nil, fmt.Errorf("model: NewScalarGraph: head has %d values, want DModel+1 = %d", len(head), w.Config.DModel+1)
 	}
-	if f := graphFloats(c, batch, seqLen); f > maxGraphFloats {
-		return nil, fmt.Errorf("model: NewScalarGraph: batch %d × seqLen %d needs about %.3g GB of activations, more than the %d GB limit",
-			batch, seqLen, 4*f/1e9, 4*maxGraphFloats>>30)
-	}
-	specs := c.TensorSpecs()
-	if len(w.Tensors) != len(specs) {
-		return nil, fmt.Errorf("model: NewScalarGraph: weights have %d tensors, config wants %d", len(w.Tensors), len(specs))
-	}
-	for i, s := range specs {
-		t := w.Tensors[i]
-		if t == nil || t.Name != s.Name || !slices.Equal(t.Shape, s.Shape) || len(t.Data) != s.Size() {
-			return nil, fmt.Errorf("model: NewScalarGraph: tensor %d does not match spec %s %v", i, s.Name, s.Shape)
-		}
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			g, err = nil, fmt.Errorf("model: NewScalarGraph: gorgonia panicked: %v", r)
-		}
-	}()
-	for attempt := 0; ; attempt++ { // see NewGraph on hash collisions
-		g, err = buildScalarGraph(w, head, batch, seqLen)
-		if err == nil || !errors.Is(err, errNodeHashCollision) || attempt == 3 {
-			return g, err
-		}
-	}
+	return buildGraphOf("NewScalarGraph", func() (*ScalarGraph, error) { return buildScalarGraph(w, head, batch, seqLen) })
 }
 
+// buildScalarGraph builds gpt with the scalar head and its pair loss.
 func buildScalarGraph(w *Weights, head []float32, batch, seqLen int) (*ScalarGraph, error) {
 	c := w.Config
 	n, d, t := batch*seqLen, c.DModel, seqLen
-	gr := &ScalarGraph{
-		w: w, head: head, batch: batch, seqLen: seqLen,
-		g:       gorgonia.NewGraph(),
-		idsBuf:  make([]int32, n),
-		wBuf:    make([]float32, n),
-		nextBuf: make([]int32, n),
-		nextW:   make([]float32, n),
-	}
-	g := gr.g
-	var wrt gorgonia.Nodes
-	for _, p := range w.Tensors {
-		v := tensor.New(tensor.WithShape(p.Shape...), tensor.WithBacking(p.Data))
-		node := gorgonia.NewTensor(g, tensor.Float32, len(p.Shape),
-			gorgonia.WithShape(p.Shape...), gorgonia.WithName(p.Name), gorgonia.WithValue(v))
-		gr.params = append(gr.params, node)
-		wrt = append(wrt, node)
-	}
-	gr.headNode = gorgonia.NewTensor(g, tensor.Float32, 1, gorgonia.WithShape(d+1), gorgonia.WithName("scalar_head"),
-		gorgonia.WithValue(tensor.New(tensor.WithShape(d+1), tensor.WithBacking(head))))
-	wrt = append(wrt, gr.headNode)
-	param := func(name string) *gorgonia.Node {
-		for i, p := range w.Tensors {
-			if p.Name == name {
-				return gr.params[i]
-			}
+	tg, k := newTrainGraph(w, batch, seqLen)
+	gr := &ScalarGraph{trainGraph: tg, head: head,
+		wBuf: make([]float32, n), nextBuf: make([]int32, n), nextW: make([]float32, n)}
+	gr.headNode = k.tensor("scalar_head", head, d+1)
+	wrt := append(slices.Clone(gr.params), gr.headNode)
+	k.ids = k.tensor("ids", gr.idsBuf, n)
+	weights := k.tensor("weights", gr.wBuf, n)
+	next := k.tensor("next", gr.nextBuf, n)
+	nextW := k.tensor("next_weights", gr.nextW, n)
+	k.head = func(h, lmHead *gorgonia.Node) (*gorgonia.Node, error) {
+		// ll_i = Σ_t weights[i,t]·log p(x_t | x_<t), computed at row t−1.
+		ll, err := gorgonia.ApplyOp(newSeqLogLikOp(n, d, c.Vocab, t), h, lmHead, next, nextW) // (batch)
+		if err != nil {
+			return nil, err
 		}
-		panic("model: no parameter " + name)
+		gr.lossOp = &pairLossOp{opID: newOpID(), batch: batch, t: t, d: d,
+			scores: make([]float64, batch), coef: make([]float64, batch), ll: make([]float64, batch), value: gorgonia.NewF32(0)}
+		return gorgonia.ApplyOp(gr.lossOp, h, gr.headNode, weights, ll)
 	}
-	ids := gorgonia.NewTensor(g, tensor.Int32, 1, gorgonia.WithShape(n), gorgonia.WithName("ids"),
-		gorgonia.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(gr.idsBuf))))
-	weights := gorgonia.NewTensor(g, tensor.Float32, 1, gorgonia.WithShape(n), gorgonia.WithName("weights"),
-		gorgonia.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(gr.wBuf))))
-	next := gorgonia.NewTensor(g, tensor.Int32, 1, gorgonia.WithShape(n), gorgonia.WithName("next"),
-		gorgonia.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(gr.nextBuf))))
-	nextW := gorgonia.NewTensor(g, tensor.Float32, 1, gorgonia.WithShape(n), gorgonia.WithName("next_weights"),
-		gorgonia.WithValue(tensor.New(tensor.WithShape(n), tensor.WithBacking(gr.nextW))))
-
-	// The body, as in buildGraph.
-	x, err := gorgonia.ApplyOp(newEmbedOp(n, t, d, c.Vocab, c.Context), param("wte"), param("wpe"), ids)
+	loss, err := k.build()
 	if err != nil {
 		return nil, err
 	}
-	for l := 0; l < c.Layers; l++ {
-		p := func(name string) *gorgonia.Node { return param(fmt.Sprintf("h.%d.%s", l, name)) }
-		h, err := layerNormNode(x, p("ln_1.weight"), p("ln_1.bias"), graphLNEps)
-		if err != nil {
-			return nil, err
-		}
-		qkv, err := linearNode(h, p("attn.c_attn.weight"), p("attn.c_attn.bias"), nil)
-		if err != nil {
-			return nil, err
-		}
-		a, err := attentionNode(qkv, batch, t, c.Heads)
-		if err != nil {
-			return nil, err
-		}
-		if x, err = linearNode(a, p("attn.c_proj.weight"), p("attn.c_proj.bias"), x); err != nil {
-			return nil, err
-		}
-		if h, err = layerNormNode(x, p("ln_2.weight"), p("ln_2.bias"), graphLNEps); err != nil {
-			return nil, err
-		}
-		z, err := linearNode(h, p("mlp.c_fc.weight"), nil, nil)
-		if err != nil {
-			return nil, err
-		}
-		u, err := biasGELUNode(z, p("mlp.c_fc.bias"))
-		if err != nil {
-			return nil, err
-		}
-		if x, err = linearNode(u, p("mlp.c_proj.weight"), p("mlp.c_proj.bias"), x); err != nil {
-			return nil, err
-		}
-	}
-	h, err := layerNormNode(x, param("ln_f.weight"), param("ln_f.bias"), graphLNEps)
+	grads, err := gr.compile(k, loss, wrt, append(slices.Clone(wrt), k.ids, weights, next, nextW))
 	if err != nil {
 		return nil, err
 	}
-	// ll_i = Σ_t weights[i,t]·log p(x_t | x_<t), computed at row t−1.
-	ll, err := gorgonia.ApplyOp(newSeqLogLikOp(n, d, c.Vocab, t), h, param("lm_head.weight"), next, nextW) // (batch)
-	if err != nil {
-		return nil, err
-	}
-	gr.lossOp = &pairLossOp{opID: newOpID(), batch: batch, t: t, d: d,
-		scores: make([]float64, batch), coef: make([]float64, batch), ll: make([]float64, batch), value: gorgonia.NewF32(0)}
-	loss, err := gorgonia.ApplyOp(gr.lossOp, h, gr.headNode, weights, ll)
-	if err != nil {
-		return nil, err
-	}
-	grads, err := gorgonia.Grad(loss, wrt...)
-	if err != nil {
-		return nil, fmt.Errorf("model: differentiating the scalar graph: %w", err)
-	}
-	gr.grads = grads[:len(gr.params)]
 	gr.headGradN = grads[len(gr.params)]
-	if err := checkNodeHashes(g); err != nil {
-		return nil, err
-	}
-	inputs := append(slices.Clone(wrt), ids, weights, next, nextW)
-	prog, locs, err := gorgonia.CompileFunction(g, inputs, append(gorgonia.Nodes{loss}, grads...))
-	if err != nil {
-		return nil, fmt.Errorf("model: compiling the scalar training step: %w", err)
-	}
-	gr.train = gorgonia.NewTapeMachine(g, gorgonia.WithPrecompiled(prog, locs))
-	if prog, locs, err = gorgonia.CompileFunction(g, inputs, gorgonia.Nodes{loss}); err != nil {
-		return nil, fmt.Errorf("model: compiling the scalar loss: %w", err)
-	}
-	gr.eval = gorgonia.NewTapeMachine(g, gorgonia.WithPrecompiled(prog, locs))
-	gr.gradData = make([][]float32, len(gr.params))
 	return gr, nil
 }
 
-// Batch is the number of sequences per step (two per pair).
-func (g *ScalarGraph) Batch() int { return g.batch }
-
-// SeqLen is the number of tokens per sequence.
-func (g *ScalarGraph) SeqLen() int { return g.seqLen }
-
 // load validates a batch and copies it into the input buffers.
 func (g *ScalarGraph) load(ids []int32, weights []float32) error {
-	n := g.batch * g.seqLen
-	if len(ids) != n || len(weights) != n {
-		return fmt.Errorf("model: got %d ids and %d weights, want batch %d × seqLen %d = %d each", len(ids), len(weights), g.batch, g.seqLen, n)
+	if err := g.loadIDs(ids); err != nil {
+		return err
 	}
-	if err := checkTokenIDs(ids, g.w.Config.Vocab); err != nil {
-		return fmt.Errorf("model: ids: %w", err)
+	if n := g.batch * g.seqLen; len(weights) != n {
+		return fmt.Errorf("model: got %d weights, want batch %d × seqLen %d = %d", len(weights), g.batch, g.seqLen, n)
 	}
 	for i, x := range weights {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 			return fmt.Errorf("model: weight %d is %v", i, x)
 		}
 	}
-	copy(g.idsBuf, ids)
 	copy(g.wBuf, weights)
 	// Row t predicts token t+1 of its sequence, pooled with that token's
 	// weight; a sequence's last row predicts nothing.
@@ -270,34 +145,15 @@ func (g *ScalarGraph) Step(ids []int32, weights []float32) (float64, error) {
 	if err := g.load(ids, weights); err != nil {
 		return 0, err
 	}
-	if err := runMachine(g.train); err != nil {
+	if err := g.step(); err != nil {
 		return 0, err
 	}
-	for i, n := range g.grads {
-		d, err := scalarGradData(n, len(g.w.Tensors[i].Data))
-		if err != nil {
-			return 0, fmt.Errorf("model: gradient of %s: %w", g.w.Tensors[i].Name, err)
-		}
-		g.gradData[i] = d
-	}
-	d, err := scalarGradData(g.headGradN, len(g.head))
+	d, err := gradData(g.headGradN, len(g.head))
 	if err != nil {
 		return 0, fmt.Errorf("model: gradient of the scalar head: %w", err)
 	}
 	g.headGrad = d
 	return g.lossOp.loss, nil
-}
-
-func scalarGradData(n *gorgonia.Node, size int) ([]float32, error) {
-	v := n.Value()
-	if v == nil {
-		return nil, errors.New("not computed")
-	}
-	d, ok := v.Data().([]float32)
-	if !ok || len(d) != size {
-		return nil, fmt.Errorf("has type %T, want %d float32s", v.Data(), size)
-	}
-	return d, nil
 }
 
 // Loss runs the forward pass only and returns the mean pair loss; Scores
@@ -311,10 +167,6 @@ func (g *ScalarGraph) Loss(ids []int32, weights []float32) (float64, error) {
 	}
 	return g.lossOp.loss, nil
 }
-
-// Grads returns the weights' gradients of the last Step, one slice per
-// tensor in w.Tensors order. The slices belong to the graph.
-func (g *ScalarGraph) Grads() [][]float32 { return g.gradData }
 
 // HeadGrad returns the head's gradient of the last Step; it belongs to the
 // graph.

@@ -1,75 +1,13 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 )
-
-// TensorSpec names one parameter tensor and its shape.
-//
-// Tensor names follow Hugging Face GPT-2 so other tools can read our
-// safetensors files; linear weights are stored (in, out) as in GPT-2's Conv1D,
-// so y = x·W + b:
-//
-//	wte                      (vocab, d_model)    token embeddings
-//	wpe                      (context, d_model)  position embeddings
-//	h.{i}.ln_1.weight|bias   (d_model)
-//	h.{i}.attn.c_attn.weight (d_model, 3·d_model) q, k, v projections, in that order
-//	h.{i}.attn.c_attn.bias   (3·d_model)
-//	h.{i}.attn.c_proj.weight (d_model, d_model)   attention output projection
-//	h.{i}.attn.c_proj.bias   (d_model)
-//	h.{i}.ln_2.weight|bias   (d_model)
-//	h.{i}.mlp.c_fc.weight    (d_model, mlp)
-//	h.{i}.mlp.c_fc.bias      (mlp)
-//	h.{i}.mlp.c_proj.weight  (mlp, d_model)
-//	h.{i}.mlp.c_proj.bias    (d_model)
-//	ln_f.weight|bias         (d_model)
-//	lm_head.weight           (d_model, vocab)     untied output head
-type TensorSpec struct {
-	Name  string
-	Shape []int
-}
-
-// Size is the number of elements.
-func (s TensorSpec) Size() int {
-	n := 1
-	for _, d := range s.Shape {
-		n *= d
-	}
-	return n
-}
-
-// TensorSpecs lists the model's parameters in their canonical order.
-func (c Config) TensorSpecs() []TensorSpec {
-	D, F := c.DModel, c.MLP
-	specs := []TensorSpec{
-		{"wte", []int{c.Vocab, D}},
-		{"wpe", []int{c.Context, D}},
-	}
-	for i := 0; i < c.Layers; i++ {
-		p := fmt.Sprintf("h.%d.", i)
-		specs = append(specs,
-			TensorSpec{p + "ln_1.weight", []int{D}},
-			TensorSpec{p + "ln_1.bias", []int{D}},
-			TensorSpec{p + "attn.c_attn.weight", []int{D, 3 * D}},
-			TensorSpec{p + "attn.c_attn.bias", []int{3 * D}},
-			TensorSpec{p + "attn.c_proj.weight", []int{D, D}},
-			TensorSpec{p + "attn.c_proj.bias", []int{D}},
-			TensorSpec{p + "ln_2.weight", []int{D}},
-			TensorSpec{p + "ln_2.bias", []int{D}},
-			TensorSpec{p + "mlp.c_fc.weight", []int{D, F}},
-			TensorSpec{p + "mlp.c_fc.bias", []int{F}},
-			TensorSpec{p + "mlp.c_proj.weight", []int{F, D}},
-			TensorSpec{p + "mlp.c_proj.bias", []int{D}},
-		)
-	}
-	return append(specs,
-		TensorSpec{"ln_f.weight", []int{D}},
-		TensorSpec{"ln_f.bias", []int{D}},
-		TensorSpec{"lm_head.weight", []int{D, c.Vocab}},
-	)
-}
 
 // Tensor is one named parameter with its float32 values, row-major.
 type Tensor struct {
@@ -80,6 +18,7 @@ type Tensor struct {
 
 // Weights holds every parameter of a model, in TensorSpecs order. The
 // training graph and the sampler share these slices: they never copy them.
+// Params gives them by role.
 type Weights struct {
 	Config  Config
 	Tensors []*Tensor
@@ -103,37 +42,54 @@ func NewWeights(c Config) (*Weights, error) {
 // Get returns the named tensor, or nil.
 func (w *Weights) Get(name string) *Tensor { return w.byName[name] }
 
-// Layer returns the named tensor of block i, e.g. Layer(0, "ln_1.weight").
-func (w *Weights) Layer(i int, name string) *Tensor {
-	return w.byName[fmt.Sprintf("h.%d.%s", i, name)]
+// weightsError verifies that w holds exactly its config's tensors, in
+// canonical order, each with the right shape and data length.
+func weightsError(w *Weights) error {
+	if w == nil {
+		return errors.New("nil weights")
+	}
+	if err := w.Config.Validate(); err != nil {
+		return err
+	}
+	specs := w.Config.TensorSpecs()
+	if len(w.Tensors) != len(specs) {
+		return fmt.Errorf("weights hold %d tensors, config %v needs %d", len(w.Tensors), w.Config, len(specs))
+	}
+	for i, s := range specs {
+		t := w.Tensors[i]
+		if t == nil || t.Name != s.Name {
+			got := "<nil>"
+			if t != nil {
+				got = strconv.Quote(t.Name)
+			}
+			return fmt.Errorf("tensor %d is %s, want %q", i, got, s.Name)
+		}
+		if !slices.Equal(t.Shape, s.Shape) || len(t.Data) != s.Size() {
+			return fmt.Errorf("tensor %q has shape %v and %d values, want shape %v (%d values)", s.Name, t.Shape, len(t.Data), s.Shape, s.Size())
+		}
+	}
+	return nil
 }
 
-// Init fills the weights GPT-2 style from r: linear and embedding weights
-// N(0, 0.02), residual output projections (attn.c_proj, mlp.c_proj) N(0,
-// 0.02/sqrt(2·layers)), biases 0, LayerNorm gains 1 and shifts 0.
+// Init fills the weights GPT-2 style from r, tensor by tensor in canonical
+// order: linear and embedding weights N(0, 0.02), residual output
+// projections (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2·layers)), biases
+// 0, LayerNorm gains 1 and shifts 0.
 func (w *Weights) Init(r *rand.Rand) {
 	resid := 0.02 / math.Sqrt(2*float64(w.Config.Layers))
-	for _, t := range w.Tensors {
-		switch {
-		case hasSuffix(t.Name, "ln_1.weight", "ln_2.weight", "ln_f.weight"):
-			fill(t.Data, 1)
-		case len(t.Shape) == 1:
-			fill(t.Data, 0)
-		case hasSuffix(t.Name, "attn.c_proj.weight", "mlp.c_proj.weight"):
-			normal(t.Data, resid, r)
+	for i, f := range specFields(w.Config) {
+		d := w.Tensors[i].Data
+		switch f.init {
+		case initOne:
+			fill(d, 1)
+		case initZero:
+			fill(d, 0)
+		case initResidual:
+			normal(d, resid, r)
 		default:
-			normal(t.Data, 0.02, r)
+			normal(d, 0.02, r)
 		}
 	}
-}
-
-func hasSuffix(s string, suffixes ...string) bool {
-	for _, suf := range suffixes {
-		if len(s) >= len(suf) && s[len(s)-len(suf):] == suf {
-			return true
-		}
-	}
-	return false
 }
 
 func fill(xs []float32, v float32) {
