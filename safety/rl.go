@@ -87,6 +87,11 @@ type rlStepper struct {
 	next    int
 	calls   int
 	pm      *PreferenceModel // nil: the programmatic reward
+	// reward, when set, replaces the HHH reward (and the preference
+	// model): the reward of the generated tokens gen (stop token
+	// excluded) of the prompt's ids. Tests set it to train against a
+	// reward they can verify.
+	reward func(prompt, gen []int) float64
 }
 
 // PMFile is the preference model's report in an rl --reward pm run's Out.
@@ -159,6 +164,18 @@ func cloneWeights(w *model.Weights) *model.Weights {
 		copy(c.Tensors[i].Data, t.Data)
 	}
 	return c
+}
+
+// newRLSample is prompt p continued by its generated tokens g (stop token
+// excluded, as model.Sampler.Generate returns them), with the stop token
+// appended when the policy chose to stop: when g is shorter than the most
+// tokens it could generate, min(maxNew, context − len(p)).
+func newRLSample(p, g []int, stop, maxNew, context int) rlSample {
+	ids := append(append([]int(nil), p...), g...)
+	if len(g) < min(maxNew, context-len(p)) {
+		ids = append(ids, stop)
+	}
+	return rlSample{ids: ids, plen: len(p)}
 }
 
 // hhhReward is the programmatic HHH reward of a completion of an HHH task.
@@ -281,15 +298,15 @@ func (r *rlStepper) step(gc *graphCache, w *model.Weights, grads [][]float32) (s
 	entN := 0
 	for i, g := range gen {
 		p := prompts[i]
-		ids := append(append([]int(nil), p...), g...)
-		if need := min(r.cfg.RLMaxNew, ctx-len(p)); len(g) < need {
-			ids = append(ids, eot) // the policy chose to stop
-		}
-		samples[i] = rlSample{ids: ids, plen: len(p)}
+		samples[i] = newRLSample(p, g, eot, r.cfg.RLMaxNew, ctx)
+		ids := samples[i].ids
 		var rew float64
-		if pmReward != nil {
+		switch {
+		case r.reward != nil:
+			rew = r.reward(p, g)
+		case pmReward != nil:
 			rew = pmReward[i]
-		} else {
+		default:
 			rew = hhhReward(exs[i].Task, exs[i].Answer, r.tok.Decode(g))
 		}
 		if len(ids) == len(p) { // nothing generated (cannot happen: prompts leave room)
