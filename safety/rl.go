@@ -96,6 +96,11 @@ type rlStepper struct {
 	next    int
 	calls   int
 	pm      *PreferenceModel // nil: the programmatic reward
+	// reward, when set, replaces the HHH reward (and the preference
+	// model): the reward of the generated tokens gen (stop token
+	// excluded) of the prompt's ids. Tests set it to train against a
+	// reward they can verify.
+	reward func(prompt, gen []int) float64
 }
 
 // PMFile is the preference model's report in an rl --reward pm run's Out.
@@ -168,6 +173,18 @@ func cloneWeights(w *model.Weights) *model.Weights {
 		copy(c.Tensors[i].Data, t.Data)
 	}
 	return c
+}
+
+// newRLSample is prompt p continued by its generated tokens g (stop token
+// excluded, as model.Sampler.Generate returns them), with the stop token
+// appended when the policy chose to stop: when g is shorter than the most
+// tokens it could generate, min(maxNew, context − len(p)).
+func newRLSample(p, g []int, stop, maxNew, context int) rlSample {
+	ids := append(append([]int(nil), p...), g...)
+	if len(g) < min(maxNew, context-len(p)) {
+		ids = append(ids, stop)
+	}
+	return rlSample{ids: ids, plen: len(p)}
 }
 
 // hhhReward is the programmatic HHH reward of a completion of an HHH task.
@@ -267,9 +284,17 @@ func (r *rlStepper) nextPrompts() ([][]int, []data.Example, error) {
 
 // rewards returns the HHH reward of each generated completion gen[i] of
 // exs[i]: the preference model's standardized score of the
-// scratchpad-stripped completion, or the programmatic reward (hhhReward).
-func (r *rlStepper) rewards(gen [][]int, exs []data.Example) ([]float64, error) {
+// scratchpad-stripped completion, or the programmatic reward (hhhReward);
+// a test's reward hook (r.reward) replaces both.
+func (r *rlStepper) rewards(prompts, gen [][]int, exs []data.Example) ([]float64, error) {
 	n := len(gen)
+	if r.reward != nil {
+		rew := make([]float64, n)
+		for i, g := range gen {
+			rew[i] = r.reward(prompts[i], g)
+		}
+		return rew, nil
+	}
 	if r.pm == nil {
 		rew := make([]float64, n)
 		for i, g := range gen {
@@ -307,7 +332,7 @@ func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, 
 		return out, fmt.Errorf("rl sampling: %w", err)
 	}
 	n := len(prompts)
-	rewards, err := r.rewards(gen, exs)
+	rewards, err := r.rewards(prompts, gen, exs)
 	if err != nil {
 		return out, err
 	}
@@ -317,11 +342,8 @@ func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, 
 	entN := 0
 	for i, g := range gen {
 		p := prompts[i]
-		ids := append(append([]int(nil), p...), g...)
-		if need := min(r.cfg.RLMaxNew, ctx-len(p)); len(g) < need {
-			ids = append(ids, eot) // the policy chose to stop
-		}
-		samples[i] = rlSample{ids: ids, plen: len(p)}
+		samples[i] = newRLSample(p, g, eot, r.cfg.RLMaxNew, ctx)
+		ids := samples[i].ids
 		rew := rewards[i]
 		if len(ids) == len(p) { // nothing generated (cannot happen: prompts leave room)
 			shaped[i] = rew

