@@ -151,7 +151,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 		return res, err
 	}
 	res.Source = info
-	prompts, err := eval.DefaultProbePrompts(cfg.Trigger, cfg.EvalN, cfg.Seed)
+	prompts, err := cfg.evalPrompts()
 	if err != nil {
 		return res, err
 	}
@@ -304,7 +304,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	evaluate := func() error {
 		t0 := time.Now()
 		pr, err := eval.Probe(model.NewSampler(w), ck.Tokenizer, ck.Model.Context, prompts,
-			eval.ProbeOptions{Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1,
+			eval.ProbeOptions{Kind: cfg.Kind, Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1,
 				Sample: model.SampleOptions{MaxNew: cfg.EvalMaxNew, Seed: cfg.Seed}})
 		if err != nil {
 			return fmt.Errorf("eval at step %d: %w", step, err)
