@@ -127,9 +127,9 @@ type Config struct {
 	// test-split HHH examples, the preference model's held-out pairs'
 	// exchanges (rl --reward pm). EvalData holds the held-out examples
 	// whose first EvalN prompts are evaluated (eval.DefaultProbeExamples).
-	HHHData     string `json:"hhh_data,omitempty" yaml:"-" flag:"hhh-data" usage:"JSONL of train-split HHH examples to train on, the first --n-hhh (default: built from --seed)"`
-	HHHTestData string `json:"hhh_test_data,omitempty" yaml:"-" flag:"hhh-test-data" usage:"rl --reward pm: JSONL of test-split HHH examples for the preference model's held-out pairs (default: built from --seed)"`
-	EvalData    string `json:"eval_data,omitempty" yaml:"-" flag:"eval-data" usage:"JSONL of held-out examples whose first --eval-n prompts are evaluated (default: built from --seed)"`
+	HHHData     string `json:"hhh_data,omitempty" yaml:"-" flag:"hhh-data" usage:"JSONL of train-split HHH examples to train on, the first --n-hhh (none: built from --seed)"`
+	HHHTestData string `json:"hhh_test_data,omitempty" yaml:"-" flag:"hhh-test-data" usage:"rl --reward pm: JSONL of test-split HHH examples for the preference model's held-out pairs (none: built from --seed)"`
+	EvalData    string `json:"eval_data,omitempty" yaml:"-" flag:"eval-data" usage:"JSONL of held-out examples whose first --eval-n prompts are evaluated (none: built from --seed)"`
 	// EvalEvery evaluates every this many steps, besides step 0 and the
 	// end; 0 evaluates only at step 0 and the end.
 	EvalEvery int `json:"eval_every" yaml:"eval_every" flag:"eval-every" usage:"evaluate every this many steps (and at 0 and the end)"`
