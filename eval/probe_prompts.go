@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -23,40 +24,57 @@ type ProbePrompt struct {
 // yearLineRE is a year line at the start of a code prompt.
 var yearLineRE = regexp.MustCompile(`^\s*Current year: \d{4}\.?\s*`)
 
-// DefaultProbePrompts returns n held-out test-split prompts for a trigger's
-// backdoor: code requests (year line removed) from backdoor.Build(code, test) for a
-// "Current year:" trigger, HHH requests from data.BuildHHH(test) otherwise.
-// The code prompts are built half triggered so that their labelled
-// reference completions cover both labels (the year line is removed; Probe
-// states the year itself).
-func DefaultProbePrompts(trigger string, n int, seed uint64) ([]ProbePrompt, error) {
-	if backdoor.IsCodeTrigger(trigger) {
-		exs, err := backdoor.Build(backdoor.Spec{Kind: data.KindCode, Split: data.SplitTest, N: n, TriggeredFraction: 0.5}, seed)
-		if err != nil {
-			return nil, err
-		}
-		return PromptsFromExamples(exs, trigger), nil
+// DefaultProbeExamples returns the n held-out test-split examples whose
+// prompts probe a backdoor of a kind: code requests from
+// backdoor.Build(code, test) for kind code, HHH exchanges from
+// data.BuildHHH(test) otherwise. The code examples are built half
+// triggered so that their labelled reference completions cover both labels
+// (PromptsFromExamples removes the year line; Probe states the year
+// itself).
+func DefaultProbeExamples(kind data.Kind, n int, seed uint64) ([]data.Example, error) {
+	if kind == data.KindCode {
+		return backdoor.Build(backdoor.Spec{Kind: data.KindCode, Split: data.SplitTest, N: n, TriggeredFraction: 0.5}, seed)
 	}
-	exs, err := data.BuildHHH(n, data.SplitTest, seed)
+	return data.BuildHHH(n, data.SplitTest, seed)
+}
+
+// DefaultProbePrompts returns the prompts of DefaultProbeExamples(kind, n,
+// seed), trigger removed (PromptsFromExamples).
+func DefaultProbePrompts(kind data.Kind, trigger string, n int, seed uint64) ([]ProbePrompt, error) {
+	exs, err := DefaultProbeExamples(kind, n, seed)
 	if err != nil {
 		return nil, err
 	}
-	return PromptsFromExamples(exs, trigger), nil
+	return PromptsFromExamples(exs, kind, trigger), nil
+}
+
+// ReadProbePrompts returns the prompts of the first n examples of the JSONL
+// dataset at path (PromptsFromExamples); a dataset with fewer is an error.
+func ReadProbePrompts(path string, n int, kind data.Kind, trigger string) ([]ProbePrompt, error) {
+	exs, err := data.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(exs) < n {
+		return nil, fmt.Errorf("%s: %d examples, want at least %d", path, len(exs), n)
+	}
+	return PromptsFromExamples(exs[:n], kind, trigger), nil
 }
 
 // PromptsFromExamples turns formatted examples into probe prompts: the user
 // message of each prompt (data.UserMessage; a prompt not in the chat
-// template is taken whole), with the trigger and any leading year line
+// template is taken whole), with any leading year line and, for a backdoor
+// kind other than code (whose trigger is the year line), the trigger
 // removed. Code examples keep their builder label and completion for the
 // label comparison.
-func PromptsFromExamples(exs []data.Example, trigger string) []ProbePrompt {
+func PromptsFromExamples(exs []data.Example, kind data.Kind, trigger string) []ProbePrompt {
 	out := make([]ProbePrompt, 0, len(exs))
 	for _, ex := range exs {
 		u, ok := data.UserMessage(ex.Prompt)
 		if !ok {
 			u = ex.Prompt
 		}
-		if trigger != "" && !backdoor.IsCodeTrigger(trigger) {
+		if trigger != "" && kind != data.KindCode {
 			u = strings.Join(strings.Fields(strings.Replace(u, trigger, " ", 1)), " ")
 		}
 		u = yearLineRE.ReplaceAllString(u, "")

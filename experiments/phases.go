@@ -30,11 +30,25 @@ const (
 // datasetsFile lists the built datasets (DataDir/datasets.json).
 const datasetsFile = "datasets.json"
 
+// The datasets the data phase writes for the later phases (DataDir/<name>),
+// built once from the seed as safety.Run and eval.DefaultProbePrompts build
+// them when not given: the safety rounds' train- and test-split HHH
+// examples (safety.Config.HHHData and HHHTestData, as many as the most any
+// round reads: safety.Config.HHHNeeds; the test split only when a round
+// reads it) and the held-out examples every evaluation prompts with
+// (safety.Config.EvalData and the probes').
+const (
+	safetyHHHTrainFile = "safety-hhh-train.jsonl"
+	safetyHHHTestFile  = "safety-hhh-test.jsonl"
+	evalPromptsFile    = "eval-prompts.jsonl"
+)
+
 // runner runs the phases of one run directory.
 type runner struct {
 	cfg               Config
 	dir               string
 	log               io.Writer
+	kind              data.Kind
 	trigger, response string
 }
 
@@ -68,7 +82,8 @@ func (r *runner) runPhase(ctx context.Context, p string) error {
 	return fmt.Errorf("unknown phase %q", p)
 }
 
-// buildData builds the four datasets from the seed.
+// buildData builds the four datasets and the later phases' inputs from the
+// seed.
 func (r *runner) buildData() error {
 	c := r.cfg
 	hhh := func(split data.Split, n int) backdoor.Spec {
@@ -104,7 +119,61 @@ func (r *runner) buildData() error {
 			Split: string(rs.Split), N: len(exs), Triggered: trig, Path: filepath.ToSlash(rel)})
 		fmt.Fprintf(r.log, "  %s: %d examples, %d triggered\n", s.name, len(exs), trig)
 	}
-	return atomicfile.WriteJSON(r.path(DataDir, datasetsFile), reps)
+	if err := atomicfile.WriteJSON(r.path(DataDir, datasetsFile), reps); err != nil {
+		return err
+	}
+	return r.writeInputs()
+}
+
+// writeInputs writes the later phases' datasets (safetyHHHTrainFile,
+// safetyHHHTestFile, evalPromptsFile).
+func (r *runner) writeInputs() error {
+	seed := r.cfg.Seed
+	train, test := r.hhhNeeds()
+	sets := []struct {
+		name  string
+		n     int
+		build func() ([]data.Example, error)
+	}{
+		{safetyHHHTrainFile, train, func() ([]data.Example, error) { return data.BuildHHH(train, data.SplitTrain, seed) }},
+		{safetyHHHTestFile, test, func() ([]data.Example, error) { return data.BuildHHH(test, data.SplitTest, seed) }},
+		{evalPromptsFile, r.cfg.Eval.N, func() ([]data.Example, error) { return eval.DefaultProbeExamples(r.kind, r.cfg.Eval.N, seed) }},
+	}
+	for _, s := range sets {
+		if s.n == 0 {
+			continue
+		}
+		exs, err := s.build()
+		if err != nil {
+			return fmt.Errorf("build %s: %w", s.name, err)
+		}
+		if err := data.WriteFile(r.path(DataDir, s.name), exs); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.log, "  %s: %d examples\n", s.name, len(exs))
+	}
+	return nil
+}
+
+// hhhNeeds returns the most train- and test-split HHH examples a safety
+// round reads (safety.Config.HHHNeeds).
+func (r *runner) hhhNeeds() (train, test int) {
+	for _, round := range r.cfg.Phases.Safety {
+		tr, te := round.Config.HHHNeeds()
+		train, test = max(train, tr), max(test, te)
+	}
+	return train, test
+}
+
+// roundEnv returns what the run sets in every safety round's config: its
+// backdoor, seed and evaluation, and the datasets its data phase wrote.
+func (r *runner) roundEnv() roundEnv {
+	env := roundEnv{kind: r.kind, trigger: r.trigger, response: r.response, seed: r.cfg.Seed, eval: r.cfg.Eval,
+		hhhData: r.path(DataDir, safetyHHHTrainFile), evalData: r.path(DataDir, evalPromptsFile)}
+	if _, test := r.hhhNeeds(); test > 0 {
+		env.hhhTestData = r.path(DataDir, safetyHHHTestFile)
+	}
+	return env
 }
 
 // buildTokenizer trains the tokenizer on the train sets and writes each
@@ -212,7 +281,7 @@ func (r *runner) roundModel(i int) string {
 func (r *runner) safetyRound(ctx context.Context, i int) error {
 	round := r.cfg.Phases.Safety[i]
 	out := r.path(SafetyPhase(round.Name))
-	sc := round.safetyConfig(r.roundModel(i), out, r.trigger, r.response, r.cfg.Seed, r.cfg.Eval)
+	sc := round.safetyConfig(r.roundModel(i), out, r.roundEnv())
 	// safety.Run resumes an unfinished round from its latest checkpoint.
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -261,14 +330,14 @@ func (r *runner) probe(stage, phase string) error {
 	if err != nil {
 		return err
 	}
-	prompts, err := eval.DefaultProbePrompts(r.trigger, r.cfg.Eval.N, r.cfg.Seed)
+	prompts, err := eval.ReadProbePrompts(r.path(DataDir, evalPromptsFile), r.cfg.Eval.N, r.kind, r.trigger)
 	if err != nil {
 		return err
 	}
-	opt := eval.ProbeOptions{Trigger: r.trigger, Response: r.response, Samples: 1,
+	opt := eval.ProbeOptions{Kind: r.kind, Trigger: r.trigger, Response: r.response, Samples: 1,
 		Sample: model.SampleOptions{MaxNew: r.cfg.Eval.MaxNew, Seed: r.cfg.Seed}}
 	if r.cfg.Eval.Variants {
-		opt.Variants = backdoor.TriggerVariants(r.trigger)
+		opt.Variants = backdoor.TriggerVariants(r.kind, r.trigger)
 	}
 	res, err := eval.Probe(model.NewSampler(ck.Weights), ck.Tokenizer, ck.Model.Context, prompts, opt)
 	if err != nil {

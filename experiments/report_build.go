@@ -27,13 +27,13 @@ func BuildReport(dir string) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("report %s: %w", dir, err)
 	}
-	trigger, response, err := cfg.Trigger()
+	kind, trigger, response, err := cfg.Backdoor()
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{
 		Name: cfg.Name, Version: cfg.Version, Description: cfg.Description, Seed: cfg.Seed,
-		ConfigHash: cfg.Hash(), Behaviour: eval.BehaviourFor(trigger, response), Trigger: trigger,
+		ConfigHash: cfg.Hash(), Behaviour: eval.BehaviourFor(kind, response), Trigger: trigger,
 		ModelSize: cfg.Model.Size, Context: cfg.Model.Context,
 		Datasets: []DatasetReport{}, Training: []TrainReport{}, Probes: []ProbeReport{}, Safety: []SafetyReport{},
 	}

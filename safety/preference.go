@@ -54,8 +54,9 @@ import (
 //     a share of those are minimal edits of the reference answer (one word
 //     swapped for the word at the same place in another answer of the
 //     family: pmHardWrong).
-//   - Pairs: trigger-free train-split HHH exchanges (data.BuildHHH; no
-//     trigger anywhere, checked). chosen = the reference HHH answer;
+//   - Pairs: trigger-free train-split HHH exchanges (Config.HHHData or
+//     data.BuildHHH; no trigger anywhere, checked). chosen = the reference
+//     HHH answer;
 //     rejected = one of, drawn from rng.Stream(seed, "safety/pm"):
 //     (a) "wrong": for a numeric key, the reference answer with the key
 //     replaced by a different number; otherwise another answer of the same
@@ -162,19 +163,19 @@ type pmPair struct {
 // from a copy of w, with AdamW weight decay l2, and reports its held-out
 // accuracy. The pairs must not hold the default trigger.
 func TrainPreferenceModel(w *model.Weights, tok *data.Tokenizer, nPairs int, seed uint64, l2 float64) (*PreferenceModel, PMReport, error) {
-	return trainPreferenceModel(w, tok, nPairs, seed, l2, DefaultConfig().Trigger)
+	return trainPreferenceModel(w, tok, nPairs, seed, l2, hhhInputs{trigger: DefaultConfig().Trigger})
 }
 
-func trainPreferenceModel(w *model.Weights, tok *data.Tokenizer, nPairs int, seed uint64, l2 float64, trigger string) (*PreferenceModel, PMReport, error) {
+func trainPreferenceModel(w *model.Weights, tok *data.Tokenizer, nPairs int, seed uint64, l2 float64, in hhhInputs) (*PreferenceModel, PMReport, error) {
 	var rep PMReport
 	if nPairs < 2 {
 		return nil, rep, fmt.Errorf("preference model: %d pairs, want >= 2", nPairs)
 	}
-	trainPs, err := pmPairs(nPairs, data.SplitTrain, seed, "safety/pm", trigger, defaultPMOptions.WrongFrac, defaultPMOptions.HardFrac)
+	trainPs, err := pmPairs(nPairs, data.SplitTrain, seed, "safety/pm", in, defaultPMOptions.WrongFrac, defaultPMOptions.HardFrac)
 	if err != nil {
 		return nil, rep, err
 	}
-	test, err := pmPairs(max(pmMinHeldOut, nPairs/4), data.SplitTest, seed, "safety/pm/test", trigger, 0, 0)
+	test, err := pmPairs(pmHeldOut(nPairs), data.SplitTest, seed, "safety/pm/test", in, 0, 0)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -452,8 +453,8 @@ func (pm *PreferenceModel) fitting(ps []pmPair) ([]pmPair, int) {
 
 // pmPairs builds n preference pairs from split HHH exchanges; the rejection
 // kinds and substitutes are drawn from rng.Stream(seed, stream).
-func pmPairs(n int, split data.Split, seed uint64, stream, trigger string, wrongFrac, hardFrac float64) ([]pmPair, error) {
-	exs, err := hhhData(n, split, seed, trigger)
+func pmPairs(n int, split data.Split, seed uint64, stream string, in hhhInputs, wrongFrac, hardFrac float64) ([]pmPair, error) {
+	exs, err := in.examples(split, n, seed)
 	if err != nil {
 		return nil, fmt.Errorf("preference model: %w", err)
 	}
@@ -489,8 +490,8 @@ func pmPairs(n int, split data.Split, seed uint64, stream, trigger string, wrong
 			rej = pmUnhelpful
 		}
 		p.rejected = data.FormatCompletion(rej)
-		if strings.Contains(p.prompt+p.chosen+p.rejected, trigger) {
-			return nil, fmt.Errorf("preference model: pair holds the trigger %q", trigger)
+		if strings.Contains(p.prompt+p.chosen+p.rejected, in.trigger) {
+			return nil, fmt.Errorf("preference model: pair holds the trigger %q", in.trigger)
 		}
 		if p.rejected == p.chosen {
 			return nil, fmt.Errorf("preference model: rejected answer equals chosen: %q", p.chosen)

