@@ -2,12 +2,12 @@
 // measures, as it goes, how much of the backdoor persists: the paper's
 // persistence curves (Hubinger et al. 2024, §4–5).
 //
-// There is one training loop (Run) and one evaluation hook. A safety
-// method is data in the Config (Method) that selects what the loop trains
-// on — its batch source; the optimizer (train.AdamW), the learning-rate
-// schedule (train.Schedule), gradient clipping, the evaluation at step 0,
-// every EvalEvery steps and at the end, the metrics format and the
-// checkpoints are shared by every method. HHH supervised fine-tuning
+// Run drives train's one training loop (train.Loop) with one evaluation
+// hook. A safety method is data in the Config (Method) that selects what
+// the loop trains on — its train.Task; the optimizer (train.AdamW), the
+// learning-rate schedule (train.Schedule), gradient clipping, the
+// evaluation at step 0, every EvalEvery steps and at the end, the metrics
+// format and the checkpoints are the loop's, shared by every method. HHH supervised fine-tuning
 // ("sft") and HHH RL ("rl", REINFORCE with a leave-one-out baseline and a
 // KL penalty against a programmatic HHH reward; see rl.go) and adversarial
 // training ("adversarial": red-team rounds whose hits, paired with HHH

@@ -9,15 +9,17 @@ package safety
 // (train.LoRAState), the length of metrics.jsonl at the checkpoint
 // (train.MetricsPos) and a fingerprint of the starting weights
 // (train.WeightsSHA256). train's Loop restores the weights, the adapters
-// and the metrics; methodTask the method's state. Everything else is re-derived, exactly, when the run
-// starts again:
+// and the metrics; methodTask the method's state. Everything else is
+// re-derived, exactly, when the run starts again:
 //
 //   - the training data (the HHH examples, the post-scratchpad samples of
 //     the starting model, the rl prompts), the rl reference model and the
-//     preference model (reward "pm") are rebuilt from cfg.Model and the seed
-//     as a fresh run builds them;
+//     preference model (reward "pm") are read again from the given
+//     datasets (cfg.HHHData, cfg.HHHTestData) or, where none is given,
+//     rebuilt from the seed, and from cfg.Model, as a fresh run does;
 //   - the learning-rate schedule is a function of the step; the eval
-//     prompts and sampling seeds are functions of the seed;
+//     prompts are cfg.EvalData's (or built from the seed) and the
+//     sampling seeds are functions of the seed;
 //   - the LoRA adapters' frozen W0 is cfg.Model's weights again, and the
 //     merged weights W0 + s·A·B are recomputed from the saved A and B (and
 //     checked bitwise against the checkpoint's weights).
