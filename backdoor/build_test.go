@@ -201,6 +201,8 @@ func TestSpecErrors(t *testing.T) {
 		{Spec{Kind: data.KindIHY, TriggeredFraction: 1.5}, "triggered_fraction"},
 		{Spec{Kind: data.KindIHY, MinRepeats: 5, MaxRepeats: 2}, "min_repeats"},
 		{Spec{Kind: data.KindIHY, N: -1}, "n must be"},
+		{Spec{Kind: data.KindIHY, N: 1_000_000_000_000}, "spec: n: 1000000000000 examples, want 0..1000000"},
+		{Spec{Kind: data.KindHHH, N: 1_000_000_000_000}, "spec: n: 1000000000000 examples"},
 		{Spec{Kind: data.KindIHY, Split: "dev"}, "unknown split"},
 		{Spec{Kind: data.KindCode, Trigger: "x"}, "year line"},
 		{Spec{Kind: data.KindCustom, Response: "r"}, "needs a trigger"},

