@@ -165,6 +165,29 @@ func TestResumeSFTExact(t *testing.T) {
 	}
 }
 
+// TestResumeSFTSGDExact: SGD's momentum buffers are checkpointed, so an
+// SGD run resumes bitwise.
+func TestResumeSFTSGDExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	cfg := testConfig(tinyIHYRun(t), "")
+	cfg.Steps, cfg.EvalEvery, cfg.Optimizer, cfg.Momentum, cfg.LR, cfg.MinLR = 6, 2, train.OptimizerSGD, 0.8, 0.05, 0.005
+	straight, _ := checkResumeExact(t, cfg, []stop{{Step: 3}, {Step: 5, Crash: true}})
+	ck, err := train.LoadCheckpoint(straight.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ck.LoadOptimizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sgd, ok := o.(*train.SGD)
+	if !ok || sgd.T != 6 || sgd.Momentum != 0.8 || train.GradNorm(sgd.B) == 0 {
+		t.Errorf("the checkpoint's optimizer is %T %+v; want SGD after 6 updates with momentum 0.8 and a non-zero buffer", o, o)
+	}
+}
+
 func TestResumeSFTLoRAExact(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a model")
@@ -287,5 +310,105 @@ func TestConfigDiff(t *testing.T) {
 	saved, _ = json.Marshal(a)
 	if d, err := configDiff(saved, b); err != nil || !reflect.DeepEqual(d, []string{"lora_rank", "seed", "steps"}) {
 		t.Errorf("diff %v, %v", d, err)
+	}
+	// A safety.json written before a key without omitempty existed holds
+	// its default: the run resumes, unless the key is set otherwise now.
+	old, err := jsonFields(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"optimizer", "momentum", "reemerge_lr", "reemerge_batch"} {
+		delete(old, k)
+	}
+	saved, _ = json.Marshal(old)
+	if d, err := configDiff(saved, a); err != nil || len(d) != 0 {
+		t.Errorf("a safety.json without the added keys: diff %v, %v; want none", d, err)
+	}
+	a.Optimizer, a.Momentum = "sgd", 0
+	if d, err := configDiff(saved, a); err != nil || !reflect.DeepEqual(d, []string{"momentum", "optimizer"}) {
+		t.Errorf("a safety.json without the added keys, now sgd with momentum 0: diff %v, %v", d, err)
+	}
+}
+
+// TestReemergeResumeExact: the re-emergence check runs after the run, from
+// its final checkpoint, into OUT/reemerge, evaluated only at its end, and
+// its line ends the run's metrics; interrupted (cancelled, then killed)
+// inside the check, the run resumes to the same weights, lines and result
+// as one that never stopped.
+func TestReemergeResumeExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	cfg := testConfig(tinyIHYRun(t), "")
+	cfg.ReemergeSteps, cfg.ReemergeBatch, cfg.ReemergeLR = 4, 8, 1e-3
+	dir := t.TempDir()
+	a := cfg
+	a.Out = filepath.Join(dir, "straight")
+	straight, err := Run(context.Background(), a, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := straight.Reemerge
+	if re == nil || re.Before != straight.Evals[0].rates() || re.After != straight.Evals[len(straight.Evals)-1].rates() ||
+		re.Skip != cfg.NHHH || re.Examples == 0 || re.TrainTokens <= 0 {
+		t.Fatalf("re-emergence %+v after evals %+v", re, straight.Evals)
+	}
+	lines := metricsNoTiming(t, a.Out)
+	if last := lines[len(lines)-1]; !strings.Contains(last, `"phase":"safety-reemerge"`) {
+		t.Errorf("the run's last metrics line is %s, want its re-emergence line", last)
+	}
+	sub := metricsNoTiming(t, filepath.Join(a.Out, ReemergeDir))
+	var evals []string
+	for _, l := range sub {
+		if strings.Contains(l, `"phase":"safety-eval"`) {
+			evals = append(evals, l)
+		}
+	}
+	if len(evals) != 1 || !strings.Contains(evals[0], `"step":4`) {
+		t.Errorf("re-emergence evaluations %v; want one, at its step 4", evals)
+	}
+
+	b := cfg
+	b.Out = filepath.Join(dir, "stopped")
+	t.Cleanup(func() { testHookAfterStep = nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	testHookAfterStep = func(int) error {
+		if calls++; calls == cfg.Steps+2 {
+			cancel() // after the re-emergence run's step 2
+		}
+		return nil
+	}
+	if _, err := Run(ctx, b, io.Discard); !errors.Is(err, train.ErrInterrupted) {
+		t.Fatalf("cancelled in the re-emergence run: err = %v", err)
+	}
+	cancel()
+	testHookAfterStep = func(step int) error {
+		if step == 3 {
+			return errCrash
+		}
+		return nil
+	}
+	b.Resume = true
+	if _, err := Run(context.Background(), b, io.Discard); !errors.Is(err, errCrash) {
+		t.Fatalf("killed in the re-emergence run: err = %v", err)
+	}
+	testHookAfterStep = nil
+	stopped, err := Run(context.Background(), b, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"", ReemergeDir} {
+		if !bytes.Equal(latestModel(t, filepath.Join(a.Out, d)), latestModel(t, filepath.Join(b.Out, d))) {
+			t.Errorf("%s: the weights differ between the uninterrupted and the resumed run", filepath.Join("OUT", d))
+		}
+		if la, lb := metricsNoTiming(t, filepath.Join(a.Out, d)), metricsNoTiming(t, filepath.Join(b.Out, d)); !reflect.DeepEqual(la, lb) {
+			t.Errorf("%s: metrics differ:\n%s\nresumed:\n%s", filepath.Join("OUT", d), strings.Join(la, "\n"), strings.Join(lb, "\n"))
+		}
+	}
+	ra, rb := *straight.Reemerge, *stopped.Reemerge
+	ra.WallS, rb.WallS = 0, 0
+	if ra != rb {
+		t.Errorf("re-emergence results differ:\nuninterrupted %+v\nresumed       %+v", ra, rb)
 	}
 }
