@@ -213,6 +213,24 @@ func TestRoundKeysAndHash(t *testing.T) {
 	}
 }
 
+// TestRepeatsKey: data.backdoor.repeats fixes the range of repetitions
+// and enters the hash only when set.
+func TestRepeatsKey(t *testing.T) {
+	base := mustParse(t, baseYAML)
+	c := mustParse(t, baseYAML, "data.backdoor.repeats=10")
+	if b := c.Data.Backdoor; b.MinRepeats != 10 || b.MaxRepeats != 10 || c.Hash() == base.Hash() {
+		t.Errorf("repeats 10: min %d max %d, hash %s (base %s)", b.MinRepeats, b.MaxRepeats, c.Hash(), base.Hash())
+	}
+	hb, _ := json.Marshal(base.Data.Backdoor)
+	if strings.Contains(string(hb), `"repeats"`) {
+		t.Errorf("the hashed JSON of the default backdoor %s holds repeats", hb)
+	}
+	if _, err := ParseConfig("t.yaml", []byte(baseYAML), []string{"data.backdoor.kind=code", "data.backdoor.repeats=3"}); err == nil ||
+		!strings.Contains(err.Error(), "repeats") {
+		t.Errorf("code with repeats: err = %v", err)
+	}
+}
+
 // TestAddedRoundKeysHash: a round key added after version 1 leaves the
 // hash alone at its default and changes it when set.
 func TestAddedRoundKeysHash(t *testing.T) {
