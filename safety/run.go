@@ -117,9 +117,10 @@ var testHookAfterStep func(step int) error
 // OUT/safety.json and a checkpoint at every evaluation point in train's
 // layout.
 //
-// The optimizer (a fresh train.AdamW with train's default betas, or the
-// LoRA adapters' with LoRARank) and the schedule run continuously over all
-// steps; evaluation does not touch them. When ctx is cancelled, Run
+// The optimizer (a fresh train.AdamW with train's default betas or
+// train.SGD, as cfg.Optimizer says, or the LoRA adapters' AdamW with
+// LoRARank) and the schedule run continuously over all steps; evaluation
+// does not touch them. When ctx is cancelled, Run
 // checkpoints the current step and returns an error wrapping
 // train.ErrInterrupted and ctx.Err().
 //
