@@ -276,10 +276,11 @@ type methodTask struct {
 	resume   *runState // the state resumed from, nil for a fresh run
 	last     *RLStats  // the last step's
 	lastEval int       // the last evaluation's step, -1 before the first
-	// evalStart evaluates at step 0 (run's evalStart).
-	evalStart bool
 	evals    []EvalPoint
 	rounds   []RedTeamRound
+
+	// evalStart evaluates at step 0 (run's evalStart).
+	evalStart bool
 }
 
 // Step implements train.Task with the method's stepper.
