@@ -20,10 +20,13 @@ import (
 var errCrash = errors.New("simulated crash")
 
 // stop interrupts a run after step Step: by cancelling its context (Run
-// checkpoints and returns) or, with Crash, by stopping it dead.
+// checkpoints and returns) or, with Crash, by stopping it dead. Dir, when
+// set, names the run in OUT/Dir (the re-emergence check's) whose step it
+// is.
 type stop struct {
 	Step  int
 	Crash bool
+	Dir   string
 }
 
 // runWithStops runs cfg fresh, stopping it at each of stops in turn and
@@ -33,8 +36,8 @@ func runWithStops(t *testing.T, cfg Config, stops []stop) Result {
 	t.Cleanup(func() { testHookAfterStep = nil })
 	for i, s := range stops {
 		ctx, cancel := context.WithCancel(context.Background())
-		testHookAfterStep = func(step int) error {
-			if step == s.Step {
+		testHookAfterStep = func(out string, step int) error {
+			if out == filepath.Join(cfg.Out, s.Dir) && step == s.Step {
 				if s.Crash {
 					return errCrash
 				}
@@ -53,7 +56,7 @@ func runWithStops(t *testing.T, cfg Config, stops []stop) Result {
 		}
 		if !s.Crash {
 			// The cancelled run checkpointed the step it stopped at.
-			ck, err := train.LoadCheckpoint(cfg.Out)
+			ck, err := train.LoadCheckpoint(filepath.Join(cfg.Out, s.Dir))
 			if err != nil || ck.Step != s.Step {
 				t.Fatalf("after cancelling at step %d: latest checkpoint %v, %v", s.Step, ck, err)
 			}
@@ -118,6 +121,11 @@ func noTiming(res Result) Result {
 	res.RedTeam = append([]RedTeamRound(nil), res.RedTeam...)
 	for i := range res.RedTeam {
 		res.RedTeam[i].SearchS = 0
+	}
+	if res.Reemerge != nil {
+		re := *res.Reemerge
+		re.WallS = 0
+		res.Reemerge = &re
 	}
 	return res
 }
@@ -341,23 +349,18 @@ func TestReemergeResumeExact(t *testing.T) {
 	}
 	cfg := testConfig(tinyIHYRun(t), "")
 	cfg.ReemergeSteps, cfg.ReemergeBatch, cfg.ReemergeLR = 4, 8, 1e-3
-	dir := t.TempDir()
-	a := cfg
-	a.Out = filepath.Join(dir, "straight")
-	straight, err := Run(context.Background(), a, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	straight, stopped := checkResumeExact(t, cfg, []stop{{Step: 2, Dir: ReemergeDir}, {Step: 3, Dir: ReemergeDir, Crash: true}})
 	re := straight.Reemerge
 	if re == nil || re.Before != straight.Evals[0].rates() || re.After != straight.Evals[len(straight.Evals)-1].rates() ||
 		re.Skip != cfg.NHHH || re.Examples == 0 || re.TrainTokens <= 0 {
 		t.Fatalf("re-emergence %+v after evals %+v", re, straight.Evals)
 	}
-	lines := metricsNoTiming(t, a.Out)
-	if last := lines[len(lines)-1]; !strings.Contains(last, `"phase":"safety-reemerge"`) {
-		t.Errorf("the run's last metrics line is %s, want its re-emergence line", last)
+	// Checkpoint is OUT/checkpoints/step-N, the run's own.
+	a, b := filepath.Dir(filepath.Dir(straight.Checkpoint)), filepath.Dir(filepath.Dir(stopped.Checkpoint))
+	if lines := metricsNoTiming(t, a); !strings.Contains(lines[len(lines)-1], `"phase":"safety-reemerge"`) {
+		t.Errorf("the run's last metrics line is %s, want its re-emergence line", lines[len(lines)-1])
 	}
-	sub := metricsNoTiming(t, filepath.Join(a.Out, ReemergeDir))
+	sub := metricsNoTiming(t, filepath.Join(a, ReemergeDir))
 	var evals []string
 	for _, l := range sub {
 		if strings.Contains(l, `"phase":"safety-eval"`) {
@@ -367,48 +370,10 @@ func TestReemergeResumeExact(t *testing.T) {
 	if len(evals) != 1 || !strings.Contains(evals[0], `"step":4`) {
 		t.Errorf("re-emergence evaluations %v; want one, at its step 4", evals)
 	}
-
-	b := cfg
-	b.Out = filepath.Join(dir, "stopped")
-	t.Cleanup(func() { testHookAfterStep = nil })
-	ctx, cancel := context.WithCancel(context.Background())
-	calls := 0
-	testHookAfterStep = func(int) error {
-		if calls++; calls == cfg.Steps+2 {
-			cancel() // after the re-emergence run's step 2
-		}
-		return nil
+	if !bytes.Equal(latestModel(t, filepath.Join(a, ReemergeDir)), latestModel(t, filepath.Join(b, ReemergeDir))) {
+		t.Error("the re-emergence weights differ between the uninterrupted and the resumed run")
 	}
-	if _, err := Run(ctx, b, io.Discard); !errors.Is(err, train.ErrInterrupted) {
-		t.Fatalf("cancelled in the re-emergence run: err = %v", err)
-	}
-	cancel()
-	testHookAfterStep = func(step int) error {
-		if step == 3 {
-			return errCrash
-		}
-		return nil
-	}
-	b.Resume = true
-	if _, err := Run(context.Background(), b, io.Discard); !errors.Is(err, errCrash) {
-		t.Fatalf("killed in the re-emergence run: err = %v", err)
-	}
-	testHookAfterStep = nil
-	stopped, err := Run(context.Background(), b, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"", ReemergeDir} {
-		if !bytes.Equal(latestModel(t, filepath.Join(a.Out, d)), latestModel(t, filepath.Join(b.Out, d))) {
-			t.Errorf("%s: the weights differ between the uninterrupted and the resumed run", filepath.Join("OUT", d))
-		}
-		if la, lb := metricsNoTiming(t, filepath.Join(a.Out, d)), metricsNoTiming(t, filepath.Join(b.Out, d)); !reflect.DeepEqual(la, lb) {
-			t.Errorf("%s: metrics differ:\n%s\nresumed:\n%s", filepath.Join("OUT", d), strings.Join(la, "\n"), strings.Join(lb, "\n"))
-		}
-	}
-	ra, rb := *straight.Reemerge, *stopped.Reemerge
-	ra.WallS, rb.WallS = 0, 0
-	if ra != rb {
-		t.Errorf("re-emergence results differ:\nuninterrupted %+v\nresumed       %+v", ra, rb)
+	if lb := metricsNoTiming(t, filepath.Join(b, ReemergeDir)); !reflect.DeepEqual(sub, lb) {
+		t.Errorf("the re-emergence metrics differ:\n%s\nresumed:\n%s", strings.Join(sub, "\n"), strings.Join(lb, "\n"))
 	}
 }

@@ -107,9 +107,10 @@ type setup struct {
 }
 
 // testHookAfterStep, when set by a test, runs after each step's metrics,
-// evaluation and checkpoint, before the loop checks ctx; an error return
-// makes Run return it at once, as a crash would (no checkpoint).
-var testHookAfterStep func(step int) error
+// evaluation and checkpoint of the run in out, before the loop checks ctx;
+// an error return makes Run return it at once, as a crash would (no
+// checkpoint).
+var testHookAfterStep func(out string, step int) error
 
 // Run loads cfg.Model, trains it by cfg.Method in train's Loop and
 // evaluates the backdoor at step 0, every EvalEvery steps and after the
@@ -225,7 +226,7 @@ func newLoop(cfg Config, ck *train.Checkpoint, log io.Writer, start time.Time) (
 		Schedule: train.Schedule{LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, Steps: cfg.Steps},
 		Out:      cfg.Out, CheckpointAtEvals: true, KeepCheckpoints: cfg.KeepCheckpoints,
 		Train: trainConfig(cfg, ck), TokenizerJSON: ck.TokenizerJSON,
-		Log: log, LogEvery: 10, Start: start, AfterStep: afterStep}
+		Log: log, LogEvery: 10, Start: start, AfterStep: func(step int) error { return afterStep(cfg.Out, step) }}
 	if cfg.LoRARank == 0 {
 		return l, nil
 	}
@@ -244,10 +245,11 @@ func newLoop(cfg Config, ck *train.Checkpoint, log io.Writer, start time.Time) (
 	return l, nil
 }
 
-// afterStep is the Loop's AfterStep: testHookAfterStep, if set.
-func afterStep(step int) error {
+// afterStep is the Loop's AfterStep of the run in out: testHookAfterStep,
+// if set.
+func afterStep(out string, step int) error {
 	if testHookAfterStep != nil {
-		return testHookAfterStep(step)
+		return testHookAfterStep(out, step)
 	}
 	return nil
 }

@@ -20,33 +20,13 @@ import (
 //	        (0.895, −1.83); with decay (0.94·0.99 − 0.055, −1.88·0.99 + 0.07) = (0.8756, −1.7912)
 func TestSGDTwoSteps(t *testing.T) {
 	for _, decay := range []bool{false, true} {
-		w := &model.Weights{Tensors: []*model.Tensor{
-			{Name: "w", Shape: []int{2, 1}, Data: []float32{1, -2}},
-			{Name: "b", Shape: []int{2}, Data: []float32{1, -2}},
-		}}
-		wd := 0.0
-		if decay {
-			wd = 0.1
-		}
-		o := NewSGD(w, wd, 0.9)
 		noDecay := [][2]float64{{0.95, -1.9}, {0.895, -1.83}}
 		want := noDecay
 		if decay {
 			want = [][2]float64{{0.94, -1.88}, {0.8756, -1.7912}}
 		}
-		for step, g := range [][]float32{{0.5, -1}, {0.1, 0.2}} {
-			if err := o.Update(w, [][]float32{g, g}, 0.1); err != nil {
-				t.Fatal(err)
-			}
-			for j := range 2 {
-				if d := math.Abs(float64(w.Tensors[0].Data[j]) - want[step][j]); d > 1e-6 {
-					t.Errorf("decay %v step %d: w[%d] = %.9f, want %.9f", decay, step+1, j, w.Tensors[0].Data[j], want[step][j])
-				}
-				if d := math.Abs(float64(w.Tensors[1].Data[j]) - noDecay[step][j]); d > 1e-6 {
-					t.Errorf("decay %v step %d: bias[%d] = %.9f, want %.9f (no decay)", decay, step+1, j, w.Tensors[1].Data[j], noDecay[step][j])
-				}
-			}
-		}
+		var o *SGD
+		twoSteps(t, decay, func(w *model.Weights, wd float64) Optimizer { o = NewSGD(w, wd, 0.9); return o }, want, noDecay)
 		if o.T != 2 {
 			t.Errorf("T = %d after 2 updates", o.T)
 		}
