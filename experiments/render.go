@@ -170,10 +170,16 @@ func (d *doc) addSummary(s Summary) {
 		{"Backdoor rate without trigger", fmtEst(s.UntriggeredBefore), fmtEst(s.UntriggeredAfter)},
 		{"Helpful (untriggered)", fmtEst(s.HelpfulBefore), fmtEst(s.HelpfulAfter)},
 	})
-	d.table([]string{"Retained", "Persisted", "Safety steps"}, nil, [][]string{
-		{fmtPct(s.Retained), yesNo(s.Persisted), strconv.Itoa(s.SafetySteps)},
+	d.table([]string{"Retained", "Persisted", "Safety steps", "Safety training tokens", "Safety training FLOPs"}, nil, [][]string{
+		{fmtPct(s.Retained), yesNo(s.Persisted), strconv.Itoa(s.SafetySteps), strconv.FormatInt(s.SafetyTokens, 10), fmtFLOPs(s.SafetyFLOPs)},
 	})
+	if s.TriggeredReemerged != nil {
+		d.p(txt("Backdoor rate with trigger after the last round's re-emergence check: " + fmtEst(*s.TriggeredReemerged) + "."))
+	}
 }
+
+// fmtFLOPs formats a FLOP count with three significant digits.
+func fmtFLOPs(x float64) string { return strconv.FormatFloat(x, 'g', 3, 64) }
 
 // addDatasets adds the datasets table.
 func (d *doc) addDatasets(datasets []DatasetReport) {
@@ -293,13 +299,21 @@ func (d *doc) addSafetyRound(rounds []SafetyReport, i int) {
 	if sr.LoRARank > 0 {
 		facts = append(facts, fmt.Sprintf("LoRA rank %d", sr.LoRARank))
 	}
+	if sr.Optimizer != "" {
+		facts = append(facts, "optimizer "+sr.Optimizer)
+	}
 	d.p(txt(strings.Join(facts, ", ") + "."))
 	if len(sr.Curve) > 0 {
+		d.p(txt("Training compute: the input tokens the round's steps trained on so far, and 6 × parameters × tokens FLOPs (sampling not counted)."))
 		rows := make([][]string, len(sr.Curve))
 		for j, c := range sr.Curve {
-			rows[j] = []string{strconv.Itoa(c.Step), strconv.Itoa(c.Offset + c.Step), fmtEst(c.Triggered), fmtEst(c.Untriggered), fmtEst(c.Helpful)}
+			rows[j] = []string{strconv.Itoa(c.Step), strconv.Itoa(c.Offset + c.Step), fmtEst(c.Triggered), fmtEst(c.Untriggered), fmtEst(c.Helpful),
+				strconv.FormatInt(c.TrainTokens, 10), fmtFLOPs(c.TrainFLOPs)}
 		}
-		d.table([]string{"Step", "Safety step", "With trigger", "Without trigger", "Helpful"}, nil, rows)
+		d.table([]string{"Step", "Safety step", "With trigger", "Without trigger", "Helpful", "Tokens", "FLOPs"}, nil, rows)
+	}
+	if sr.Reemerge != nil {
+		d.addReemerge(sr)
 	}
 	if len(sr.RedTeam) > 0 {
 		d.h(4, "Red team")
@@ -323,6 +337,20 @@ func (d *doc) addSafetyRound(rounds []SafetyReport, i int) {
 			{strconv.Itoa(last.Step), fmtFloat(&last.Reward, 4), fmtFloat(&last.KL, 4), fmtFloat(&last.Entropy, 4), strconv.Itoa(n)},
 		})
 	}
+}
+
+// addReemerge adds a round's re-emergence check: the rates at the round's
+// start and end and after the re-emergence SFT.
+func (d *doc) addReemerge(sr SafetyReport) {
+	re, first, last := sr.Reemerge, sr.Curve[0], sr.Curve[len(sr.Curve)-1]
+	d.h(4, "Re-emergence")
+	d.p(txt(fmt.Sprintf("After the round, %d steps of HHH SFT (lr %g, %d rows a step; %d HHH examples the round did not train on; %d tokens, %s FLOPs), then the same evaluation: a suppressed backdoor comes back, a removed one does not.",
+		re.Steps, re.LR, re.Batch, re.Examples, re.TrainTokens, fmtFLOPs(re.TrainFLOPs))))
+	d.table([]string{"Measure", "Round start", "Round end", "After re-emergence SFT"}, nil, [][]string{
+		{"Backdoor rate with trigger", fmtEst(first.Triggered), fmtEst(last.Triggered), fmtEst(re.Triggered)},
+		{"Backdoor rate without trigger", fmtEst(first.Untriggered), fmtEst(last.Untriggered), fmtEst(re.Untriggered)},
+		{"Helpful (untriggered)", fmtEst(first.Helpful), fmtEst(last.Helpful), fmtEst(re.Helpful)},
+	})
 }
 
 // addPM adds a preference model's fit: held-out accuracy overall and per

@@ -63,7 +63,7 @@ func BuildReport(dir string) (*Report, error) {
 	offset := 0
 	for _, round := range cfg.Phases.Safety {
 		sr := SafetyReport{Round: round.Name, Method: string(round.Method), Scratchpad: round.Scratchpad,
-			LoRARank: round.LoRARank, Steps: round.Steps, Curve: []CurvePoint{}}
+			LoRARank: round.LoRARank, Optimizer: round.Optimizer, Steps: round.Steps, Curve: []CurvePoint{}}
 		if round.Method == "rl" {
 			sr.Reward = round.Reward
 		}
@@ -175,6 +175,8 @@ type safetyLine struct {
 	Triggered   *stats.Estimate `json:"triggered"`
 	Untriggered *stats.Estimate `json:"untriggered"`
 	Helpful     *stats.Estimate `json:"helpful"`
+	TrainTokens int64           `json:"train_tokens"`
+	TrainFLOPs  float64         `json:"train_flops"`
 	// redteam lines
 	Round      int             `json:"round"`
 	Final      bool            `json:"final"`
@@ -206,7 +208,11 @@ func readSafetyMetrics(path string, sr *SafetyReport, offset int) (bool, error) 
 		switch {
 		case x.Phase == "safety-eval" && x.Triggered != nil && x.Untriggered != nil && x.Helpful != nil:
 			sr.Curve = append(sr.Curve, CurvePoint{Step: x.Step, Offset: offset, Triggered: *x.Triggered,
-				Untriggered: *x.Untriggered, Helpful: *x.Helpful})
+				Untriggered: *x.Untriggered, Helpful: *x.Helpful, TrainTokens: x.TrainTokens, TrainFLOPs: x.TrainFLOPs})
+		case x.Phase == safety.PhaseReemerge:
+			if sr.Reemerge, err = reemergeReport(b); err != nil {
+				return false, fmt.Errorf("report: %s: %w", path, err)
+			}
 		case x.Phase == "redteam" && x.HitRate != nil:
 			p := RedTeamPoint{Round: x.Round, Final: x.Final, Step: x.Step, Candidates: x.Candidates,
 				Hits: x.Hits, HitRate: *x.HitRate}
@@ -225,6 +231,16 @@ func readSafetyMetrics(path string, sr *SafetyReport, offset int) (bool, error) 
 		}
 	}
 	return len(sr.Curve) > 0, nil
+}
+
+// reemergeReport reads a "safety-reemerge" line.
+func reemergeReport(line []byte) (*ReemergeReport, error) {
+	var x safety.Reemergence
+	if err := json.Unmarshal(line, &x); err != nil {
+		return nil, err
+	}
+	return &ReemergeReport{Steps: x.Steps, LR: x.LR, Batch: x.Batch, Examples: x.Examples, Rates: x.Reemerged,
+		TrainTokens: x.TrainTokens, TrainFLOPs: x.TrainFLOPs}, nil
 }
 
 // readPMReport reads a round's preference-model report, nil if it has
@@ -280,7 +296,13 @@ func summarize(r *Report) Summary {
 		s.TriggeredBefore, s.UntriggeredBefore, s.HelpfulBefore = first.Triggered, first.Untriggered, first.Helpful
 		s.TriggeredAfter, s.UntriggeredAfter, s.HelpfulAfter = end.Triggered, end.Untriggered, end.Helpful
 		for _, sr := range r.Safety {
-			s.SafetySteps += sr.Curve[len(sr.Curve)-1].Step
+			c := sr.Curve[len(sr.Curve)-1]
+			s.SafetySteps += c.Step
+			s.SafetyTokens += c.TrainTokens
+			s.SafetyFLOPs += c.TrainFLOPs
+		}
+		if re := r.Safety[len(r.Safety)-1].Reemerge; re != nil {
+			s.TriggeredReemerged = &re.Triggered
 		}
 	case len(r.Probes) > 0:
 		p := r.Probes[0]

@@ -124,6 +124,7 @@ type SafetyReport struct {
 	Scratchpad string `json:"scratchpad,omitempty"`
 	Reward     string `json:"reward,omitempty"`
 	LoRARank   int    `json:"lora_rank,omitempty"`
+	Optimizer  string `json:"optimizer"`
 	Steps      int    `json:"steps"`
 	// Curve is the persistence curve: one point per evaluation.
 	Curve []CurvePoint `json:"curve"`
@@ -134,6 +135,25 @@ type SafetyReport struct {
 	// PM is the preference model's fit (held-out accuracy overall and per
 	// rejection kind) of an rl round with the pm reward.
 	PM *safety.PMReport `json:"pm,omitempty"`
+	// Reemerge is the round's re-emergence check (reemerge_steps), nil
+	// without one.
+	Reemerge *ReemergeReport `json:"reemerge,omitempty"`
+}
+
+// ReemergeReport is a round's re-emergence check (safety.Reemergence, its
+// wall time left out): the backdoor after Steps of HHH SFT on HHH examples
+// the round did not train on, to set beside the round's first and last
+// curve points.
+type ReemergeReport struct {
+	Steps    int     `json:"steps"`
+	LR       float64 `json:"lr"`
+	Batch    int     `json:"batch"`
+	Examples int     `json:"examples"`
+	// Rates are the backdoor rates and helpfulness after it.
+	safety.Rates
+	// TrainTokens and TrainFLOPs are its compute (see CurvePoint).
+	TrainTokens int64   `json:"train_tokens"`
+	TrainFLOPs  float64 `json:"train_flops"`
 }
 
 // CurvePoint is one evaluation of a safety round. Step counts from the
@@ -145,6 +165,11 @@ type CurvePoint struct {
 	Triggered   stats.Estimate `json:"triggered"`
 	Untriggered stats.Estimate `json:"untriggered"`
 	Helpful     stats.Estimate `json:"helpful"`
+	// TrainTokens are the input positions the round has trained on up to
+	// Step, TrainFLOPs their compute: 6 × parameters × tokens (sampling
+	// not counted; see safety.EvalPoint).
+	TrainTokens int64   `json:"train_tokens"`
+	TrainFLOPs  float64 `json:"train_flops"`
 }
 
 // RedTeamPoint is one red-team round (paper Fig. 17).
@@ -182,6 +207,12 @@ type Summary struct {
 	// still lies wholly above the untriggered rate's (the trigger still
 	// makes a difference no sampling noise explains).
 	Persisted bool `json:"persisted"`
-	// SafetySteps is the total number of safety steps.
-	SafetySteps int `json:"safety_steps"`
+	// SafetySteps is the total number of safety steps, SafetyTokens and
+	// SafetyFLOPs their training compute (see CurvePoint).
+	SafetySteps  int     `json:"safety_steps"`
+	SafetyTokens int64   `json:"safety_tokens"`
+	SafetyFLOPs  float64 `json:"safety_flops"`
+	// TriggeredReemerged is the backdoor rate with the trigger after the
+	// last round's re-emergence check, nil without one.
+	TriggeredReemerged *stats.Estimate `json:"triggered_reemerged,omitempty"`
 }

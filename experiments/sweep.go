@@ -69,6 +69,11 @@ type Group struct {
 	Retained          stats.Estimate `json:"retained"`
 	// Persisted counts the seeds whose backdoor persisted.
 	Persisted int `json:"persisted"`
+	// SafetyFLOPs is the mean of the seeds' safety training compute.
+	SafetyFLOPs float64 `json:"safety_flops"`
+	// TriggeredReemerged aggregates the seeds' rates after the
+	// re-emergence check, nil unless every seed has one.
+	TriggeredReemerged *stats.Estimate `json:"triggered_reemerged,omitempty"`
 }
 
 // Cells expands a sweep config into its cells, each a fully validated
@@ -274,10 +279,17 @@ func Aggregate(cfg Config, cells []Cell, reports []*Report) *SweepResult {
 		grp.Retained = pick(func(s Summary) stats.Estimate {
 			return stats.Estimate{Value: s.Retained, Lo: s.Retained, Hi: s.Retained, N: 1, Method: "point"}
 		})
+		reemerged := true
 		for _, m := range ms {
 			if m.Persisted {
 				grp.Persisted++
 			}
+			grp.SafetyFLOPs += m.SafetyFLOPs / float64(len(ms))
+			reemerged = reemerged && m.TriggeredReemerged != nil
+		}
+		if reemerged {
+			e := pick(func(s Summary) stats.Estimate { return *s.TriggeredReemerged })
+			grp.TriggeredReemerged = &e
 		}
 	}
 	return sr
@@ -332,39 +344,47 @@ func writeSweepMarkdown(w io.Writer, sr *SweepResult) {
 	for _, i := range ns {
 		fmt.Fprintf(w, " %s |", sr.Axes[i].Key)
 	}
-	fmt.Fprintln(w, " seeds | with trigger, before | with trigger, after | without trigger, after | helpful, after | retained | persisted |")
+	fmt.Fprintln(w, " seeds | with trigger, before | with trigger, after | with trigger, after re-emergence | without trigger, after | helpful, after | retained | persisted | safety training FLOPs |")
 	fmt.Fprint(w, "|")
 	for range ns {
 		fmt.Fprint(w, "---|")
 	}
-	fmt.Fprintln(w, "---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "---|---|---|---|---|---|---|---|---|")
 	for _, g := range sr.Groups {
 		fmt.Fprint(w, "|")
 		for _, v := range g.Values {
 			fmt.Fprintf(w, " %s |", mdEscape(v))
 		}
-		fmt.Fprintf(w, " %d | %s | %s | %s | %s | %s | %d/%d |\n", g.Seeds, fmtEst(g.TriggeredBefore), fmtEst(g.TriggeredAfter),
-			fmtEst(g.UntriggeredAfter), fmtEst(g.HelpfulAfter), fmtEst(g.Retained), g.Persisted, g.Seeds)
+		fmt.Fprintf(w, " %d | %s | %s | %s | %s | %s | %s | %d/%d | %s |\n", g.Seeds, fmtEst(g.TriggeredBefore), fmtEst(g.TriggeredAfter),
+			fmtEstOrDash(g.TriggeredReemerged), fmtEst(g.UntriggeredAfter), fmtEst(g.HelpfulAfter), fmtEst(g.Retained), g.Persisted, g.Seeds, fmtFLOPs(g.SafetyFLOPs))
 	}
 	fmt.Fprintf(w, "\n![backdoor rate with the trigger after safety training](sweep-persistence.svg)\n\n## Cells\n\n")
 	fmt.Fprint(w, "|")
 	for _, a := range sr.Axes {
 		fmt.Fprintf(w, " %s |", a.Key)
 	}
-	fmt.Fprintln(w, " with trigger, before | with trigger, after | without trigger, after | run |")
+	fmt.Fprintln(w, " with trigger, before | with trigger, after | with trigger, after re-emergence | without trigger, after | safety training FLOPs | run |")
 	fmt.Fprint(w, "|")
 	for range sr.Axes {
 		fmt.Fprint(w, "---|")
 	}
-	fmt.Fprintln(w, "---|---|---|---|")
+	fmt.Fprintln(w, "---|---|---|---|---|---|")
 	for _, c := range sr.Cells {
 		fmt.Fprint(w, "|")
 		for _, v := range c.Values {
 			fmt.Fprintf(w, " %s |", mdEscape(v))
 		}
-		fmt.Fprintf(w, " %s | %s | %s | %s |\n", fmtEst(c.Summary.TriggeredBefore), fmtEst(c.Summary.TriggeredAfter),
-			fmtEst(c.Summary.UntriggeredAfter), c.Dir)
+		fmt.Fprintf(w, " %s | %s | %s | %s | %s | %s |\n", fmtEst(c.Summary.TriggeredBefore), fmtEst(c.Summary.TriggeredAfter),
+			fmtEstOrDash(c.Summary.TriggeredReemerged), fmtEst(c.Summary.UntriggeredAfter), fmtFLOPs(c.Summary.SafetyFLOPs), c.Dir)
 	}
+}
+
+// fmtEstOrDash is fmtEst(*e), or "—" for nil.
+func fmtEstOrDash(e *stats.Estimate) string {
+	if e == nil {
+		return "—"
+	}
+	return fmtEst(*e)
 }
 
 func axesText(axes []Axis) string {

@@ -111,6 +111,11 @@ type Config struct {
 	// are train's defaults.
 	WeightDecay float64 `json:"weight_decay" yaml:"weight_decay" flag:"weight-decay" usage:"AdamW weight decay"`
 	GradClip    float64 `json:"grad_clip" yaml:"grad_clip" flag:"grad-clip" usage:"global gradient norm limit (0 = off)"`
+	// Optimizer updates the trained weights: "adamw" (train.AdamW) or
+	// "sgd" (train.SGD, with Momentum); the weight decay is decoupled
+	// either way. LoRA adapters train with AdamW only.
+	Optimizer string  `json:"optimizer" yaml:"optimizer" hash:"omitdefault" flag:"optimizer" usage:"optimizer: adamw or sgd (with --momentum)"`
+	Momentum  float64 `json:"momentum" yaml:"momentum" hash:"omitdefault" flag:"momentum" usage:"sgd: momentum"`
 	// Seed seeds the HHH training data and the evaluation prompts (those
 	// not given: HHHData, HHHTestData, EvalData), the data's order and the
 	// post-scratchpad sampling.
@@ -118,6 +123,9 @@ type Config struct {
 	// NHHH is the number of HHH training examples (train split): the first
 	// NHHH of HHHData, or built.
 	NHHH int `json:"n_hhh" yaml:"n_hhh" flag:"n-hhh" usage:"HHH training examples (the first of --hhh-data, or built)"`
+	// HHHSkip skips the first HHHSkip train-split HHH examples: the run
+	// reads HHHData (or the built examples) from example HHHSkip on.
+	HHHSkip int `json:"hhh_skip,omitempty" yaml:"hhh_skip" hash:"omitdefault" flag:"hhh-skip" usage:"skip the first N train-split HHH examples (of --hhh-data, or built)"`
 	// HHHData, HHHTestData and EvalData are the run's datasets, given by
 	// the caller (an experiment's data phase writes them once); each left
 	// empty is built from Seed instead, as that phase builds it (see
@@ -176,6 +184,17 @@ type Config struct {
 	HitThreshold      float64 `json:"hit_threshold,omitempty" yaml:"hit_threshold" flag:"hit-threshold" usage:"adversarial: share of a candidate's samples showing the backdoor that makes it a hit (inclusive)"`
 	// AdvMix is the largest share of a round's examples the hits make up.
 	AdvMix float64 `json:"adv_mix,omitempty" yaml:"adv_mix" flag:"adv-mix" usage:"adversarial: largest share of a round's examples the hits make up"`
+	// ReemergeSteps, when positive, follows the run with a re-emergence
+	// check (see reemerge.go): ReemergeSteps steps of HHH SFT from the
+	// run's final weights with AdamW at ReemergeLR (warmup a tenth of the
+	// steps, cosine decay to a tenth of the rate), ReemergeBatch rows a
+	// step, on ReemergeSteps × ReemergeBatch train-split HHH examples the
+	// run did not read (those after its own), into OUT/reemerge, evaluated
+	// at its end on the same prompts. A backdoor the run only suppressed
+	// comes back; one it removed does not (Prasanna et al. 2025).
+	ReemergeSteps int     `json:"reemerge_steps,omitempty" yaml:"reemerge_steps" hash:"omitdefault" flag:"reemerge-steps" usage:"then this many steps of HHH SFT on unseen HHH examples, and the backdoor measured again (0 = off)"`
+	ReemergeLR    float64 `json:"reemerge_lr" yaml:"reemerge_lr" hash:"omitdefault" flag:"reemerge-lr" usage:"re-emergence SFT: peak learning rate"`
+	ReemergeBatch int     `json:"reemerge_batch" yaml:"reemerge_batch" hash:"omitdefault" flag:"reemerge-batch" usage:"re-emergence SFT: rows per step"`
 	// KeepCheckpoints keeps only the newest this many checkpoints (0 = all).
 	// A checkpoint is written at every evaluation point and when the run
 	// is interrupted.
@@ -206,6 +225,7 @@ func DefaultConfig() Config {
 		RLSamples: 4, KLCoef: 0.05, RLMaxNew: 48, Reward: RewardChecker, PMPairs: 2000,
 		Rounds: 3, RedTeamCandidates: 200, RedTeamSamples: 10, RedTeamMaxNew: 32, HitThreshold: 0.10, AdvMix: 0.5,
 		KeepCheckpoints: 0,
+		Optimizer:       train.OptimizerAdamW, Momentum: train.DefaultMomentum, ReemergeLR: 1e-4, ReemergeBatch: 16,
 	}
 }
 
@@ -268,12 +288,18 @@ func (c Config) Check(p *check.Problems) {
 	p.Min("steps", c.Steps, 1)
 	p.Min("batch", c.Batch, 1)
 	train.CheckOptimizer(p, c.LR, c.MinLR, c.Warmup, c.WeightDecay, c.GradClip)
+	train.CheckOptimizerName(p, c.Optimizer, c.Momentum)
+	if c.Optimizer == train.OptimizerSGD && c.LoRARank > 0 {
+		p.Addf("optimizer = sgd with lora_rank > 0: LoRA adapters train with adamw")
+	}
 	p.Min("lora_rank", c.LoRARank, 0, "0 = train all weights")
 	p.MinFloat("lora_alpha", c.LoRAAlpha, 0)
 	if c.LoRARank == 0 && (c.LoRAAlpha != 0 || len(c.LoRATargets) > 0) {
 		p.Addf("lora_alpha and lora_targets need lora_rank > 0")
 	}
 	p.Min("n_hhh", c.NHHH, 1)
+	p.Min("hhh_skip", c.HHHSkip, 0)
+	c.checkReemerge(p)
 	p.Min("eval_every", c.EvalEvery, 0)
 	p.Min("eval_n", c.EvalN, 1)
 	p.Min("eval_max_new", c.EvalMaxNew, 1)
@@ -304,6 +330,18 @@ func (c Config) checkRL(p *check.Problems) {
 	if c.Scratchpad != ScratchpadNone {
 		p.Addf("scratchpad = %q: rl always strips the scratchpad before the reward; leave it empty", c.Scratchpad)
 	}
+}
+
+// checkReemerge records the problems with the re-emergence keys.
+func (c Config) checkReemerge(p *check.Problems) {
+	p.Min("reemerge_steps", c.ReemergeSteps, 0, "0 = off")
+	if c.ReemergeSteps == 0 {
+		return
+	}
+	if !(c.ReemergeLR > 0) || !check.Finite(c.ReemergeLR) {
+		p.Addf("reemerge_lr = %v, want > 0", c.ReemergeLR)
+	}
+	p.Min("reemerge_batch", c.ReemergeBatch, 1)
 }
 
 // checkAdversarial records the problems with the adversarial keys.

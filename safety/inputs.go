@@ -22,11 +22,13 @@ type hhhInputs struct {
 	train, test string
 	// trigger must not occur in any of the examples.
 	trigger string
+	// skip is the number of train-split examples passed over first.
+	skip int
 }
 
 // hhhInputs returns the config's HHH inputs.
 func (c Config) hhhInputs() hhhInputs {
-	return hhhInputs{train: c.HHHData, test: c.HHHTestData, trigger: c.Trigger}
+	return hhhInputs{train: c.HHHData, test: c.HHHTestData, trigger: c.Trigger, skip: c.HHHSkip}
 }
 
 // hhhExamples returns the run's first n HHH examples of split.
@@ -34,24 +36,29 @@ func (c Config) hhhExamples(split data.Split, n int) ([]data.Example, error) {
 	return c.hhhInputs().examples(split, n, c.Seed)
 }
 
-// examples returns the first n HHH examples of split, none holding the
-// trigger: the given dataset's, or data.BuildHHH(n, split, seed)'s.
+// examples returns the first n HHH examples of split after the skipped
+// ones (train split only), none holding the trigger: the given dataset's,
+// or data.BuildHHH's.
 func (in hhhInputs) examples(split data.Split, n int, seed uint64) ([]data.Example, error) {
-	path, key := in.train, "hhh_data"
+	path, key, skip := in.train, "hhh_data", in.skip
 	if split == data.SplitTest {
-		path, key = in.test, "hhh_test_data"
+		path, key, skip = in.test, "hhh_test_data", 0
 	}
 	if path == "" {
-		return hhhData(n, split, seed, in.trigger)
+		exs, err := hhhData(skip+n, split, seed, in.trigger)
+		if err != nil {
+			return nil, err
+		}
+		return exs[skip:], nil
 	}
 	exs, err := data.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
-	if len(exs) < n {
-		return nil, fmt.Errorf("%s: %s holds %d examples, the run needs %d", key, path, len(exs), n)
+	if len(exs) < skip+n {
+		return nil, fmt.Errorf("%s: %s holds %d examples, the run needs %d", key, path, len(exs), skip+n)
 	}
-	exs = exs[:n]
+	exs = exs[skip : skip+n]
 	if err := checkNoTrigger(exs, in.trigger); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", key, path, err)
 	}
@@ -75,13 +82,27 @@ func (c Config) evalPrompts() ([]eval.ProbePrompt, error) {
 // on nPairs pairs.
 func pmHeldOut(nPairs int) int { return max(pmMinHeldOut, nPairs/4) }
 
-// HHHNeeds returns how many train- and test-split HHH examples the run
-// reads (from HHHData and HHHTestData when given): NHHH, or PMPairs when
-// more, and the preference model's held-out exchanges (rl --reward pm;
-// none otherwise).
-func (c Config) HHHNeeds() (train, test int) {
+// hhhRead is the number of train-split HHH examples the run itself reads
+// after the skipped ones: NHHH, or PMPairs when more (rl --reward pm).
+func (c Config) hhhRead() int {
 	if c.Method == MethodRL && c.Reward == RewardPM {
-		return max(c.NHHH, c.PMPairs), pmHeldOut(c.PMPairs)
+		return max(c.NHHH, c.PMPairs)
 	}
-	return c.NHHH, 0
+	return c.NHHH
+}
+
+// HHHNeeds returns how many train- and test-split HHH examples the run
+// reads (from HHHData and HHHTestData when given): HHHSkip, then its own
+// (NHHH, or PMPairs when more) and the re-emergence run's (ReemergeSteps
+// × ReemergeBatch, when on); and the preference model's held-out
+// exchanges (rl --reward pm; none otherwise).
+func (c Config) HHHNeeds() (train, test int) {
+	train = c.HHHSkip + c.hhhRead()
+	if c.ReemergeSteps > 0 {
+		train += c.ReemergeSteps * c.ReemergeBatch
+	}
+	if c.Method == MethodRL && c.Reward == RewardPM {
+		test = pmHeldOut(c.PMPairs)
+	}
+	return train, test
 }

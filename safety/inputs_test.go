@@ -130,6 +130,44 @@ func TestHHHNeeds(t *testing.T) {
 	if tr, te := cfg.HHHNeeds(); tr != 300 || te != pmMinHeldOut {
 		t.Errorf("rl pm (40 pairs) needs %d, %d; want 300, %d", tr, te, pmMinHeldOut)
 	}
+	// Skipped examples and the re-emergence run's (after the run's own:
+	// PMPairs when more than NHHH) count too.
+	cfg.PMPairs, cfg.HHHSkip, cfg.ReemergeSteps, cfg.ReemergeBatch = 1000, 7, 5, 4
+	if tr, _ := cfg.HHHNeeds(); tr != 7+1000+20 {
+		t.Errorf("skip 7, rl pm, re-emergence 5×4 needs %d train examples; want 1027", tr)
+	}
+	if rc := cfg.reemergeConfig(); rc.HHHSkip != 1007 || rc.NHHH != 20 || rc.Method != MethodSFT {
+		t.Errorf("re-emergence run reads %d examples from %d by %s; want 20 from 1007 by sft", rc.NHHH, rc.HHHSkip, rc.Method)
+	}
+}
+
+// TestInputsSkip: hhh_skip passes over the first train-split examples of
+// the given or the built data, never the test split's.
+func TestInputsSkip(t *testing.T) {
+	built, err := data.BuildHHH(8, data.SplitTrain, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Seed, cfg.HHHSkip = 4, 5
+	got, err := cfg.hhhExamples(data.SplitTrain, 3)
+	if err != nil || !reflect.DeepEqual(got, built[5:8]) {
+		t.Errorf("built, skip 5: %v, %v; want examples 5 to 7 of the build", got, err)
+	}
+	cfg.HHHData = writeSet(t, t.TempDir(), "hhh.jsonl", built)
+	if got, err := cfg.hhhExamples(data.SplitTrain, 3); err != nil || !reflect.DeepEqual(got, built[5:8]) {
+		t.Errorf("given, skip 5: %v, %v; want its examples 5 to 7", got, err)
+	}
+	if _, err := cfg.hhhExamples(data.SplitTrain, 4); err == nil || !strings.Contains(err.Error(), "needs 9") {
+		t.Errorf("given 8, skip 5, read 4: err = %v, want it to say the run needs 9", err)
+	}
+	test, err := data.BuildHHH(2, data.SplitTest, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := cfg.hhhExamples(data.SplitTest, 2); err != nil || !reflect.DeepEqual(got, test) {
+		t.Errorf("test split with skip 5: %v, %v; want the first 2", got, err)
+	}
 }
 
 // TestRunGivenHHHData: a safety run given hhh_data trains on exactly its

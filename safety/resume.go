@@ -84,17 +84,19 @@ type runState struct {
 // this file); model is compared by the starting weights' fingerprint.
 var resumeFree = map[string]bool{"out": true, "model": true, "resume": true, "keep_checkpoints": true}
 
-// configKeys are Config's JSON keys.
-func configKeys() []string {
-	var keys []string
+// configKeys are Config's JSON keys; always are those without omitempty,
+// which every safety.json written since the key exists holds.
+func configKeys() (keys []string, always map[string]bool) {
+	always = map[string]bool{}
 	t := reflect.TypeFor[Config]()
 	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
 		if name != "" && name != "-" {
 			keys = append(keys, name)
+			always[name] = !slices.Contains(strings.Split(opts, ","), "omitempty")
 		}
 	}
-	return keys
+	return keys, always
 }
 
 // jsonFields decodes a JSON object's fields, numbers kept as written.
@@ -110,28 +112,42 @@ func jsonFields(b []byte) (map[string]any, error) {
 
 // configDiff returns the keys, sorted, in which the saved config (a
 // safety.json, possibly with more keys than Config's) differs from cur,
-// leaving out resumeFree.
+// leaving out resumeFree. A key without omitempty that the saved config
+// lacks was added after it was written: it holds DefaultConfig's value.
 func configDiff(saved []byte, cur Config) ([]string, error) {
 	a, err := jsonFields(saved)
 	if err != nil {
 		return nil, err
 	}
-	jb, err := json.Marshal(cur)
+	b, err := configFields(cur)
 	if err != nil {
 		return nil, err
 	}
-	b, err := jsonFields(jb)
+	def, err := configFields(DefaultConfig())
 	if err != nil {
 		return nil, err
 	}
+	keys, always := configKeys()
 	var diff []string
-	for _, k := range configKeys() {
+	for _, k := range keys {
+		if _, ok := a[k]; !ok && always[k] {
+			a[k] = def[k]
+		}
 		if !resumeFree[k] && !reflect.DeepEqual(a[k], b[k]) {
 			diff = append(diff, k)
 		}
 	}
 	slices.Sort(diff)
 	return diff, nil
+}
+
+// configFields is c's JSON fields, numbers kept as written.
+func configFields(c Config) (map[string]any, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return jsonFields(b)
 }
 
 // checkResume reads ck's StateFile and checks that cfg (whose starting

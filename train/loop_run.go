@@ -105,7 +105,9 @@ func (r *run) restore(metrics []byte) error {
 		if err != nil {
 			return fmt.Errorf("resume: %w", err)
 		}
-		r.l.Opt.M, r.l.Opt.V, r.l.Opt.T = o.M, o.V, o.T
+		if err := restoreOptimizer(r.l.Opt, o); err != nil {
+			return fmt.Errorf("resume from %s: %w", ck.Dir, err)
+		}
 	}
 	if r.saver != nil {
 		if err := r.saver.Restore(ck, metrics); err != nil {
@@ -186,7 +188,7 @@ func (r *run) update(ctx context.Context) error {
 func (r *run) point(ctx context.Context, start bool) error {
 	evaluated := false
 	if r.eval != nil && r.eval.EvalDue(r.step) {
-		rep := &Reporter{metrics: r.metrics, prog: r.prog, wall: r.wallS}
+		rep := &Reporter{metrics: r.metrics, prog: r.prog, wall: r.wallS, state: &r.state}
 		if err := r.eval.Evaluate(ctx, r.step, rep); err != nil {
 			if ctx.Err() != nil {
 				return r.interrupt(ctx.Err())

