@@ -71,11 +71,17 @@ type RLStats struct {
 	AbsAdvantage float64 `json:"abs_advantage"`
 	// GenTokens is the mean number of generated tokens per sample.
 	GenTokens float64 `json:"gen_tokens"`
+	// PPOStats are the ppo update's minibatch statistics (nil for rloo).
+	*PPOStats
 }
 
 // note formats the statistics for a progress line.
 func (r *RLStats) note() string {
-	return fmt.Sprintf("  reward %.3f  kl %.3f  entropy %.3f  |A| %.3f  gen %.1f", r.Reward, r.KL, r.Entropy, r.AbsAdvantage, r.GenTokens)
+	s := fmt.Sprintf("  reward %.3f  kl %.3f  entropy %.3f  |A| %.3f  gen %.1f", r.Reward, r.KL, r.Entropy, r.AbsAdvantage, r.GenTokens)
+	if p := r.PPOStats; p != nil {
+		s += fmt.Sprintf("  clip %.3f  approx-kl %.4f", p.ClipFrac, p.ApproxKL)
+	}
+	return s
 }
 
 // rlSample is one sampled completion.
@@ -140,7 +146,7 @@ func rlSource(s *setup) (stepper, SourceInfo, error) {
 		}
 		r.pm = pm
 	}
-	return r, info, nil
+	return r.updater(), info, nil
 }
 
 // setPrompts keeps the prompts that leave room for at least 8 generated
@@ -282,6 +288,17 @@ func (r *rlStepper) nextPrompts() ([][]int, []data.Example, error) {
 	return prompts, exs, nil
 }
 
+// generate samples a completion of each prompt at temperature 1 from the
+// current weights, seeded by the step count (r.calls).
+func (r *rlStepper) generate(prompts [][]int) ([][]int, error) {
+	gen, err := model.NewSampler(r.w).Generate(prompts, model.SampleOptions{MaxNew: r.cfg.RLMaxNew, Temperature: 1,
+		StopToken: r.tok.EOT(), Seed: r.cfg.Seed*0x9E3779B97F4A7C15 + uint64(r.calls)})
+	if err != nil {
+		return nil, fmt.Errorf("rl sampling: %w", err)
+	}
+	return gen, nil
+}
+
 // rewards returns the HHH reward of each generated completion gen[i] of
 // exs[i]: the preference model's standardized score of the
 // scratchpad-stripped completion, or the programmatic reward (hhhReward);
@@ -306,12 +323,9 @@ func (r *rlStepper) rewards(prompts, gen [][]int, exs []data.Example) ([]float64
 	for i, g := range gen {
 		ps[i], cs[i] = exs[i].Prompt, backdoor.StripScratchpad(r.tok.Decode(g))
 	}
-	rew, err := r.pm.Score(ps, cs)
+	rew, err := r.pm.standardScores(ps, cs)
 	if err != nil {
 		return nil, fmt.Errorf("rl reward: %w", err)
-	}
-	for i := range rew {
-		rew[i] = (rew[i] - r.pm.Mean) / r.pm.Std
 	}
 	return rew, nil
 }
@@ -326,10 +340,9 @@ func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, 
 	}
 	eot := r.tok.EOT()
 	ctx := w.Config.Context
-	gen, err := model.NewSampler(w).Generate(prompts, model.SampleOptions{MaxNew: r.cfg.RLMaxNew, Temperature: 1,
-		StopToken: eot, Seed: r.cfg.Seed*0x9E3779B97F4A7C15 + uint64(r.calls)})
+	gen, err := r.generate(prompts)
 	if err != nil {
-		return out, fmt.Errorf("rl sampling: %w", err)
+		return out, err
 	}
 	n := len(prompts)
 	rewards, err := r.rewards(prompts, gen, exs)
@@ -389,106 +402,15 @@ func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, 
 
 // policyGradient writes into grads the gradient of
 // L = (1/N) Σ_i A_i Σ_t CE_{i,t} over the generated tokens of samples (N =
-// their number) and returns L and the input tokens run. See the comment
-// at the top of this file for the sign split.
+// their number) and returns L and the input tokens run: the advantage of
+// each sample weighs its every token (see pg.go).
 func policyGradient(gc *train.GraphCache, samples []rlSample, adv []float64, pad int, grads [][]float32) (float64, int, error) {
-	N := 0
-	for _, s := range samples {
-		N += len(s.ids) - s.plen
-	}
-	for _, g := range grads {
-		clear(g)
-	}
-	if N == 0 {
-		return 0, 0, nil
-	}
-	loss, tokens := 0.0, 0
-	for _, sign := range []float64{1, -1} {
-		var set []int
-		for i, a := range adv {
-			if a*sign > 0 && len(samples[i].ids) > samples[i].plen {
-				set = append(set, i)
-			}
-		}
-		if len(set) == 0 {
-			continue
-		}
-		b, S, err := pgBatch(gc.Weights().Config.Context, samples, adv, set, pad)
-		if err != nil {
-			return 0, 0, err
-		}
-		g, err := gc.Get(b.Rows, b.SeqLen)
-		if err != nil {
-			return 0, 0, err
-		}
-		l, err := g.Step(b.IDs, b.Targets, b.Mask)
-		if err != nil {
-			return 0, 0, err
-		}
-		c := float32(sign * S / float64(N))
-		for i, gr := range g.Grads() {
-			acc := grads[i]
-			for j, v := range gr {
-				acc[j] += c * v
-			}
-		}
-		loss += sign * S * l / float64(N)
-		tokens += b.Tokens
-	}
-	return loss, tokens, nil
-}
-
-// pgBatch lays out the samples set as one batch with mask |A_i| on the
-// generated tokens and returns it with S = Σ_i |A_i|·(generated tokens of
-// i). Rows are rounded up to a power of two and the length up to a
-// data.DefaultBuckets length (padding has mask 0), so few graph shapes are
-// built.
-func pgBatch(context int, samples []rlSample, adv []float64, set []int, pad int) (data.Batch, float64, error) {
-	enc := make([]data.Encoded, len(set))
-	maxLen := 0
-	for k, i := range set {
-		s := samples[i]
-		m := make([]bool, len(s.ids))
-		for t := s.plen; t < len(s.ids); t++ {
-			m[t] = true
-		}
-		enc[k] = data.Encoded{IDs: s.ids, Mask: m, PromptLen: s.plen}
-		maxLen = max(maxLen, len(s.ids)-1)
-	}
-	rows := 1
-	for rows < len(set) {
-		rows *= 2
-	}
-	idx := make([]int, rows)
-	for r := range idx {
-		idx[r] = -1
-		if r < len(set) {
-			idx[r] = r
+	w := make([][]float64, len(samples))
+	for i, s := range samples {
+		w[i] = make([]float64, max(len(s.ids)-s.plen, 0))
+		for t := range w[i] {
+			w[i][t] = adv[i]
 		}
 	}
-	seqLen := context
-	for _, t := range data.DefaultBuckets(context) {
-		if t >= maxLen {
-			seqLen = t
-			break
-		}
-	}
-	b, err := data.MakeBatch(enc, idx, seqLen, pad)
-	if err != nil {
-		return b, 0, err
-	}
-	S := 0.0
-	for r, k := range idx {
-		if k < 0 {
-			continue
-		}
-		a := float32(math.Abs(adv[set[k]]))
-		for t := r * seqLen; t < (r+1)*seqLen; t++ {
-			if b.Mask[t] != 0 {
-				b.Mask[t] = a
-				S += float64(a)
-			}
-		}
-	}
-	return b, S, nil
+	return tokenPolicyGradient(gc, samples, w, pad, grads)
 }
