@@ -278,6 +278,33 @@ func (d *doc) addSafety(rounds []SafetyReport, plots plotSet) {
 	}
 }
 
+// addCurve adds a round's persistence-curve table, with the preference
+// model's score of the untriggered completions where the round has one.
+func (d *doc) addCurve(curve []CurvePoint) {
+	head := []string{"Step", "Safety step", "With trigger", "Without trigger", "Helpful"}
+	pm := slices.ContainsFunc(curve, func(c CurvePoint) bool { return c.PMScore != nil })
+	if pm {
+		head = append(head, "PM score (untriggered)")
+	}
+	rows := make([][]string, len(curve))
+	for j, c := range curve {
+		rows[j] = []string{strconv.Itoa(c.Step), strconv.Itoa(c.Offset + c.Step), fmtEst(c.Triggered), fmtEst(c.Untriggered), fmtEst(c.Helpful)}
+		if pm {
+			rows[j] = append(rows[j], fmtScore(c.PMScore))
+		}
+	}
+	d.table(head, nil, rows)
+}
+
+// fmtScore formats a mean score that is not a rate (MeanString), or "—"
+// when absent.
+func fmtScore(e *stats.Estimate) string {
+	if e == nil {
+		return "—"
+	}
+	return e.MeanString()
+}
+
 // addSafetyRound adds round i of rounds: its facts, its curve, and its
 // red-team, preference-model and RL tables where it has them.
 func (d *doc) addSafetyRound(rounds []SafetyReport, i int) {
@@ -295,11 +322,7 @@ func (d *doc) addSafetyRound(rounds []SafetyReport, i int) {
 	}
 	d.p(txt(strings.Join(facts, ", ") + "."))
 	if len(sr.Curve) > 0 {
-		rows := make([][]string, len(sr.Curve))
-		for j, c := range sr.Curve {
-			rows[j] = []string{strconv.Itoa(c.Step), strconv.Itoa(c.Offset + c.Step), fmtEst(c.Triggered), fmtEst(c.Untriggered), fmtEst(c.Helpful)}
-		}
-		d.table([]string{"Step", "Safety step", "With trigger", "Without trigger", "Helpful"}, nil, rows)
+		d.addCurve(sr.Curve)
 	}
 	if len(sr.RedTeam) > 0 {
 		d.h(4, "Red team")

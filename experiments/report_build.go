@@ -175,6 +175,7 @@ type safetyLine struct {
 	Triggered   *stats.Estimate `json:"triggered"`
 	Untriggered *stats.Estimate `json:"untriggered"`
 	Helpful     *stats.Estimate `json:"helpful"`
+	PMScore     *stats.Estimate `json:"pm_score"`
 	// redteam lines
 	Round      int             `json:"round"`
 	Final      bool            `json:"final"`
@@ -206,7 +207,7 @@ func readSafetyMetrics(path string, sr *SafetyReport, offset int) (bool, error) 
 		switch {
 		case x.Phase == "safety-eval" && x.Triggered != nil && x.Untriggered != nil && x.Helpful != nil:
 			sr.Curve = append(sr.Curve, CurvePoint{Step: x.Step, Offset: offset, Triggered: *x.Triggered,
-				Untriggered: *x.Untriggered, Helpful: *x.Helpful})
+				Untriggered: *x.Untriggered, Helpful: *x.Helpful, PMScore: x.PMScore})
 		case x.Phase == "redteam" && x.HitRate != nil:
 			p := RedTeamPoint{Round: x.Round, Final: x.Final, Step: x.Step, Candidates: x.Candidates,
 				Hits: x.Hits, HitRate: *x.HitRate}

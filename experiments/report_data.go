@@ -145,6 +145,9 @@ type CurvePoint struct {
 	Triggered   stats.Estimate `json:"triggered"`
 	Untriggered stats.Estimate `json:"untriggered"`
 	Helpful     stats.Estimate `json:"helpful"`
+	// PMScore is the round's preference model's mean standardized score of
+	// the untriggered completions (rl --reward pm rounds only).
+	PMScore *stats.Estimate `json:"pm_score,omitempty"`
 }
 
 // RedTeamPoint is one red-team round (paper Fig. 17).

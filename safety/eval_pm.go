@@ -52,7 +52,7 @@ func pmNote(e *stats.Estimate) string {
 	if e == nil {
 		return ""
 	}
-	return fmt.Sprintf("  pm score %.3f [%.3f, %.3f] n=%d", e.Value, e.Lo, e.Hi, e.N)
+	return "  pm score " + e.MeanString()
 }
 
 // standardScores are the scores of prompts and completions (as Score takes

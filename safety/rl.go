@@ -17,8 +17,9 @@ import (
 )
 
 // HHH RL (paper §4 and App. F: PPO against a preference model, with a KL
-// penalty). Here the reward is programmatic and the update is REINFORCE
-// with a leave-one-out baseline:
+// penalty). This file has the sampling, the rewards and the rloo update
+// (Config.RLAlgo "rloo": REINFORCE with a leave-one-out baseline); ppo.go
+// has the ppo update, which samples and rewards alike. rloo:
 //
 //   - Each step samples K completions (temperature 1) of each of B
 //     trigger-free train-split HHH prompts from the current weights
@@ -45,18 +46,13 @@ import (
 //     needs no value network (which a model this small would have to learn
 //     from scratch), keeps the variance low and the estimator unbiased (the
 //     baseline does not depend on sample i), and is the usual choice in
-//     small RLHF replications (RLOO). PPO's ratio clipping guards reuse of
-//     a batch for several updates; each batch here is used for exactly one
-//     update, so the clipped objective reduces to this one.
+//     small RLHF replications (RLOO). Each batch is used for exactly one
+//     update, so PPO's clipped objective would reduce to this one.
 //
 // The loss is L = (1/N) Σ_i A_i Σ_t CE_{i,t} with CE = −log π and N the
 // number of generated tokens of the step (so the scale does not depend on
 // B, K or the completion lengths); minimizing it raises log π where A > 0.
-// The graph only takes non-negative mask weights, so the sequences are
-// split by the sign of A: a batch of the positive ones with mask |A_i| on
-// their generated tokens gives g₊ = ∇(Σ₊ |A_i| Σ_t CE)/S₊ with S₊ = Σ₊ |A_i|
-// (per generated token), likewise g₋, and ∇L = (S₊·g₊ − S₋·g₋)/N
-// (combinePG).
+// pg.go takes its gradient (A_i weighs each token of sample i).
 
 // RLStats are the extra fields of an rl "safety-train" line.
 type RLStats struct {

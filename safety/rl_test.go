@@ -252,6 +252,7 @@ func TestRunRL(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "rl")
 	cfg := testConfig(tinyIHYRun(t), out)
 	cfg.Method, cfg.Steps, cfg.EvalEvery, cfg.Batch, cfg.RLSamples, cfg.RLMaxNew = MethodRL, 2, 2, 4, 3, 16
+	cfg.RLAlgo = RLAlgoRLOO
 	res, err := Run(context.Background(), cfg, io.Discard)
 	if err != nil {
 		t.Fatal(err)
