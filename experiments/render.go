@@ -314,6 +314,9 @@ func (d *doc) addSafetyRound(rounds []SafetyReport, i int) {
 	if sr.Scratchpad != "" {
 		facts = append(facts, "scratchpad "+sr.Scratchpad)
 	}
+	if sr.RLAlgo != "" {
+		facts = append(facts, "update "+sr.RLAlgo)
+	}
 	if sr.Reward != "" {
 		facts = append(facts, "reward "+sr.Reward)
 	}

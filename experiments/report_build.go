@@ -186,6 +186,8 @@ type safetyLine struct {
 	Reward  *float64 `json:"reward"`
 	KL      *float64 `json:"kl"`
 	Entropy *float64 `json:"entropy"`
+	// ppo's train lines have a clip fraction, rloo's none
+	ClipFrac *float64 `json:"clip_frac"`
 }
 
 // readSafetyMetrics fills sr from a safety round's metrics.jsonl; ok is
@@ -217,6 +219,10 @@ func readSafetyMetrics(path string, sr *SafetyReport, offset int) (bool, error) 
 			sr.RedTeam = append(sr.RedTeam, p)
 		case x.Phase == "safety-train" && x.Reward != nil && x.KL != nil && x.Entropy != nil:
 			rl = append(rl, RLPoint{Step: x.Step, Reward: *x.Reward, KL: *x.KL, Entropy: *x.Entropy})
+			sr.RLAlgo = safety.RLAlgoRLOO
+			if x.ClipFrac != nil {
+				sr.RLAlgo = safety.RLAlgoPPO
+			}
 		}
 	}
 	every := max(1, (len(rl)+maxCurvePoints-1)/maxCurvePoints)

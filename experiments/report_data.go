@@ -123,8 +123,10 @@ type SafetyReport struct {
 	Method     string `json:"method"`
 	Scratchpad string `json:"scratchpad,omitempty"`
 	Reward     string `json:"reward,omitempty"`
-	LoRARank   int    `json:"lora_rank,omitempty"`
-	Steps      int    `json:"steps"`
+	// RLAlgo is the rl update (ppo or rloo), as the train lines show it.
+	RLAlgo   string `json:"rl_algo,omitempty"`
+	LoRARank int    `json:"lora_rank,omitempty"`
+	Steps    int    `json:"steps"`
 	// Curve is the persistence curve: one point per evaluation.
 	Curve []CurvePoint `json:"curve"`
 	// RedTeam is the adversarial method's per-round red-team table.

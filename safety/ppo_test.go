@@ -24,15 +24,7 @@ func logProbs64(w *model.Weights, s rlSample) []float64 {
 	var lp []float64
 	for t := s.plen; t < len(s.ids); t++ {
 		row := logits[(t-1)*V : t*V]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = max(mx, float64(v))
-		}
-		z := 0.0
-		for _, v := range row {
-			z += math.Exp(float64(v) - mx)
-		}
-		lp = append(lp, float64(row[s.ids[t]])-mx-math.Log(z))
+		lp = append(lp, float64(row[s.ids[t]])-logSumExp(row))
 	}
 	return lp
 }
@@ -122,14 +114,7 @@ func TestPPOClippedGradient(t *testing.T) {
 		tn := w.Get(name)
 		g := grads[slices.Index(w.Tensors, tn)]
 		for _, j := range largest(g, 4) {
-			const h = 1e-2
-			x := tn.Data[j]
-			tn.Data[j] = x + h
-			lp := surrogate64(w, samples, oldLP, adv, eps)
-			tn.Data[j] = x - h
-			lm := surrogate64(w, samples, oldLP, adv, eps)
-			tn.Data[j] = x
-			fd := (lp - lm) / (2 * h)
+			fd := centralDiff(&tn.Data[j], 1e-2, func() float64 { return surrogate64(w, samples, oldLP, adv, eps) })
 			if math.Abs(fd-float64(g[j])) > 2e-4+3e-2*math.Abs(fd) {
 				t.Errorf("%s[%d]: gradient %v, finite difference %v", name, j, g[j], fd)
 			}

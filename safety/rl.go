@@ -227,15 +227,7 @@ func seqLogProbs(w *model.Weights, s rlSample) (lp, ent []float64, err error) {
 	V := w.Config.Vocab
 	for t := s.plen; t < n; t++ {
 		row := logits[(t-1)*V : t*V]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = max(mx, float64(v))
-		}
-		z := 0.0
-		for _, v := range row {
-			z += math.Exp(float64(v) - mx)
-		}
-		lz := mx + math.Log(z)
+		lz := logSumExp(row)
 		h := 0.0
 		for _, v := range row {
 			l := float64(v) - lz
@@ -245,6 +237,20 @@ func seqLogProbs(w *model.Weights, s rlSample) (lp, ent []float64, err error) {
 		ent = append(ent, h)
 	}
 	return lp, ent, nil
+}
+
+// logSumExp is log Σ exp(row), computed in float64 from the row's largest
+// value.
+func logSumExp(row []float32) float64 {
+	mx := math.Inf(-1)
+	for _, v := range row {
+		mx = max(mx, float64(v))
+	}
+	z := 0.0
+	for _, v := range row {
+		z += math.Exp(float64(v) - mx)
+	}
+	return mx + math.Log(z)
 }
 
 // seqKL is the per-sequence KL estimate Σ_t (log π − log π_ref) of s.

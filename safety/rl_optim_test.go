@@ -216,14 +216,7 @@ func TestPolicyGradientExpectation(t *testing.T) {
 			tn := w.Get(name)
 			g := est[slices.Index(w.Tensors, tn)]
 			for _, j := range largest(g, 3) {
-				const eps = 1e-2
-				x := tn.Data[j]
-				tn.Data[j] = x + eps
-				jp := toyObjective(w, ref, toyPrompts, maxNew, beta, toyReward)
-				tn.Data[j] = x - eps
-				jm := toyObjective(w, ref, toyPrompts, maxNew, beta, toyReward)
-				tn.Data[j] = x
-				fd := (jp - jm) / (2 * eps)
+				fd := centralDiff(&tn.Data[j], 1e-2, func() float64 { return toyObjective(w, ref, toyPrompts, maxNew, beta, toyReward) })
 				if math.Abs(fd+float64(g[j])) > 1e-7+1e-3*math.Abs(fd) {
 					t.Errorf("max new %d: %s[%d]: expected step %v, want −∇J = %v (finite differences)", maxNew, name, j, g[j], -fd)
 				}
@@ -234,6 +227,18 @@ func TestPolicyGradientExpectation(t *testing.T) {
 			t.Fatalf("checked %d entries", checked)
 		}
 	}
+}
+
+// centralDiff is (f(x+h) − f(x−h))/(2h), the weight *x moved by h and
+// put back.
+func centralDiff(x *float32, h float64, f func() float64) float64 {
+	v := *x
+	*x = v + float32(h)
+	p := f()
+	*x = v - float32(h)
+	m := f()
+	*x = v
+	return (p - m) / (2 * h)
 }
 
 // largest returns the indices of the n entries of g largest in magnitude.
