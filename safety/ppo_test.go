@@ -209,7 +209,7 @@ func TestPPOClimbsVerifiableReward(t *testing.T) {
 // TestValidatePPO: bad rl settings are errors naming their keys.
 func TestValidatePPO(t *testing.T) {
 	base := testConfig("m", "o")
-	base.Method = MethodRL
+	base.Method, base.Batch, base.RLSamples = MethodRL, 8, 4
 	if err := base.Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
