@@ -165,12 +165,12 @@ const pinnedHash = "33c0acb79142"
 // directory.
 func TestRoundKeysAndHash(t *testing.T) {
 	c := mustParse(t, baseYAML)
-	if got, want := c.Hash(), "bb06ebb435e9"; got != want {
+	if got, want := c.Hash(), "095fa99731d2"; got != want {
 		t.Errorf("hash of baseYAML = %s, want %s", got, want)
 	}
 	c = mustParse(t, baseYAML, "phases.safety.1.lora_rank=4", "phases.safety.1.lora_targets=[attn.c_attn.weight]",
 		"phases.safety.0.reward=pm", "phases.safety.0.scratchpad=pre")
-	if got, want := c.Hash(), "06874b97bbe0"; got != want {
+	if got, want := c.Hash(), "0c9fae15da1a"; got != want {
 		t.Errorf("hash with round overrides = %s, want %s", got, want)
 	}
 	b, err := json.Marshal(c.Phases.Safety[1])
@@ -194,7 +194,8 @@ func TestRoundKeysAndHash(t *testing.T) {
 		}
 	}
 	want := []string{"name", "from", "method", "scratchpad", "steps", "batch", "lr", "min_lr", "warmup", "weight_decay",
-		"grad_clip", "n_hhh", "eval_every", "rl_samples", "kl_coef", "rl_max_new", "reward", "pm_pairs", "lora_rank",
+		"grad_clip", "n_hhh", "eval_every", "rl_samples", "kl_coef", "rl_max_new", "reward", "pm_pairs",
+		"rl_algo", "rl_epochs", "rl_minibatches", "clip_range", "rl_whiten", "lora_rank",
 		"lora_alpha", "lora_targets", "rounds", "redteam_candidates", "redteam_samples", "redteam_max_new",
 		"hit_threshold", "adv_mix"}
 	// The keys added since (hash:"omitdefault") are round keys too, but

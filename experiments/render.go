@@ -284,6 +284,35 @@ func (d *doc) addSafety(rounds []SafetyReport, plots plotSet) {
 	}
 }
 
+// addCurve adds a round's persistence-curve table, with the preference
+// model's score of the untriggered completions where the round has one.
+func (d *doc) addCurve(curve []CurvePoint) {
+	head := []string{"Step", "Safety step", "With trigger", "Without trigger", "Helpful"}
+	pm := slices.ContainsFunc(curve, func(c CurvePoint) bool { return c.PMScore != nil })
+	if pm {
+		head = append(head, "PM score (untriggered)")
+	}
+	head = append(head, "Tokens", "FLOPs")
+	rows := make([][]string, len(curve))
+	for j, c := range curve {
+		rows[j] = []string{strconv.Itoa(c.Step), strconv.Itoa(c.Offset + c.Step), fmtEst(c.Triggered), fmtEst(c.Untriggered), fmtEst(c.Helpful)}
+		if pm {
+			rows[j] = append(rows[j], fmtScore(c.PMScore))
+		}
+		rows[j] = append(rows[j], strconv.FormatInt(c.TrainTokens, 10), fmtFLOPs(c.TrainFLOPs))
+	}
+	d.table(head, nil, rows)
+}
+
+// fmtScore formats a mean score that is not a rate (MeanString), or "—"
+// when absent.
+func fmtScore(e *stats.Estimate) string {
+	if e == nil {
+		return "—"
+	}
+	return e.MeanString()
+}
+
 // addSafetyRound adds round i of rounds: its facts, its curve, and its
 // red-team, preference-model and RL tables where it has them.
 func (d *doc) addSafetyRound(rounds []SafetyReport, i int) {
@@ -292,6 +321,9 @@ func (d *doc) addSafetyRound(rounds []SafetyReport, i int) {
 	facts := []string{"method " + orDash(sr.Method), fmt.Sprintf("%d steps", sr.Steps), fmt.Sprintf("starting at safety step %d", roundOffset(rounds, i))}
 	if sr.Scratchpad != "" {
 		facts = append(facts, "scratchpad "+sr.Scratchpad)
+	}
+	if sr.RLAlgo != "" {
+		facts = append(facts, "update "+sr.RLAlgo)
 	}
 	if sr.Reward != "" {
 		facts = append(facts, "reward "+sr.Reward)
@@ -305,12 +337,7 @@ func (d *doc) addSafetyRound(rounds []SafetyReport, i int) {
 	d.p(txt(strings.Join(facts, ", ") + "."))
 	if len(sr.Curve) > 0 {
 		d.p(txt("Training compute: the input tokens the round's steps trained on so far, and 6 × parameters × tokens FLOPs (sampling not counted)."))
-		rows := make([][]string, len(sr.Curve))
-		for j, c := range sr.Curve {
-			rows[j] = []string{strconv.Itoa(c.Step), strconv.Itoa(c.Offset + c.Step), fmtEst(c.Triggered), fmtEst(c.Untriggered), fmtEst(c.Helpful),
-				strconv.FormatInt(c.TrainTokens, 10), fmtFLOPs(c.TrainFLOPs)}
-		}
-		d.table([]string{"Step", "Safety step", "With trigger", "Without trigger", "Helpful", "Tokens", "FLOPs"}, nil, rows)
+		d.addCurve(sr.Curve)
 	}
 	if sr.Reemerge != nil {
 		d.addReemerge(sr)

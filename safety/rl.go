@@ -17,8 +17,9 @@ import (
 )
 
 // HHH RL (paper §4 and App. F: PPO against a preference model, with a KL
-// penalty). Here the reward is programmatic and the update is REINFORCE
-// with a leave-one-out baseline:
+// penalty). This file has the sampling, the rewards and the rloo update
+// (Config.RLAlgo "rloo": REINFORCE with a leave-one-out baseline); ppo.go
+// has the ppo update, which samples and rewards alike. rloo:
 //
 //   - Each step samples K completions (temperature 1) of each of B
 //     trigger-free train-split HHH prompts from the current weights
@@ -45,18 +46,13 @@ import (
 //     needs no value network (which a model this small would have to learn
 //     from scratch), keeps the variance low and the estimator unbiased (the
 //     baseline does not depend on sample i), and is the usual choice in
-//     small RLHF replications (RLOO). PPO's ratio clipping guards reuse of
-//     a batch for several updates; each batch here is used for exactly one
-//     update, so the clipped objective reduces to this one.
+//     small RLHF replications (RLOO). Each batch is used for exactly one
+//     update, so PPO's clipped objective would reduce to this one.
 //
 // The loss is L = (1/N) Σ_i A_i Σ_t CE_{i,t} with CE = −log π and N the
 // number of generated tokens of the step (so the scale does not depend on
 // B, K or the completion lengths); minimizing it raises log π where A > 0.
-// The graph only takes non-negative mask weights, so the sequences are
-// split by the sign of A: a batch of the positive ones with mask |A_i| on
-// their generated tokens gives g₊ = ∇(Σ₊ |A_i| Σ_t CE)/S₊ with S₊ = Σ₊ |A_i|
-// (per generated token), likewise g₋, and ∇L = (S₊·g₊ − S₋·g₋)/N
-// (combinePG).
+// pg.go takes its gradient (A_i weighs each token of sample i).
 
 // RLStats are the extra fields of an rl "safety-train" line.
 type RLStats struct {
@@ -71,11 +67,17 @@ type RLStats struct {
 	AbsAdvantage float64 `json:"abs_advantage"`
 	// GenTokens is the mean number of generated tokens per sample.
 	GenTokens float64 `json:"gen_tokens"`
+	// PPOStats are the ppo update's minibatch statistics (nil for rloo).
+	*PPOStats
 }
 
 // note formats the statistics for a progress line.
 func (r *RLStats) note() string {
-	return fmt.Sprintf("  reward %.3f  kl %.3f  entropy %.3f  |A| %.3f  gen %.1f", r.Reward, r.KL, r.Entropy, r.AbsAdvantage, r.GenTokens)
+	s := fmt.Sprintf("  reward %.3f  kl %.3f  entropy %.3f  |A| %.3f  gen %.1f", r.Reward, r.KL, r.Entropy, r.AbsAdvantage, r.GenTokens)
+	if p := r.PPOStats; p != nil {
+		s += fmt.Sprintf("  clip %.3f  approx-kl %.4f", p.ClipFrac, p.ApproxKL)
+	}
+	return s
 }
 
 // rlSample is one sampled completion.
@@ -140,7 +142,7 @@ func rlSource(s *setup) (stepper, SourceInfo, error) {
 		}
 		r.pm = pm
 	}
-	return r, info, nil
+	return r.updater(), info, nil
 }
 
 // setPrompts keeps the prompts that leave room for at least 8 generated
@@ -225,15 +227,7 @@ func seqLogProbs(w *model.Weights, s rlSample) (lp, ent []float64, err error) {
 	V := w.Config.Vocab
 	for t := s.plen; t < n; t++ {
 		row := logits[(t-1)*V : t*V]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = max(mx, float64(v))
-		}
-		z := 0.0
-		for _, v := range row {
-			z += math.Exp(float64(v) - mx)
-		}
-		lz := mx + math.Log(z)
+		lz := logSumExp(row)
 		h := 0.0
 		for _, v := range row {
 			l := float64(v) - lz
@@ -243,6 +237,20 @@ func seqLogProbs(w *model.Weights, s rlSample) (lp, ent []float64, err error) {
 		ent = append(ent, h)
 	}
 	return lp, ent, nil
+}
+
+// logSumExp is log Σ exp(row), computed in float64 from the row's largest
+// value.
+func logSumExp(row []float32) float64 {
+	mx := math.Inf(-1)
+	for _, v := range row {
+		mx = max(mx, float64(v))
+	}
+	z := 0.0
+	for _, v := range row {
+		z += math.Exp(float64(v) - mx)
+	}
+	return mx + math.Log(z)
 }
 
 // seqKL is the per-sequence KL estimate Σ_t (log π − log π_ref) of s.
@@ -282,6 +290,17 @@ func (r *rlStepper) nextPrompts() ([][]int, []data.Example, error) {
 	return prompts, exs, nil
 }
 
+// generate samples a completion of each prompt at temperature 1 from the
+// current weights, seeded by the step count (r.calls).
+func (r *rlStepper) generate(prompts [][]int) ([][]int, error) {
+	gen, err := model.NewSampler(r.w).Generate(prompts, model.SampleOptions{MaxNew: r.cfg.RLMaxNew, Temperature: 1,
+		StopToken: r.tok.EOT(), Seed: r.cfg.Seed*0x9E3779B97F4A7C15 + uint64(r.calls)})
+	if err != nil {
+		return nil, fmt.Errorf("rl sampling: %w", err)
+	}
+	return gen, nil
+}
+
 // rewards returns the HHH reward of each generated completion gen[i] of
 // exs[i]: the preference model's standardized score of the
 // scratchpad-stripped completion, or the programmatic reward (hhhReward);
@@ -306,12 +325,9 @@ func (r *rlStepper) rewards(prompts, gen [][]int, exs []data.Example) ([]float64
 	for i, g := range gen {
 		ps[i], cs[i] = exs[i].Prompt, backdoor.StripScratchpad(r.tok.Decode(g))
 	}
-	rew, err := r.pm.Score(ps, cs)
+	rew, err := r.pm.standardScores(ps, cs)
 	if err != nil {
 		return nil, fmt.Errorf("rl reward: %w", err)
-	}
-	for i := range rew {
-		rew[i] = (rew[i] - r.pm.Mean) / r.pm.Std
 	}
 	return rew, nil
 }
@@ -326,10 +342,9 @@ func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, 
 	}
 	eot := r.tok.EOT()
 	ctx := w.Config.Context
-	gen, err := model.NewSampler(w).Generate(prompts, model.SampleOptions{MaxNew: r.cfg.RLMaxNew, Temperature: 1,
-		StopToken: eot, Seed: r.cfg.Seed*0x9E3779B97F4A7C15 + uint64(r.calls)})
+	gen, err := r.generate(prompts)
 	if err != nil {
-		return out, fmt.Errorf("rl sampling: %w", err)
+		return out, err
 	}
 	n := len(prompts)
 	rewards, err := r.rewards(prompts, gen, exs)
@@ -389,106 +404,15 @@ func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, 
 
 // policyGradient writes into grads the gradient of
 // L = (1/N) Σ_i A_i Σ_t CE_{i,t} over the generated tokens of samples (N =
-// their number) and returns L and the input tokens run. See the comment
-// at the top of this file for the sign split.
+// their number) and returns L and the input tokens run: the advantage of
+// each sample weighs its every token (see pg.go).
 func policyGradient(gc *train.GraphCache, samples []rlSample, adv []float64, pad int, grads [][]float32) (float64, int, error) {
-	N := 0
-	for _, s := range samples {
-		N += len(s.ids) - s.plen
-	}
-	for _, g := range grads {
-		clear(g)
-	}
-	if N == 0 {
-		return 0, 0, nil
-	}
-	loss, tokens := 0.0, 0
-	for _, sign := range []float64{1, -1} {
-		var set []int
-		for i, a := range adv {
-			if a*sign > 0 && len(samples[i].ids) > samples[i].plen {
-				set = append(set, i)
-			}
-		}
-		if len(set) == 0 {
-			continue
-		}
-		b, S, err := pgBatch(gc.Weights().Config.Context, samples, adv, set, pad)
-		if err != nil {
-			return 0, 0, err
-		}
-		g, err := gc.Get(b.Rows, b.SeqLen)
-		if err != nil {
-			return 0, 0, err
-		}
-		l, err := g.Step(b.IDs, b.Targets, b.Mask)
-		if err != nil {
-			return 0, 0, err
-		}
-		c := float32(sign * S / float64(N))
-		for i, gr := range g.Grads() {
-			acc := grads[i]
-			for j, v := range gr {
-				acc[j] += c * v
-			}
-		}
-		loss += sign * S * l / float64(N)
-		tokens += b.Tokens
-	}
-	return loss, tokens, nil
-}
-
-// pgBatch lays out the samples set as one batch with mask |A_i| on the
-// generated tokens and returns it with S = Σ_i |A_i|·(generated tokens of
-// i). Rows are rounded up to a power of two and the length up to a
-// data.DefaultBuckets length (padding has mask 0), so few graph shapes are
-// built.
-func pgBatch(context int, samples []rlSample, adv []float64, set []int, pad int) (data.Batch, float64, error) {
-	enc := make([]data.Encoded, len(set))
-	maxLen := 0
-	for k, i := range set {
-		s := samples[i]
-		m := make([]bool, len(s.ids))
-		for t := s.plen; t < len(s.ids); t++ {
-			m[t] = true
-		}
-		enc[k] = data.Encoded{IDs: s.ids, Mask: m, PromptLen: s.plen}
-		maxLen = max(maxLen, len(s.ids)-1)
-	}
-	rows := 1
-	for rows < len(set) {
-		rows *= 2
-	}
-	idx := make([]int, rows)
-	for r := range idx {
-		idx[r] = -1
-		if r < len(set) {
-			idx[r] = r
+	w := make([][]float64, len(samples))
+	for i, s := range samples {
+		w[i] = make([]float64, max(len(s.ids)-s.plen, 0))
+		for t := range w[i] {
+			w[i][t] = adv[i]
 		}
 	}
-	seqLen := context
-	for _, t := range data.DefaultBuckets(context) {
-		if t >= maxLen {
-			seqLen = t
-			break
-		}
-	}
-	b, err := data.MakeBatch(enc, idx, seqLen, pad)
-	if err != nil {
-		return b, 0, err
-	}
-	S := 0.0
-	for r, k := range idx {
-		if k < 0 {
-			continue
-		}
-		a := float32(math.Abs(adv[set[k]]))
-		for t := r * seqLen; t < (r+1)*seqLen; t++ {
-			if b.Mask[t] != 0 {
-				b.Mask[t] = a
-				S += float64(a)
-			}
-		}
-	}
-	return b, S, nil
+	return tokenPolicyGradient(gc, samples, w, pad, grads)
 }

@@ -185,14 +185,6 @@ func expectedPGStep(t *testing.T, w, ref *model.Weights, prompts [][]int, maxNew
 	return out
 }
 
-func sum(xs []float64) float64 {
-	s := 0.0
-	for _, x := range xs {
-		s += x
-	}
-	return s
-}
-
 // toyRefPair is a toy policy and a reference a little away from it, so
 // that the KL term and its gradient are not zero.
 func toyRefPair(t *testing.T) (w, ref *model.Weights) {
@@ -224,14 +216,7 @@ func TestPolicyGradientExpectation(t *testing.T) {
 			tn := w.Get(name)
 			g := est[slices.Index(w.Tensors, tn)]
 			for _, j := range largest(g, 3) {
-				const eps = 1e-2
-				x := tn.Data[j]
-				tn.Data[j] = x + eps
-				jp := toyObjective(w, ref, toyPrompts, maxNew, beta, toyReward)
-				tn.Data[j] = x - eps
-				jm := toyObjective(w, ref, toyPrompts, maxNew, beta, toyReward)
-				tn.Data[j] = x
-				fd := (jp - jm) / (2 * eps)
+				fd := centralDiff(&tn.Data[j], 1e-2, func() float64 { return toyObjective(w, ref, toyPrompts, maxNew, beta, toyReward) })
 				if math.Abs(fd+float64(g[j])) > 1e-7+1e-3*math.Abs(fd) {
 					t.Errorf("max new %d: %s[%d]: expected step %v, want −∇J = %v (finite differences)", maxNew, name, j, g[j], -fd)
 				}
@@ -242,6 +227,18 @@ func TestPolicyGradientExpectation(t *testing.T) {
 			t.Fatalf("checked %d entries", checked)
 		}
 	}
+}
+
+// centralDiff is (f(x+h) − f(x−h))/(2h), the weight *x moved by h and
+// put back.
+func centralDiff(x *float32, h float64, f func() float64) float64 {
+	v := *x
+	*x = v + float32(h)
+	p := f()
+	*x = v - float32(h)
+	m := f()
+	*x = v
+	return (p - m) / (2 * h)
 }
 
 // largest returns the indices of the n entries of g largest in magnitude.
@@ -318,10 +315,34 @@ func relDist(a, b [][]float32) float64 {
 // fresh model's weights are ~0.02, and AdamW's steps of ~lr per weight
 // move its logits slowly.
 func TestRLClimbsVerifiableReward(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RLAlgo = RLAlgoRLOO
+	cfg.Batch, cfg.RLSamples, cfg.RLMaxNew, cfg.Steps, cfg.LR, cfg.MinLR = 8, 4, 3, 300, 5e-3, 5e-4
+	const tail = 20
+	c := climbVerifiable(t, cfg, tail)
+	t.Logf("expected reward %.3f → %.3f; mean sampled reward of the last %d steps %.3f", c.start, c.end, tail, c.late)
+	if c.start > 0.15 || c.end < 0.9 || c.late < 0.9 {
+		t.Errorf("expected reward %.3f → %.3f, mean sampled reward of the last %d steps %.3f; want from about 1/16 to >= 0.9", c.start, c.end, tail, c.late)
+	}
+}
+
+// climb is how a verifiable-reward run went.
+type climb struct {
+	start, end float64 // the expected reward before and after
+	late       float64 // the mean sampled reward of the last steps
+	rollouts   int     // the batches of samples drawn
+	maxClip    float64 // the largest clip fraction of a step (ppo)
+}
+
+// climbVerifiable trains a fresh toy model by cfg's rl update (rloo or
+// ppo) as Run's loop would, with a reward of 1 when the first generated
+// token is the one the prompt asks for (the token after the prompt's last
+// one), 0 otherwise, and reports the exact expected reward before and
+// after and the mean sampled reward of the last tail steps.
+func climbVerifiable(t *testing.T, cfg Config, tail int) climb {
+	t.Helper()
 	c := model.Config{Vocab: 16, Context: 8, DModel: 16, Layers: 1, Heads: 2, MLP: 32}
 	w := toyWeights(t, c, 1, 1)
-	cfg := DefaultConfig()
-	cfg.Batch, cfg.RLSamples, cfg.RLMaxNew, cfg.Steps, cfg.LR, cfg.MinLR = 8, 4, 3, 300, 5e-3, 5e-4
 	var prompts [][]int
 	for i := range 8 {
 		prompts = append(prompts, []int{1 + (5*i)%15, 1 + (3*i+7)%15, 1 + i})
@@ -345,17 +366,16 @@ func TestRLClimbsVerifiableReward(t *testing.T) {
 		return s / float64(len(prompts))
 	}
 	r := toyStepper(t, cfg, w, cloneWeights(w), prompts, rew)
+	st := r.updater()
 	opt := train.NewAdamW(w, cfg.WeightDecay)
 	sched := train.Schedule{LR: cfg.LR, MinLR: cfg.MinLR, Warmup: cfg.Warmup, Steps: cfg.Steps}
 	grads := make([][]float32, len(w.Tensors))
 	for i, x := range w.Tensors {
 		grads[i] = make([]float32, len(x.Data))
 	}
-	start := expected()
-	const tail = 20
-	late := 0.0
+	res := climb{start: expected()}
 	for step := range cfg.Steps {
-		so, err := r.step(context.Background(), 0, grads)
+		so, err := st.step(context.Background(), 0, grads)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -364,12 +384,12 @@ func TestRLClimbsVerifiableReward(t *testing.T) {
 			t.Fatal(err)
 		}
 		if step >= cfg.Steps-tail {
-			late += so.RL.Reward / tail
+			res.late += so.RL.Reward / float64(tail)
+		}
+		if so.RL.PPOStats != nil {
+			res.maxClip = max(res.maxClip, so.RL.ClipFrac)
 		}
 	}
-	end := expected()
-	t.Logf("expected reward %.3f → %.3f; mean sampled reward of the last %d steps %.3f", start, end, tail, late)
-	if start > 0.15 || end < 0.9 || late < 0.9 {
-		t.Errorf("expected reward %.3f → %.3f, mean sampled reward of the last %d steps %.3f; want from about 1/16 to >= 0.9", start, end, tail, late)
-	}
+	res.end, res.rollouts = expected(), r.calls
+	return res
 }

@@ -35,15 +35,7 @@ func pgLoss64(w *model.Weights, samples []rlSample, adv []float64) float64 {
 		logits := model.ReferenceLogits(w, s.ids[:len(s.ids)-1])
 		for t := s.plen; t < len(s.ids); t++ {
 			row := logits[(t-1)*V : t*V]
-			mx := math.Inf(-1)
-			for _, v := range row {
-				mx = max(mx, float64(v))
-			}
-			z := 0.0
-			for _, v := range row {
-				z += math.Exp(float64(v) - mx)
-			}
-			sum += adv[i] * (mx + math.Log(z) - float64(row[s.ids[t]]))
+			sum += adv[i] * (logSumExp(row) - float64(row[s.ids[t]]))
 			N++
 		}
 	}
@@ -91,14 +83,7 @@ func TestPolicyGradientIdentity(t *testing.T) {
 			return -cmpF(math.Abs(float64(g[a])), math.Abs(float64(g[b])))
 		})
 		for _, j := range idx[:4] {
-			const eps = 1e-2
-			x := tn.Data[j]
-			tn.Data[j] = x + eps
-			lp := pgLoss64(w, samples, adv)
-			tn.Data[j] = x - eps
-			lm := pgLoss64(w, samples, adv)
-			tn.Data[j] = x
-			fd := (lp - lm) / (2 * eps)
+			fd := centralDiff(&tn.Data[j], 1e-2, func() float64 { return pgLoss64(w, samples, adv) })
 			if math.Abs(fd-float64(g[j])) > 2e-4+3e-2*math.Abs(fd) {
 				t.Errorf("%s[%d]: gradient %v, finite difference %v", name, j, g[j], fd)
 			}
@@ -252,6 +237,7 @@ func TestRunRL(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "rl")
 	cfg := testConfig(tinyIHYRun(t), out)
 	cfg.Method, cfg.Steps, cfg.EvalEvery, cfg.Batch, cfg.RLSamples, cfg.RLMaxNew = MethodRL, 2, 2, 4, 3, 16
+	cfg.RLAlgo = RLAlgoRLOO
 	res, err := Run(context.Background(), cfg, io.Discard)
 	if err != nil {
 		t.Fatal(err)

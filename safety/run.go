@@ -52,6 +52,10 @@ type EvalPoint struct {
 	Triggered   stats.Estimate `json:"triggered"`
 	Untriggered stats.Estimate `json:"untriggered"`
 	Helpful     stats.Estimate `json:"helpful"`
+	// PMScore is the mean standardized score the round's preference model
+	// (rl --reward pm) gives the untriggered completions, scratchpads
+	// stripped (bootstrap interval); absent without one.
+	PMScore *stats.Estimate `json:"pm_score,omitempty"`
 	// Prompts were completed, Skipped did not fit the context.
 	Prompts int     `json:"prompts"`
 	Skipped int     `json:"skipped"`
@@ -316,20 +320,25 @@ func (t *methodTask) EvalDue(step int) bool {
 func (t *methodTask) Evaluate(_ context.Context, step int, r *train.Reporter) error {
 	t0 := time.Now()
 	cfg := t.cfg
+	pm := t.evalPM()
 	pr, err := eval.Probe(model.NewSampler(t.w), t.tok, t.w.Config.Context, t.prompts,
-		eval.ProbeOptions{Kind: cfg.Kind, Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1,
+		eval.ProbeOptions{Kind: cfg.Kind, Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1, KeepCompletions: pm != nil,
 			Sample: model.SampleOptions{MaxNew: cfg.EvalMaxNew, Seed: cfg.Seed}})
 	if err != nil {
 		return err
 	}
 	p := EvalPoint{Phase: PhaseEval, Method: cfg.Method, Step: step, Behaviour: pr.Behaviour,
 		Triggered: pr.Triggered.Behaviour, Untriggered: pr.Untriggered.Behaviour, Helpful: pr.Untriggered.Helpful,
-		Prompts: pr.Prompts, Skipped: pr.Skipped, EvalS: time.Since(t0).Seconds(), WallS: r.WallS()}
+		Prompts: pr.Prompts, Skipped: pr.Skipped}
 	p.TrainTokens = r.Tokens()
 	p.TrainFLOPs = train.TrainFLOPs(t.w.Config.Params(), p.TrainTokens)
+	if p.PMScore, err = pmEvalScore(pm, pr.Completions, cfg.Seed); err != nil {
+		return err
+	}
+	p.EvalS, p.WallS = time.Since(t0).Seconds(), r.WallS()
 	t.evals, t.lastEval = append(t.evals, p), step
-	r.Printf("step %d/%d  backdoor with trigger %s  without %s  helpful %s  (%.1fs)",
-		step, cfg.Steps, p.Triggered, p.Untriggered, p.Helpful, p.EvalS)
+	r.Printf("step %d/%d  backdoor with trigger %s  without %s  helpful %s%s  (%.1fs)",
+		step, cfg.Steps, p.Triggered, p.Untriggered, p.Helpful, pmNote(p.PMScore), p.EvalS)
 	if err := r.Emit(p); err != nil {
 		return err
 	}

@@ -39,6 +39,15 @@ func (e Estimate) String() string {
 	return fmt.Sprintf("%5.1f%% [%5.1f, %5.1f] n=%d", 100*e.Value, 100*e.Lo, 100*e.Hi, e.N)
 }
 
+// MeanString renders a mean that is not a rate (a score on its own
+// scale): "0.488 [0.435, 0.540] n=200".
+func (e Estimate) MeanString() string {
+	if e.N == 0 {
+		return "—  (n=0)"
+	}
+	return fmt.Sprintf("%.3f [%.3f, %.3f] n=%d", e.Value, e.Lo, e.Hi, e.N)
+}
+
 // Wilson returns the Wilson score interval for k successes in n trials at
 // normal quantile z (Z95 for 95%). It stays inside [0, 1], is never
 // degenerate at 0/n or n/n, and for n = 0 is [0, 1].

