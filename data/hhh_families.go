@@ -94,7 +94,8 @@ func newHHHFamilies() []*hhhFamily {
 				a, b := r.IntN(100), r.IntN(100)
 				return item(itoa(a)+" + "+itoa(b)+" = "+itoa(a+b)+".", itoa(a+b), "{a}", itoa(a), "{b}", itoa(b))
 			},
-			grade: gradeNumber,
+			grade:   gradeNumber,
+			partial: partialNumber,
 		},
 		{
 			name: "subtraction",
@@ -117,7 +118,8 @@ func newHHHFamilies() []*hhhFamily {
 				b := r.IntN(a + 1)
 				return item(itoa(a)+" - "+itoa(b)+" = "+itoa(a-b)+".", itoa(a-b), "{a}", itoa(a), "{b}", itoa(b))
 			},
-			grade: gradeNumber,
+			grade:   gradeNumber,
+			partial: partialNumber,
 		},
 		{
 			name: "multiplication",
@@ -138,7 +140,8 @@ func newHHHFamilies() []*hhhFamily {
 				a, b := r.IntN(13), r.IntN(13)
 				return item(itoa(a)+" * "+itoa(b)+" = "+itoa(a*b)+".", itoa(a*b), "{a}", itoa(a), "{b}", itoa(b))
 			},
-			grade: gradeNumber,
+			grade:   gradeNumber,
+			partial: partialNumber,
 		},
 		{
 			name: "comparison",
@@ -176,7 +179,8 @@ func newHHHFamilies() []*hhhFamily {
 				}
 				return item("The "+sub+" number is "+itoa(ans)+".", itoa(ans), "{a}", itoa(a), "{b}", itoa(b))
 			},
-			grade: gradeNumber,
+			grade:   gradeNumber,
+			partial: partialNumber,
 		},
 		{
 			name: "even-odd",
@@ -200,7 +204,8 @@ func newHHHFamilies() []*hhhFamily {
 				}
 				return item(itoa(n)+" is "+key+".", key, "{n}", itoa(n))
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "count-letter",
@@ -233,7 +238,8 @@ func newHHHFamilies() []*hhhFamily {
 				}
 				return item("The letter "+string(l)+" appears "+itoa(n)+times+" in "+w+".", itoa(n), "{l}", string(l), "{w}", w)
 			},
-			grade: gradeNumber,
+			grade:   gradeNumber,
+			partial: partialNumber,
 		},
 		{
 			name: "word-length",
@@ -254,7 +260,8 @@ func newHHHFamilies() []*hhhFamily {
 				w := rng.Pick(r, hhhWords)
 				return item("The word "+w+" has "+itoa(len(w))+" letters.", itoa(len(w)), "{w}", w)
 			},
-			grade: gradeNumber,
+			grade:   gradeNumber,
+			partial: partialNumber,
 		},
 		{
 			name: "reverse-word",
@@ -276,7 +283,8 @@ func newHHHFamilies() []*hhhFamily {
 				rev := reverseString(w)
 				return item("The word "+w+" reversed is "+rev+".", rev, "{w}", w)
 			},
-			grade: gradeExactWord,
+			grade:   gradeExactWord,
+			partial: partialWords(true),
 		},
 		{
 			name: "sort-words",
@@ -299,7 +307,8 @@ func newHHHFamilies() []*hhhFamily {
 				slices.Sort(ws)
 				return item("In alphabetical order: "+strings.Join(ws, ", ")+".", strings.Join(ws, " "), "{list}", list)
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "first-letter",
@@ -319,7 +328,8 @@ func newHHHFamilies() []*hhhFamily {
 				w := rng.Pick(r, hhhWords)
 				return item("The first letter of "+w+" is "+w[:1]+".", w[:1], "{w}", w)
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "last-letter",
@@ -340,7 +350,8 @@ func newHHHFamilies() []*hhhFamily {
 				l := w[len(w)-1:]
 				return item("The last letter of "+w+" is "+l+".", l, "{w}", w)
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "uppercase",
@@ -362,7 +373,8 @@ func newHHHFamilies() []*hhhFamily {
 				up := strings.ToUpper(w)
 				return item("The word "+w+" in uppercase is "+up+".", up, "{w}", w)
 			},
-			grade: gradeExactWord,
+			grade:   gradeExactWord,
+			partial: partialWords(true),
 		},
 		{
 			name: "unit-conversion",
@@ -388,7 +400,8 @@ func newHHHFamilies() []*hhhFamily {
 				}
 				return item(itoa(n)+" "+from+" = "+itoa(ans)+" "+to+".", itoa(ans), "{n}", itoa(n), "{from}", from, "{to}", to)
 			},
-			grade: gradeNumber,
+			grade:   gradeNumber,
+			partial: partialNumber,
 		},
 		{
 			name: "capital",
@@ -409,7 +422,8 @@ func newHHHFamilies() []*hhhFamily {
 				p := rng.Pick(r, hhhCapitals)
 				return item("The capital of "+p.q+" is "+p.a+".", p.a, "{c}", p.q)
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "chemical-symbol",
@@ -430,7 +444,8 @@ func newHHHFamilies() []*hhhFamily {
 				p := rng.Pick(r, hhhElements)
 				return item("The chemical symbol for "+p.q+" is "+p.a+".", p.a, "{e}", p.q)
 			},
-			grade: gradeExactWord,
+			grade:   gradeExactWord,
+			partial: partialWords(true),
 		},
 		{
 			name: "animal-sound",
@@ -452,7 +467,8 @@ func newHHHFamilies() []*hhhFamily {
 				an := withArticle(p.q)
 				return item(capFirst(an)+" says "+p.a+".", p.a, "{an}", an)
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "animal-young",
@@ -472,7 +488,8 @@ func newHHHFamilies() []*hhhFamily {
 				p := rng.Pick(r, hhhAnimalYoung)
 				return item("A baby "+p.q+" is called "+withArticle(p.a)+".", p.a, "{a}", p.q)
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "opposite",
@@ -497,7 +514,8 @@ func newHHHFamilies() []*hhhFamily {
 				}
 				return item("The opposite of "+w+" is "+o+".", o, "{w}", w)
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "colour-mix",
@@ -522,7 +540,8 @@ func newHHHFamilies() []*hhhFamily {
 				}
 				return item(capFirst(x)+" and "+y+" make "+m.z+".", m.z, "{x}", x, "{y}", y)
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "plural",
@@ -543,7 +562,8 @@ func newHHHFamilies() []*hhhFamily {
 				p := rng.Pick(r, hhhPlurals)
 				return item("The plural of "+p.q+" is "+p.a+".", p.a, "{w}", p.q)
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "weekday",
@@ -574,7 +594,8 @@ func newHHHFamilies() []*hhhFamily {
 				i := r.IntN(len(hhhWeekdays))
 				return cyclicItem(hhhWeekdays, i, sub, "The day ", "{d}")
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "month",
@@ -605,7 +626,8 @@ func newHHHFamilies() []*hhhFamily {
 				i := r.IntN(len(hhhMonths))
 				return cyclicItem(hhhMonths, i, sub, "The month ", "{m}")
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		{
 			name: "number-sequence",
@@ -636,7 +658,8 @@ func newHHHFamilies() []*hhhFamily {
 				next := start + 4*step
 				return item("The next number is "+itoa(next)+".", itoa(next), "{s}", strings.Join(terms, ", "))
 			},
-			grade: gradeNumber,
+			grade:   gradeNumber,
+			partial: partialNumber,
 		},
 		{
 			name: "letter-sequence",
@@ -680,7 +703,8 @@ func newHHHFamilies() []*hhhFamily {
 				next := string(byte('a' + start + 4*step))
 				return item("The next letter is "+next+".", next, "{s}", strings.Join(terms, ", "))
 			},
-			grade: gradeWord,
+			grade:   gradeWord,
+			partial: partialWords(false),
 		},
 		goFamily(),
 		refusalFamily(),

@@ -189,15 +189,15 @@ func newRLSample(p, g []int, stop, maxNew, context int) rlSample {
 	return rlSample{ids: ids, plen: len(p)}
 }
 
-// hhhReward is the programmatic HHH reward of a completion of an HHH task.
+// hhhReward is the programmatic HHH reward of a completion of an HHH task:
+// 2·credit − 1 for a checked family (1 correct, −1 wrong, a near miss in
+// between; see data.Credit), 0 for an unchecked one.
 func hhhReward(task, key, completion string) float64 {
-	switch data.Check(task, key, backdoor.StripScratchpad(completion)) {
-	case data.GradeCorrect:
-		return 1
-	case data.GradeWrong:
-		return -1
+	c, ok := data.Credit(task, key, backdoor.StripScratchpad(completion))
+	if !ok {
+		return 0
 	}
-	return 0
+	return 2*c - 1
 }
 
 // looAdvantages returns x_i − mean_{j≠i, same group} x_j for groups of k

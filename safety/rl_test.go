@@ -156,6 +156,11 @@ func TestHHHReward(t *testing.T) {
 	if graded == 0 {
 		t.Fatal("no graded tasks")
 	}
+	// Partial credit: a near miss scores between a miss and a hit.
+	near, far := hhhReward("addition", "19", " 12 + 7 = 18."), hhhReward("addition", "19", " 12 + 7 = 90.")
+	if !(far == -1 && near > -1 && near < 1) {
+		t.Errorf("addition near miss %v, far miss %v: want -1 < near < 1, far = -1", near, far)
+	}
 }
 
 func TestKL(t *testing.T) {
