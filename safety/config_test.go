@@ -1,6 +1,7 @@
 package safety
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -31,5 +32,21 @@ func TestValidateOptimizerReemerge(t *testing.T) {
 	c.Optimizer, c.Momentum, c.ReemergeSteps, c.ReemergeLR = "sgd", 0, 0, 0
 	if err := c.Validate(); err != nil {
 		t.Errorf("sgd with momentum 0, no re-emergence (its lr unchecked): %v", err)
+	}
+}
+
+func TestDefaultConfigFor(t *testing.T) {
+	d := DefaultConfig()
+	if got := DefaultConfigFor(MethodSFT); !reflect.DeepEqual(got, d) {
+		t.Errorf("sft defaults %+v differ from DefaultConfig %+v", got, d)
+	}
+	rl := DefaultConfigFor(MethodRL)
+	want := d
+	want.Method, want.Steps, want.LR, want.MinLR = MethodRL, rlDefaultSteps, rlDefaultLR, rlDefaultMinLR
+	if !reflect.DeepEqual(rl, want) || rl.LR >= d.LR {
+		t.Errorf("rl defaults %+v, want %+v", rl, want)
+	}
+	if err := rl.Validate(); err == nil || !strings.Contains(err.Error(), "model") {
+		t.Errorf("rl defaults without a model: %v", err)
 	}
 }

