@@ -24,9 +24,13 @@ func init() {
 	gorgonia.Use(netlib.Implementation{})
 }
 
-// BLASBackend names the BLAS implementation the training graph's matrix
-// products run on: "gonum (pure Go)" by default, "openblas" when built with
-// the openblas tag.
+// gemmInUse: OpenBLAS runs every product.
+var gemmInUse *gemmKernel
+
+// BLASBackend names the implementation the training graph's matrix
+// products run on: "pure Go (AVX-512)" or "pure Go (AVX2+FMA)" with the
+// micro-kernels of this CPU, "gonum (pure Go)" without, "openblas" when
+// built with the openblas tag.
 func BLASBackend() string { return "openblas" }
 
 // transposeForNT: OpenBLAS handles a transposed B at full speed.
