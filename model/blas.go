@@ -12,7 +12,7 @@ import (
 // fused qkv matrix) without copies.
 //
 // The pure Go build runs it on this CPU's micro-kernels where it has them
-// (gemmInUse; see gemmPacked), whose results depend only on the sizes.
+// (gemmInUse; see package gemm), whose results depend only on the sizes.
 // Otherwise it runs on the BLAS that gorgonia uses (gonum's pure Go one,
 // or OpenBLAS with the openblas build tag). There, large products run on GOMAXPROCS goroutines, split into blocks of C
 // that depend only on the sizes; each element of C is computed whole by
@@ -26,7 +26,7 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 	if gemmInUse != nil {
-		gemmPacked(gemmInUse, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		gemmInUse.Sgemm(gemmParallel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	if blasTiles {
@@ -56,6 +56,9 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	sgemmSplit(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parts)
 }
+
+// gemmParallel runs the kernels' blocks on up to GOMAXPROCS goroutines.
+func gemmParallel(n int, fn func(lo, hi int)) { opParallel(n, 1, fn) }
 
 // sgemmSplit runs sgemm as parts blocks of C's rows, or of its columns if
 // it has more of those, on up to GOMAXPROCS goroutines.

