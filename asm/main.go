@@ -29,6 +29,9 @@ type isa struct {
 	vecs   []VecPhysical // the vector registers, in order
 	bcasts int           // rotating broadcast registers
 	zero   func(r VecPhysical)
+	// gather loads the floats at base + 4·idx[j] into dst, with mask as
+	// scratch.
+	gather func(base Register, idx, mask, dst VecPhysical)
 }
 
 const signature = "func(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha, beta float32)"
@@ -37,14 +40,24 @@ func main() {
 	ConstraintExpr("amd64")
 	avx2 := isa{name: "AVX2", width: 8, mr: 6, nv: 2, bcasts: 2,
 		vecs: []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15},
-		zero: func(r VecPhysical) { VXORPS(r, r, r) }}
+		zero: func(r VecPhysical) { VXORPS(r, r, r) },
+		gather: func(base Register, idx, mask, dst VecPhysical) {
+			VPCMPEQD(mask, mask, mask)
+			VGATHERDPS(mask, Mem{Base: base, Index: idx, Scale: 4}, dst)
+		}}
 	avx512 := isa{name: "AVX512", width: 16, mr: 12, nv: 2, bcasts: 4,
 		vecs: []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
 			Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31},
-		zero: func(r VecPhysical) { VPXORD(r, r, r) }}
+		zero: func(r VecPhysical) { VPXORD(r, r, r) },
+		gather: func(base Register, idx, _, dst VecPhysical) {
+			KXNORW(K1, K1, K1)
+			VGATHERDPS(Mem{Base: base, Index: idx, Scale: 4}, K1, dst)
+		}}
 	for _, s := range []isa{avx2, avx512} {
 		kernel(s, true)
 		kernel(s, false)
+		packRows(s)
+		packCols(s)
 	}
 	Generate()
 }
@@ -141,6 +154,72 @@ func kernel(s isa, rows bool) {
 
 	Label(name + "_store")
 	store(s, name, acc, bv[0], bv[1], tv[0])
+	VZEROUPPER()
+	RET()
+}
+
+// packRows emits pack<ISA>Rows, which copies k rows of nr floats, at
+// src + l·lds, to dst one after another: a sliver of B packed for the
+// kernels.
+func packRows(s isa) {
+	nr := s.nv * s.width
+	name := "pack" + s.name + "Rows"
+	TEXT(name, NOSPLIT, "func(k int, src *float32, lds int, dst *float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s copies k rows of %d floats, src[l·lds:][:%d], to dst[l·%d:] (see asm/main.go).", name, nr, nr, nr))
+	k := Load(Param("k"), GP64())
+	src := Load(Param("src"), GP64())
+	lds := Load(Param("lds"), GP64())
+	SHLQ(U8(2), lds)
+	dst := Mem{Base: Load(Param("dst"), GP64())}
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	for v := 0; v < s.nv; v++ {
+		VMOVUPS(Mem{Base: src}.Offset(4*v*s.width), s.vecs[v])
+	}
+	for v := 0; v < s.nv; v++ {
+		VMOVUPS(s.vecs[v], dst.Offset(4*v*s.width))
+	}
+	ADDQ(lds, src)
+	ADDQ(U32(4*nr), dst.Base)
+	DECQ(k)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// packCols emits pack<ISA>Cols, which gathers column l of nr rows, the
+// floats at src + l + idx[j] for j < nr, into dst[l·nr:], for l < k: a
+// sliver of a transposed B packed for the kernels.
+func packCols(s isa) {
+	nr := s.nv * s.width
+	name := "pack" + s.name + "Cols"
+	TEXT(name, NOSPLIT, "func(k int, src *float32, idx *int32, dst *float32)")
+	Pragma("noescape")
+	Doc(fmt.Sprintf("%s sets dst[l·%d+j] = src[l+idx[j]] for l < k, j < %d (see asm/main.go).", name, nr, nr))
+	k := Load(Param("k"), GP64())
+	src := Load(Param("src"), GP64())
+	ip := Load(Param("idx"), GP64())
+	dst := Mem{Base: Load(Param("dst"), GP64())}
+	idx := s.vecs[:s.nv]
+	for v := range idx {
+		VMOVUPS(Mem{Base: ip}.Offset(4*v*s.width), idx[v])
+	}
+	TESTQ(k, k)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	for v := 0; v < s.nv; v++ {
+		out, mask := s.vecs[s.nv+2*v], s.vecs[s.nv+2*v+1]
+		s.gather(src, idx[v], mask, out)
+		VMOVUPS(out, dst.Offset(4*v*s.width))
+	}
+	ADDQ(U8(4), src)
+	ADDQ(U32(4*nr), dst.Base)
+	DECQ(k)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
 	VZEROUPPER()
 	RET()
 }

@@ -14,6 +14,7 @@ package gemm
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 )
@@ -29,12 +30,16 @@ const KC = 256
 // beta is zero, C is only written.
 type tileFunc func(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha, beta float32)
 
-// Kernel is one instruction set's pair of micro-kernels, of tiles of mr
-// rows and nr columns.
+// Kernel is one instruction set's micro-kernels, of tiles of mr rows and
+// nr columns, and its packing routines: packRows copies k rows of nr
+// floats at src + l·lds to dst, packCols gathers k columns of nr rows
+// (the floats at src + l + idx[j]).
 type Kernel struct {
 	Name       string
 	mr, nr     int
 	rows, cols tileFunc
+	packRows   func(k int, src *float32, lds int, dst *float32)
+	packCols   func(k int, src *float32, idx *int32, dst *float32)
 }
 
 // Tile is the kernel's register tile, mr rows by nr columns of C.
@@ -42,7 +47,7 @@ func (g *Kernel) Tile() (mr, nr int) { return g.mr, g.nr }
 
 // Features are the CPU features the kernels are chosen by (see Select).
 type Features struct {
-	AVX, FMA, AVX512F bool
+	AVX2, FMA, AVX512F bool
 }
 
 // Parallel runs fn over [0, n) in chunks, on as many goroutines as it
@@ -57,22 +62,29 @@ func (par Parallel) run(n int, fn func(lo, hi int)) {
 	par(n, fn)
 }
 
-// args is one product, with B packed (see packB).
+// sharedRows: a product of more rows than this packs B once for all its
+// blocks of rows; a smaller one packs it in each block of columns, pass
+// by pass, to use while it is still in the cache.
+const sharedRows = 512
+
+// rowGroup is the number of tiles of rows whose A (rowGroup·mr×KC floats)
+// stays in the L2 cache while the slivers of B go by.
+const rowGroup = 8
+
+// args is one product.
 type args struct {
-	g           *Kernel
-	transA      bool
-	m, n, k     int
-	alpha, beta float32
-	a           []float32
-	lda         int
-	bp          []float32
-	c           []float32
-	ldc         int
+	g              *Kernel
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+	bp             []float32 // all of B packed (see packAll), or nil
 }
 
-// scratch is a goroutine's buffers: A's last rows packed (zero
-// padded to mr rows) and one tile of C.
-type scratch struct{ ap, tile []float32 }
+// scratch is a goroutine's buffers: A's last rows packed (zero padded to
+// mr rows), one tile of C, and a panel of B.
+type scratch struct{ ap, tile, bp []float32 }
 
 var (
 	scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -92,37 +104,44 @@ func (g *Kernel) Sgemm(par Parallel, transA, transB bool, m, n, k int, alpha flo
 		scale(m, n, beta, c, ldc)
 		return
 	}
-	buf := packPool.Get().(*[]float32)
-	defer packPool.Put(buf)
-	x := &args{g: g, transA: transA, m: m, n: n, k: k, alpha: alpha, beta: beta, a: a, lda: lda, c: c, ldc: ldc}
-	x.bp = g.packB(par, transB, n, k, b, ldb, buf)
+	x := &args{g: g, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc}
+	if m > sharedRows {
+		buf := packPool.Get().(*[]float32)
+		defer packPool.Put(buf)
+		x.bp = x.packAll(par, buf)
+	}
 	mc, nc := g.split(m, n, k)
 	tm, tn := (m+mc-1)/mc, (n+nc-1)/nc
-	run := func(lo, hi int) {
+	par.run(tm*tn, func(lo, hi int) {
 		s := scratchPool.Get().(*scratch)
 		defer scratchPool.Put(s)
 		for t := lo; t < hi; t++ {
 			i0, j0 := t/tn*mc, t%tn*nc
 			x.block(s, i0, min(i0+mc, m), j0, min(j0+nc, n))
 		}
-	}
-	par.run(tm*tn, run)
+	})
 }
 
-// split picks the rows and columns of C each goroutine's block has:
-// mc rows (a multiple of mr; their A, mc×KC floats, stays in the L2
-// cache while the slivers of B go by) and all columns, or fewer where that
-// gives too few blocks to share between GOMAXPROCS goroutines. Results do
-// not depend on the split.
+// split picks the rows and columns of C of each goroutine's block. With B
+// packed whole, a block has rowGroup tiles of rows and all columns, or
+// fewer columns where that gives too few blocks to share between
+// GOMAXPROCS goroutines; otherwise it has all rows and columns enough for
+// a panel of B of at most KC×256 floats (fewer to share the work). The
+// results do not depend on the split.
 func (g *Kernel) split(m, n, k int) (mc, nc int) {
-	mc, nc = 8*g.mr, n
 	procs := runtime.GOMAXPROCS(0)
-	if procs == 1 || 2*m*n*k < 1<<22 {
-		return mc, nc
+	if 2*m*n*k < 1<<22 {
+		procs = 1
 	}
-	if tm := (m + mc - 1) / mc; tm < 4*procs {
+	roundNR := func(v int) int { return max(g.nr, (v+g.nr-1)/g.nr*g.nr) }
+	if m <= sharedRows {
+		return m, min(roundNR(n), max(g.nr, 256/g.nr*g.nr), roundNR((n+4*procs-1)/(4*procs)))
+	}
+	mc, nc = rowGroup*g.mr, n
+	if tm := (m + mc - 1) / mc; procs > 1 && tm < 4*procs {
 		parts := (4*procs + tm - 1) / tm
-		nc = max(g.nr, ((n+parts-1)/parts+g.nr-1)/g.nr*g.nr)
+		nc = roundNR((n + parts - 1) / parts)
 	}
 	return mc, nc
 }
@@ -135,21 +154,33 @@ func (x *args) block(s *scratch, i0, i1, j0, j1 int) {
 		s.ap = make([]float32, g.mr*KC)
 		s.tile = make([]float32, g.mr*g.nr)
 	}
-	iEdge := i0 + (i1-i0)/g.mr*g.mr // first row of a partial row of tiles
 	for p0 := 0; p0 < x.k; p0 += KC {
 		kc := min(KC, x.k-p0)
 		beta := x.beta
 		if p0 > 0 {
 			beta = 1
 		}
-		if iEdge < i1 {
-			x.packAEdge(s.ap, iEdge, i1, p0, kc)
+		// The slivers of B for this pass: sliver j at panel[(j-base)·kc:].
+		panel, base := x.bp[min(len(x.bp), p0*nPad):], 0
+		if x.bp == nil {
+			if need := kc * ((j1 - j0 + g.nr - 1) / g.nr * g.nr); len(s.bp) < need {
+				s.bp = make([]float32, need)
+			}
+			x.packPanel(s.bp, p0, kc, j0, j1)
+			panel, base = s.bp, j0
 		}
-		for j := j0; j < j1; j += g.nr {
-			bs := x.bp[p0*nPad+j*kc:]
-			nj := min(g.nr, x.n-j)
-			for i := i0; i < i1; i += g.mr {
-				x.tile(s, i, min(g.mr, i1-i), j, nj, p0, kc, bs, beta)
+		for r0 := i0; r0 < i1; r0 += rowGroup * g.mr {
+			r1 := min(r0+rowGroup*g.mr, i1)
+			edge := r0 + (r1-r0)/g.mr*g.mr // first row of a partial tile
+			if edge < r1 {
+				x.packAEdge(s.ap, edge, r1, p0, kc)
+			}
+			for j := j0; j < j1; j += g.nr {
+				bs := panel[(j-base)*kc:]
+				nj := min(g.nr, x.n-j)
+				for i := r0; i < r1; i += g.mr {
+					x.tile(s, i, min(g.mr, r1-i), j, nj, p0, kc, bs, beta)
+				}
 			}
 		}
 	}
@@ -209,49 +240,66 @@ func (x *args) packAEdge(ap []float32, i0, i1, p0, kc int) {
 	}
 }
 
-// packB packs op(B) (k×n) into slivers of nr columns, zero padded:
-// pass p (rows [p0, p0+kc) of op(B)) starts at p0·nPad and its sliver of
-// columns [j, j+nr) at p0·nPad + j·kc, kc rows of nr floats. buf is grown
-// as needed; the packed slice is returned.
-func (g *Kernel) packB(par Parallel, transB bool, n, k int, b []float32, ldb int, buf *[]float32) []float32 {
-	nr := g.nr
-	nPad := (n + nr - 1) / nr * nr
-	if cap(*buf) < k*nPad {
-		*buf = make([]float32, k*nPad)
+// packAll packs all of op(B) (k×n): pass p (rows [p0, p0+kc)) at
+// p0·nPad, as packPanel lays out its columns, nPad being n rounded up to
+// a multiple of nr. buf is grown as needed; the packed slice is returned.
+func (x *args) packAll(par Parallel, buf *[]float32) []float32 {
+	nr := x.g.nr
+	nPad := (x.n + nr - 1) / nr * nr
+	if cap(*buf) < x.k*nPad {
+		*buf = make([]float32, x.k*nPad)
 	}
-	bp := (*buf)[:k*nPad]
+	bp := (*buf)[:x.k*nPad]
 	slivers := nPad / nr
-	passes := (k + KC - 1) / KC
-	pack := func(lo, hi int) {
+	if x.k*x.n < 1<<16 {
+		par = nil
+	}
+	par.run((x.k+KC-1)/KC*slivers, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			p0, j := t/slivers*KC, t%slivers*nr
-			kc, nj := min(KC, k-p0), min(nr, n-j)
-			dst := bp[p0*nPad+j*kc : p0*nPad+(j+nr)*kc]
-			if !transB {
-				for l := 0; l < kc; l++ {
-					d := dst[l*nr : (l+1)*nr]
-					copy(d, b[(p0+l)*ldb+j:(p0+l)*ldb+j+nj])
-					clear(d[nj:])
-				}
-				continue
+			kc := min(KC, x.k-p0)
+			x.packPanel(bp[p0*nPad+j*kc:], p0, kc, j, min(j+nr, x.n))
+		}
+	})
+	return bp
+}
+
+// packPanel packs op(B)'s rows [p0, p0+kc) and columns [j0, j1) into dst:
+// the sliver of columns [j, j+nr) at (j-j0)·kc, kc rows of nr floats, the
+// columns past n zero.
+func (x *args) packPanel(dst []float32, p0, kc, j0, j1 int) {
+	g, b, ldb := x.g, x.b, x.ldb
+	nr := g.nr
+	var idx [64]int32 // offsets of nr rows of B, for packCols
+	gather := x.transB && int64(nr-1)*int64(ldb) <= math.MaxInt32
+	if gather {
+		for jj := range nr {
+			idx[jj] = int32(jj * ldb)
+		}
+	}
+	for j := j0; j < j1; j += nr {
+		d := dst[(j-j0)*kc : (j-j0+nr)*kc]
+		nj := min(nr, x.n-j)
+		switch {
+		case nj == nr && !x.transB:
+			g.packRows(kc, &b[p0*ldb+j], ldb, &d[0])
+		case nj == nr && gather:
+			g.packCols(kc, &b[j*ldb+p0], &idx[0], &d[0])
+		case !x.transB:
+			for l := 0; l < kc; l++ {
+				row := d[l*nr : (l+1)*nr]
+				copy(row, b[(p0+l)*ldb+j:(p0+l)*ldb+j+nj])
+				clear(row[nj:])
 			}
+		default:
+			clear(d)
 			for jj := 0; jj < nj; jj++ {
 				for l, v := range b[(j+jj)*ldb+p0 : (j+jj)*ldb+p0+kc] {
-					dst[l*nr+jj] = v
-				}
-			}
-			if nj < nr {
-				for l := 0; l < kc; l++ {
-					clear(dst[l*nr+nj : (l+1)*nr])
+					d[l*nr+jj] = v
 				}
 			}
 		}
 	}
-	if k*n < 1<<16 {
-		par = nil
-	}
-	par.run(passes*slivers, pack)
-	return bp
 }
 
 // scale sets C = beta·C (zero where beta is), for a product with k = 0.

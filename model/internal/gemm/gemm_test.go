@@ -15,7 +15,7 @@ import (
 func hostKernels() []*Kernel {
 	f := Host()
 	var ks []*Kernel
-	for _, g := range []Features{{AVX: f.AVX, FMA: f.FMA}, f} {
+	for _, g := range []Features{{AVX2: f.AVX2, FMA: f.FMA}, f} {
 		if k := Select(g); k != nil && !slices.Contains(ks, k) {
 			ks = append(ks, k)
 		}
@@ -89,7 +89,7 @@ func TestLarge(t *testing.T) {
 		t.Skip("no kernels on this CPU")
 	}
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, sh := range [][5]int{{0, 0, 300, 1030, 260}, {0, 1, 530, 129, 390}, {1, 0, 129, 385, 700}, {1, 1, 77, 300, 513}} {
+	for _, sh := range [][5]int{{0, 0, 300, 1030, 260}, {0, 1, 530, 129, 390}, {1, 0, 129, 385, 700}, {1, 1, 77, 300, 513}, {0, 0, 700, 97, 300}, {1, 0, 600, 45, 270}} {
 		runAll(t, ks, gemmtest.New(rng, sh[0] == 1, sh[1] == 1, sh[2], sh[3], sh[4], 2, 1, 1))
 	}
 }
@@ -149,18 +149,18 @@ func TestSelect(t *testing.T) {
 	if g := Select(Features{}); g != nil {
 		t.Errorf("no features: got %s, want none", g.Name)
 	}
-	if g := Select(Features{AVX: true}); g != nil {
-		t.Errorf("AVX without FMA: got %s, want none", g.Name)
+	if g := Select(Features{AVX2: true}); g != nil {
+		t.Errorf("AVX2 without FMA: got %s, want none", g.Name)
 	}
-	all := Features{AVX: true, FMA: true, AVX512F: true}
+	all := Features{AVX2: true, FMA: true, AVX512F: true}
 	if runtime.GOARCH != "amd64" {
 		if g := Select(all); g != nil {
 			t.Errorf("on %s: got %s, want none", runtime.GOARCH, g.Name)
 		}
 		return
 	}
-	if mr, nr := Select(Features{AVX: true, FMA: true}).Tile(); mr != 6 || nr != 16 {
-		t.Errorf("AVX+FMA: got the %d×%d kernel, want the 6×16 AVX2 one", mr, nr)
+	if mr, nr := Select(Features{AVX2: true, FMA: true}).Tile(); mr != 6 || nr != 16 {
+		t.Errorf("AVX2+FMA: got the %d×%d kernel, want the 6×16 AVX2 one", mr, nr)
 	}
 	if mr, nr := Select(all).Tile(); mr != 12 || nr != 32 {
 		t.Errorf("AVX-512: got the %d×%d kernel, want the 12×32 one", mr, nr)

@@ -5,25 +5,27 @@ import "golang.org/x/sys/cpu"
 //go:generate go run -C ../../../asm . -out ../model/internal/gemm/kernels_amd64.s -stubs ../model/internal/gemm/kernels_stub_amd64.go -pkg gemm
 
 // The amd64 micro-kernels (kernels_amd64.s): 12×32 tiles in the 32
-// AVX-512 registers, 6×16 in the 16 AVX ones.
+// AVX-512 registers, 6×16 in the 16 AVX2 ones.
 var (
-	avx512 = &Kernel{Name: "AVX-512", mr: 12, nr: 32, rows: gemmAVX512Rows, cols: gemmAVX512Cols}
-	avx2   = &Kernel{Name: "AVX2+FMA", mr: 6, nr: 16, rows: gemmAVX2Rows, cols: gemmAVX2Cols}
+	avx512 = &Kernel{Name: "AVX-512", mr: 12, nr: 32, rows: gemmAVX512Rows, cols: gemmAVX512Cols,
+		packRows: packAVX512Rows, packCols: packAVX512Cols}
+	avx2 = &Kernel{Name: "AVX2+FMA", mr: 6, nr: 16, rows: gemmAVX2Rows, cols: gemmAVX2Cols,
+		packRows: packAVX2Rows, packCols: packAVX2Cols}
 )
 
 // Host reports this CPU's features (with the operating system's support
 // for their registers).
 func Host() Features {
-	return Features{AVX: cpu.X86.HasAVX, FMA: cpu.X86.HasFMA, AVX512F: cpu.X86.HasAVX512F}
+	return Features{AVX2: cpu.X86.HasAVX2, FMA: cpu.X86.HasFMA, AVX512F: cpu.X86.HasAVX512F}
 }
 
 // Select picks the widest kernel the features allow, or nil where there is
 // none (a CPU without FMA): the caller falls back to another BLAS.
 func Select(f Features) *Kernel {
 	switch {
-	case f.AVX512F:
+	case f.AVX512F && f.AVX2 && f.FMA:
 		return avx512
-	case f.AVX && f.FMA:
+	case f.AVX2 && f.FMA:
 		return avx2
 	}
 	return nil

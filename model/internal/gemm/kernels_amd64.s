@@ -475,6 +475,59 @@ gemmAVX2Cols_beta0:
 	VZEROUPPER
 	RET
 
+// func packAVX2Rows(k int, src *float32, lds int, dst *float32)
+// Requires: AVX
+TEXT ·packAVX2Rows(SB), NOSPLIT, $0-32
+	MOVQ  k+0(FP), AX
+	MOVQ  src+8(FP), CX
+	MOVQ  lds+16(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  dst+24(FP), BX
+	TESTQ AX, AX
+	JZ    packAVX2Rows_done
+
+packAVX2Rows_loop:
+	VMOVUPS (CX), Y0
+	VMOVUPS 32(CX), Y1
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y1, 32(BX)
+	ADDQ    DX, CX
+	ADDQ    $0x00000040, BX
+	DECQ    AX
+	JNZ     packAVX2Rows_loop
+
+packAVX2Rows_done:
+	VZEROUPPER
+	RET
+
+// func packAVX2Cols(k int, src *float32, idx *int32, dst *float32)
+// Requires: AVX, AVX2
+TEXT ·packAVX2Cols(SB), NOSPLIT, $0-32
+	MOVQ    k+0(FP), AX
+	MOVQ    src+8(FP), CX
+	MOVQ    idx+16(FP), DX
+	MOVQ    dst+24(FP), BX
+	VMOVUPS (DX), Y0
+	VMOVUPS 32(DX), Y1
+	TESTQ   AX, AX
+	JZ      packAVX2Cols_done
+
+packAVX2Cols_loop:
+	VPCMPEQD   Y3, Y3, Y3
+	VGATHERDPS Y3, (CX)(Y0*4), Y2
+	VMOVUPS    Y2, (BX)
+	VPCMPEQD   Y5, Y5, Y5
+	VGATHERDPS Y5, (CX)(Y1*4), Y4
+	VMOVUPS    Y4, 32(BX)
+	ADDQ       $0x04, CX
+	ADDQ       $0x00000040, BX
+	DECQ       AX
+	JNZ        packAVX2Cols_loop
+
+packAVX2Cols_done:
+	VZEROUPPER
+	RET
+
 // func gemmAVX512Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, AVX512F
 TEXT ·gemmAVX512Rows(SB), NOSPLIT, $0-56
@@ -1298,5 +1351,58 @@ gemmAVX512Cols_beta0:
 	VMOVUPS Z22, (AX)(DX*1)
 	VMULPS  Z24, Z23, Z23
 	VMOVUPS Z23, 64(AX)(DX*1)
+	VZEROUPPER
+	RET
+
+// func packAVX512Rows(k int, src *float32, lds int, dst *float32)
+// Requires: AVX, AVX512F
+TEXT ·packAVX512Rows(SB), NOSPLIT, $0-32
+	MOVQ  k+0(FP), AX
+	MOVQ  src+8(FP), CX
+	MOVQ  lds+16(FP), DX
+	SHLQ  $0x02, DX
+	MOVQ  dst+24(FP), BX
+	TESTQ AX, AX
+	JZ    packAVX512Rows_done
+
+packAVX512Rows_loop:
+	VMOVUPS (CX), Z0
+	VMOVUPS 64(CX), Z1
+	VMOVUPS Z0, (BX)
+	VMOVUPS Z1, 64(BX)
+	ADDQ    DX, CX
+	ADDQ    $0x00000080, BX
+	DECQ    AX
+	JNZ     packAVX512Rows_loop
+
+packAVX512Rows_done:
+	VZEROUPPER
+	RET
+
+// func packAVX512Cols(k int, src *float32, idx *int32, dst *float32)
+// Requires: AVX, AVX512F
+TEXT ·packAVX512Cols(SB), NOSPLIT, $0-32
+	MOVQ    k+0(FP), AX
+	MOVQ    src+8(FP), CX
+	MOVQ    idx+16(FP), DX
+	MOVQ    dst+24(FP), BX
+	VMOVUPS (DX), Z0
+	VMOVUPS 64(DX), Z1
+	TESTQ   AX, AX
+	JZ      packAVX512Cols_done
+
+packAVX512Cols_loop:
+	KXNORW     K1, K1, K1
+	VGATHERDPS (CX)(Z0*4), K1, Z2
+	VMOVUPS    Z2, (BX)
+	KXNORW     K1, K1, K1
+	VGATHERDPS (CX)(Z1*4), K1, Z4
+	VMOVUPS    Z4, 64(BX)
+	ADDQ       $0x04, CX
+	ADDQ       $0x00000080, BX
+	DECQ       AX
+	JNZ        packAVX512Cols_loop
+
+packAVX512Cols_done:
 	VZEROUPPER
 	RET

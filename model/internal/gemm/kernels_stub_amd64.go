@@ -14,6 +14,16 @@ func gemmAVX2Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, a
 //go:noescape
 func gemmAVX2Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32)
 
+// packAVX2Rows copies k rows of 16 floats, src[l·lds:][:16], to dst[l·16:] (see asm/main.go).
+//
+//go:noescape
+func packAVX2Rows(k int, src *float32, lds int, dst *float32)
+
+// packAVX2Cols sets dst[l·16+j] = src[l+idx[j]] for l < k, j < 16 (see asm/main.go).
+//
+//go:noescape
+func packAVX2Cols(k int, src *float32, idx *int32, dst *float32)
+
 // gemmAVX512Rows computes the 12×32 tile C = alpha·A·B + beta·C (see asm/main.go).
 //
 //go:noescape
@@ -23,3 +33,13 @@ func gemmAVX512Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int,
 //
 //go:noescape
 func gemmAVX512Cols(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32)
+
+// packAVX512Rows copies k rows of 32 floats, src[l·lds:][:32], to dst[l·32:] (see asm/main.go).
+//
+//go:noescape
+func packAVX512Rows(k int, src *float32, lds int, dst *float32)
+
+// packAVX512Cols sets dst[l·32+j] = src[l+idx[j]] for l < k, j < 32 (see asm/main.go).
+//
+//go:noescape
+func packAVX512Cols(k int, src *float32, idx *int32, dst *float32)
