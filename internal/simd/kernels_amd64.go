@@ -13,6 +13,24 @@ var (
 		packRows: packAVX2Rows, packCols: packAVX2Cols}
 )
 
+// The element-wise kernels, over 16 or 8 floats at a time.
+var (
+	vecAVX512 = &vecKernels{width: 16, geluFwd: geluFwdAVX512, geluBwd: geluBwdAVX512, adamW: adamWAVX512}
+	vecAVX2   = &vecKernels{width: 8, geluFwd: geluFwdAVX2, geluBwd: geluBwdAVX2, adamW: adamWAVX2}
+)
+
+// selectVec picks the element-wise kernels as Select picks the matrix
+// ones.
+func selectVec(f Features) *vecKernels {
+	switch Select(f) {
+	case avx512:
+		return vecAVX512
+	case avx2:
+		return vecAVX2
+	}
+	return nil
+}
+
 // Host reports this CPU's features (with the operating system's support
 // for their registers).
 func Host() Features {

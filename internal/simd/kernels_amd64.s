@@ -4,6 +4,296 @@
 
 #include "textflag.h"
 
+DATA geluConsts<>+0(SB)/4, $0x3d372713
+DATA geluConsts<>+4(SB)/4, $0x3d372713
+DATA geluConsts<>+8(SB)/4, $0x3d372713
+DATA geluConsts<>+12(SB)/4, $0x3d372713
+DATA geluConsts<>+16(SB)/4, $0x3d372713
+DATA geluConsts<>+20(SB)/4, $0x3d372713
+DATA geluConsts<>+24(SB)/4, $0x3d372713
+DATA geluConsts<>+28(SB)/4, $0x3d372713
+DATA geluConsts<>+32(SB)/4, $0x3d372713
+DATA geluConsts<>+36(SB)/4, $0x3d372713
+DATA geluConsts<>+40(SB)/4, $0x3d372713
+DATA geluConsts<>+44(SB)/4, $0x3d372713
+DATA geluConsts<>+48(SB)/4, $0x3d372713
+DATA geluConsts<>+52(SB)/4, $0x3d372713
+DATA geluConsts<>+56(SB)/4, $0x3d372713
+DATA geluConsts<>+60(SB)/4, $0x3d372713
+DATA geluConsts<>+64(SB)/4, $0x3f4c422a
+DATA geluConsts<>+68(SB)/4, $0x3f4c422a
+DATA geluConsts<>+72(SB)/4, $0x3f4c422a
+DATA geluConsts<>+76(SB)/4, $0x3f4c422a
+DATA geluConsts<>+80(SB)/4, $0x3f4c422a
+DATA geluConsts<>+84(SB)/4, $0x3f4c422a
+DATA geluConsts<>+88(SB)/4, $0x3f4c422a
+DATA geluConsts<>+92(SB)/4, $0x3f4c422a
+DATA geluConsts<>+96(SB)/4, $0x3f4c422a
+DATA geluConsts<>+100(SB)/4, $0x3f4c422a
+DATA geluConsts<>+104(SB)/4, $0x3f4c422a
+DATA geluConsts<>+108(SB)/4, $0x3f4c422a
+DATA geluConsts<>+112(SB)/4, $0x3f4c422a
+DATA geluConsts<>+116(SB)/4, $0x3f4c422a
+DATA geluConsts<>+120(SB)/4, $0x3f4c422a
+DATA geluConsts<>+124(SB)/4, $0x3f4c422a
+DATA geluConsts<>+128(SB)/4, $0x40fcf84f
+DATA geluConsts<>+132(SB)/4, $0x40fcf84f
+DATA geluConsts<>+136(SB)/4, $0x40fcf84f
+DATA geluConsts<>+140(SB)/4, $0x40fcf84f
+DATA geluConsts<>+144(SB)/4, $0x40fcf84f
+DATA geluConsts<>+148(SB)/4, $0x40fcf84f
+DATA geluConsts<>+152(SB)/4, $0x40fcf84f
+DATA geluConsts<>+156(SB)/4, $0x40fcf84f
+DATA geluConsts<>+160(SB)/4, $0x40fcf84f
+DATA geluConsts<>+164(SB)/4, $0x40fcf84f
+DATA geluConsts<>+168(SB)/4, $0x40fcf84f
+DATA geluConsts<>+172(SB)/4, $0x40fcf84f
+DATA geluConsts<>+176(SB)/4, $0x40fcf84f
+DATA geluConsts<>+180(SB)/4, $0x40fcf84f
+DATA geluConsts<>+184(SB)/4, $0x40fcf84f
+DATA geluConsts<>+188(SB)/4, $0x40fcf84f
+DATA geluConsts<>+192(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+196(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+200(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+204(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+208(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+212(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+216(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+220(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+224(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+228(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+232(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+236(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+240(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+244(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+248(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+252(SB)/4, $0xc0fcf84f
+DATA geluConsts<>+256(SB)/4, $0xa59f25c0
+DATA geluConsts<>+260(SB)/4, $0xa59f25c0
+DATA geluConsts<>+264(SB)/4, $0xa59f25c0
+DATA geluConsts<>+268(SB)/4, $0xa59f25c0
+DATA geluConsts<>+272(SB)/4, $0xa59f25c0
+DATA geluConsts<>+276(SB)/4, $0xa59f25c0
+DATA geluConsts<>+280(SB)/4, $0xa59f25c0
+DATA geluConsts<>+284(SB)/4, $0xa59f25c0
+DATA geluConsts<>+288(SB)/4, $0xa59f25c0
+DATA geluConsts<>+292(SB)/4, $0xa59f25c0
+DATA geluConsts<>+296(SB)/4, $0xa59f25c0
+DATA geluConsts<>+300(SB)/4, $0xa59f25c0
+DATA geluConsts<>+304(SB)/4, $0xa59f25c0
+DATA geluConsts<>+308(SB)/4, $0xa59f25c0
+DATA geluConsts<>+312(SB)/4, $0xa59f25c0
+DATA geluConsts<>+316(SB)/4, $0xa59f25c0
+DATA geluConsts<>+320(SB)/4, $0x2a61337e
+DATA geluConsts<>+324(SB)/4, $0x2a61337e
+DATA geluConsts<>+328(SB)/4, $0x2a61337e
+DATA geluConsts<>+332(SB)/4, $0x2a61337e
+DATA geluConsts<>+336(SB)/4, $0x2a61337e
+DATA geluConsts<>+340(SB)/4, $0x2a61337e
+DATA geluConsts<>+344(SB)/4, $0x2a61337e
+DATA geluConsts<>+348(SB)/4, $0x2a61337e
+DATA geluConsts<>+352(SB)/4, $0x2a61337e
+DATA geluConsts<>+356(SB)/4, $0x2a61337e
+DATA geluConsts<>+360(SB)/4, $0x2a61337e
+DATA geluConsts<>+364(SB)/4, $0x2a61337e
+DATA geluConsts<>+368(SB)/4, $0x2a61337e
+DATA geluConsts<>+372(SB)/4, $0x2a61337e
+DATA geluConsts<>+376(SB)/4, $0x2a61337e
+DATA geluConsts<>+380(SB)/4, $0x2a61337e
+DATA geluConsts<>+384(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+388(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+392(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+396(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+400(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+404(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+408(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+412(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+416(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+420(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+424(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+428(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+432(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+436(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+440(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+444(SB)/4, $0x2ebd37ff
+DATA geluConsts<>+448(SB)/4, $0x335c0041
+DATA geluConsts<>+452(SB)/4, $0x335c0041
+DATA geluConsts<>+456(SB)/4, $0x335c0041
+DATA geluConsts<>+460(SB)/4, $0x335c0041
+DATA geluConsts<>+464(SB)/4, $0x335c0041
+DATA geluConsts<>+468(SB)/4, $0x335c0041
+DATA geluConsts<>+472(SB)/4, $0x335c0041
+DATA geluConsts<>+476(SB)/4, $0x335c0041
+DATA geluConsts<>+480(SB)/4, $0x335c0041
+DATA geluConsts<>+484(SB)/4, $0x335c0041
+DATA geluConsts<>+488(SB)/4, $0x335c0041
+DATA geluConsts<>+492(SB)/4, $0x335c0041
+DATA geluConsts<>+496(SB)/4, $0x335c0041
+DATA geluConsts<>+500(SB)/4, $0x335c0041
+DATA geluConsts<>+504(SB)/4, $0x335c0041
+DATA geluConsts<>+508(SB)/4, $0x335c0041
+DATA geluConsts<>+512(SB)/4, $0x3779434a
+DATA geluConsts<>+516(SB)/4, $0x3779434a
+DATA geluConsts<>+520(SB)/4, $0x3779434a
+DATA geluConsts<>+524(SB)/4, $0x3779434a
+DATA geluConsts<>+528(SB)/4, $0x3779434a
+DATA geluConsts<>+532(SB)/4, $0x3779434a
+DATA geluConsts<>+536(SB)/4, $0x3779434a
+DATA geluConsts<>+540(SB)/4, $0x3779434a
+DATA geluConsts<>+544(SB)/4, $0x3779434a
+DATA geluConsts<>+548(SB)/4, $0x3779434a
+DATA geluConsts<>+552(SB)/4, $0x3779434a
+DATA geluConsts<>+556(SB)/4, $0x3779434a
+DATA geluConsts<>+560(SB)/4, $0x3779434a
+DATA geluConsts<>+564(SB)/4, $0x3779434a
+DATA geluConsts<>+568(SB)/4, $0x3779434a
+DATA geluConsts<>+572(SB)/4, $0x3779434a
+DATA geluConsts<>+576(SB)/4, $0x3a270ded
+DATA geluConsts<>+580(SB)/4, $0x3a270ded
+DATA geluConsts<>+584(SB)/4, $0x3a270ded
+DATA geluConsts<>+588(SB)/4, $0x3a270ded
+DATA geluConsts<>+592(SB)/4, $0x3a270ded
+DATA geluConsts<>+596(SB)/4, $0x3a270ded
+DATA geluConsts<>+600(SB)/4, $0x3a270ded
+DATA geluConsts<>+604(SB)/4, $0x3a270ded
+DATA geluConsts<>+608(SB)/4, $0x3a270ded
+DATA geluConsts<>+612(SB)/4, $0x3a270ded
+DATA geluConsts<>+616(SB)/4, $0x3a270ded
+DATA geluConsts<>+620(SB)/4, $0x3a270ded
+DATA geluConsts<>+624(SB)/4, $0x3a270ded
+DATA geluConsts<>+628(SB)/4, $0x3a270ded
+DATA geluConsts<>+632(SB)/4, $0x3a270ded
+DATA geluConsts<>+636(SB)/4, $0x3a270ded
+DATA geluConsts<>+640(SB)/4, $0x3ba059dc
+DATA geluConsts<>+644(SB)/4, $0x3ba059dc
+DATA geluConsts<>+648(SB)/4, $0x3ba059dc
+DATA geluConsts<>+652(SB)/4, $0x3ba059dc
+DATA geluConsts<>+656(SB)/4, $0x3ba059dc
+DATA geluConsts<>+660(SB)/4, $0x3ba059dc
+DATA geluConsts<>+664(SB)/4, $0x3ba059dc
+DATA geluConsts<>+668(SB)/4, $0x3ba059dc
+DATA geluConsts<>+672(SB)/4, $0x3ba059dc
+DATA geluConsts<>+676(SB)/4, $0x3ba059dc
+DATA geluConsts<>+680(SB)/4, $0x3ba059dc
+DATA geluConsts<>+684(SB)/4, $0x3ba059dc
+DATA geluConsts<>+688(SB)/4, $0x3ba059dc
+DATA geluConsts<>+692(SB)/4, $0x3ba059dc
+DATA geluConsts<>+696(SB)/4, $0x3ba059dc
+DATA geluConsts<>+700(SB)/4, $0x3ba059dc
+DATA geluConsts<>+704(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+708(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+712(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+716(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+720(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+724(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+728(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+732(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+736(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+740(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+744(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+748(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+752(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+756(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+760(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+764(SB)/4, $0x35a0d3d8
+DATA geluConsts<>+768(SB)/4, $0x38f895d6
+DATA geluConsts<>+772(SB)/4, $0x38f895d6
+DATA geluConsts<>+776(SB)/4, $0x38f895d6
+DATA geluConsts<>+780(SB)/4, $0x38f895d6
+DATA geluConsts<>+784(SB)/4, $0x38f895d6
+DATA geluConsts<>+788(SB)/4, $0x38f895d6
+DATA geluConsts<>+792(SB)/4, $0x38f895d6
+DATA geluConsts<>+796(SB)/4, $0x38f895d6
+DATA geluConsts<>+800(SB)/4, $0x38f895d6
+DATA geluConsts<>+804(SB)/4, $0x38f895d6
+DATA geluConsts<>+808(SB)/4, $0x38f895d6
+DATA geluConsts<>+812(SB)/4, $0x38f895d6
+DATA geluConsts<>+816(SB)/4, $0x38f895d6
+DATA geluConsts<>+820(SB)/4, $0x38f895d6
+DATA geluConsts<>+824(SB)/4, $0x38f895d6
+DATA geluConsts<>+828(SB)/4, $0x38f895d6
+DATA geluConsts<>+832(SB)/4, $0x3b14aa05
+DATA geluConsts<>+836(SB)/4, $0x3b14aa05
+DATA geluConsts<>+840(SB)/4, $0x3b14aa05
+DATA geluConsts<>+844(SB)/4, $0x3b14aa05
+DATA geluConsts<>+848(SB)/4, $0x3b14aa05
+DATA geluConsts<>+852(SB)/4, $0x3b14aa05
+DATA geluConsts<>+856(SB)/4, $0x3b14aa05
+DATA geluConsts<>+860(SB)/4, $0x3b14aa05
+DATA geluConsts<>+864(SB)/4, $0x3b14aa05
+DATA geluConsts<>+868(SB)/4, $0x3b14aa05
+DATA geluConsts<>+872(SB)/4, $0x3b14aa05
+DATA geluConsts<>+876(SB)/4, $0x3b14aa05
+DATA geluConsts<>+880(SB)/4, $0x3b14aa05
+DATA geluConsts<>+884(SB)/4, $0x3b14aa05
+DATA geluConsts<>+888(SB)/4, $0x3b14aa05
+DATA geluConsts<>+892(SB)/4, $0x3b14aa05
+DATA geluConsts<>+896(SB)/4, $0x3ba059dd
+DATA geluConsts<>+900(SB)/4, $0x3ba059dd
+DATA geluConsts<>+904(SB)/4, $0x3ba059dd
+DATA geluConsts<>+908(SB)/4, $0x3ba059dd
+DATA geluConsts<>+912(SB)/4, $0x3ba059dd
+DATA geluConsts<>+916(SB)/4, $0x3ba059dd
+DATA geluConsts<>+920(SB)/4, $0x3ba059dd
+DATA geluConsts<>+924(SB)/4, $0x3ba059dd
+DATA geluConsts<>+928(SB)/4, $0x3ba059dd
+DATA geluConsts<>+932(SB)/4, $0x3ba059dd
+DATA geluConsts<>+936(SB)/4, $0x3ba059dd
+DATA geluConsts<>+940(SB)/4, $0x3ba059dd
+DATA geluConsts<>+944(SB)/4, $0x3ba059dd
+DATA geluConsts<>+948(SB)/4, $0x3ba059dd
+DATA geluConsts<>+952(SB)/4, $0x3ba059dd
+DATA geluConsts<>+956(SB)/4, $0x3ba059dd
+DATA geluConsts<>+960(SB)/4, $0x3f000000
+DATA geluConsts<>+964(SB)/4, $0x3f000000
+DATA geluConsts<>+968(SB)/4, $0x3f000000
+DATA geluConsts<>+972(SB)/4, $0x3f000000
+DATA geluConsts<>+976(SB)/4, $0x3f000000
+DATA geluConsts<>+980(SB)/4, $0x3f000000
+DATA geluConsts<>+984(SB)/4, $0x3f000000
+DATA geluConsts<>+988(SB)/4, $0x3f000000
+DATA geluConsts<>+992(SB)/4, $0x3f000000
+DATA geluConsts<>+996(SB)/4, $0x3f000000
+DATA geluConsts<>+1000(SB)/4, $0x3f000000
+DATA geluConsts<>+1004(SB)/4, $0x3f000000
+DATA geluConsts<>+1008(SB)/4, $0x3f000000
+DATA geluConsts<>+1012(SB)/4, $0x3f000000
+DATA geluConsts<>+1016(SB)/4, $0x3f000000
+DATA geluConsts<>+1020(SB)/4, $0x3f000000
+DATA geluConsts<>+1024(SB)/4, $0x3f800000
+DATA geluConsts<>+1028(SB)/4, $0x3f800000
+DATA geluConsts<>+1032(SB)/4, $0x3f800000
+DATA geluConsts<>+1036(SB)/4, $0x3f800000
+DATA geluConsts<>+1040(SB)/4, $0x3f800000
+DATA geluConsts<>+1044(SB)/4, $0x3f800000
+DATA geluConsts<>+1048(SB)/4, $0x3f800000
+DATA geluConsts<>+1052(SB)/4, $0x3f800000
+DATA geluConsts<>+1056(SB)/4, $0x3f800000
+DATA geluConsts<>+1060(SB)/4, $0x3f800000
+DATA geluConsts<>+1064(SB)/4, $0x3f800000
+DATA geluConsts<>+1068(SB)/4, $0x3f800000
+DATA geluConsts<>+1072(SB)/4, $0x3f800000
+DATA geluConsts<>+1076(SB)/4, $0x3f800000
+DATA geluConsts<>+1080(SB)/4, $0x3f800000
+DATA geluConsts<>+1084(SB)/4, $0x3f800000
+DATA geluConsts<>+1088(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1092(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1096(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1100(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1104(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1108(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1112(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1116(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1120(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1124(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1128(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1132(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1136(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1140(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1144(SB)/4, $0x3e095d4f
+DATA geluConsts<>+1148(SB)/4, $0x3e095d4f
+GLOBL geluConsts<>(SB), RODATA|NOPTR, $1152
+
 // func gemmAVX2Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, FMA3
 TEXT ·gemmAVX2Rows(SB), NOSPLIT, $0-56
@@ -525,6 +815,171 @@ packAVX2Cols_loop:
 	JNZ        packAVX2Cols_loop
 
 packAVX2Cols_done:
+	VZEROUPPER
+	RET
+
+// func geluFwdAVX2(n int, z *float32, b *float32, y *float32, th *float32)
+// Requires: AVX
+TEXT ·geluFwdAVX2(SB), NOSPLIT, $0-40
+	VMOVUPS geluConsts<>+128(SB), Y5
+	VMOVUPS geluConsts<>+192(SB), Y6
+	MOVQ    n+0(FP), AX
+	MOVQ    z+8(FP), CX
+	MOVQ    b+16(FP), DX
+	MOVQ    y+24(FP), BX
+	MOVQ    th+32(FP), SI
+	SHRQ    $0x03, AX
+	JZ      geluFwdAVX2_done
+
+geluFwdAVX2_loop:
+	VMOVUPS (CX), Y0
+	VADDPS  (DX), Y0, Y0
+	VMULPS  geluConsts<>+0(SB), Y0, Y1
+	VMULPS  Y0, Y1, Y1
+	VMULPS  Y0, Y1, Y1
+	VADDPS  Y1, Y0, Y1
+	VMULPS  geluConsts<>+64(SB), Y1, Y1
+	VMINPS  Y1, Y5, Y1
+	VMAXPS  Y1, Y6, Y1
+	VMULPS  Y1, Y1, Y2
+	VMULPS  geluConsts<>+256(SB), Y2, Y3
+	VADDPS  geluConsts<>+320(SB), Y3, Y3
+	VMULPS  Y2, Y3, Y3
+	VSUBPS  geluConsts<>+384(SB), Y3, Y3
+	VMULPS  Y2, Y3, Y3
+	VADDPS  geluConsts<>+448(SB), Y3, Y3
+	VMULPS  Y2, Y3, Y3
+	VADDPS  geluConsts<>+512(SB), Y3, Y3
+	VMULPS  Y2, Y3, Y3
+	VADDPS  geluConsts<>+576(SB), Y3, Y3
+	VMULPS  Y2, Y3, Y3
+	VADDPS  geluConsts<>+640(SB), Y3, Y3
+	VMULPS  Y1, Y3, Y3
+	VMULPS  geluConsts<>+704(SB), Y2, Y4
+	VADDPS  geluConsts<>+768(SB), Y4, Y4
+	VMULPS  Y2, Y4, Y4
+	VADDPS  geluConsts<>+832(SB), Y4, Y4
+	VMULPS  Y2, Y4, Y4
+	VADDPS  geluConsts<>+896(SB), Y4, Y4
+	VDIVPS  Y4, Y3, Y1
+	VMOVUPS Y1, (SI)
+	VMULPS  geluConsts<>+960(SB), Y0, Y0
+	VADDPS  geluConsts<>+1024(SB), Y1, Y1
+	VMULPS  Y1, Y0, Y0
+	VMOVUPS Y0, (BX)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	ADDQ    $0x00000020, SI
+	DECQ    AX
+	JNZ     geluFwdAVX2_loop
+
+geluFwdAVX2_done:
+	VZEROUPPER
+	RET
+
+// func geluBwdAVX2(n int, z *float32, b *float32, th *float32, dy *float32, dz *float32, db *float32)
+// Requires: AVX
+TEXT ·geluBwdAVX2(SB), NOSPLIT, $0-56
+	VMOVUPS geluConsts<>+1024(SB), Y5
+	MOVQ    n+0(FP), AX
+	MOVQ    z+8(FP), CX
+	MOVQ    b+16(FP), DX
+	MOVQ    th+24(FP), BX
+	MOVQ    dy+32(FP), SI
+	MOVQ    dz+40(FP), DI
+	MOVQ    db+48(FP), R8
+	SHRQ    $0x03, AX
+	JZ      geluBwdAVX2_done
+
+geluBwdAVX2_loop:
+	VMOVUPS (CX), Y0
+	VADDPS  (DX), Y0, Y0
+	VMOVUPS (BX), Y1
+	VADDPS  Y5, Y1, Y2
+	VMULPS  geluConsts<>+960(SB), Y2, Y2
+	VMULPS  Y1, Y1, Y1
+	VSUBPS  Y1, Y5, Y1
+	VMULPS  geluConsts<>+960(SB), Y0, Y3
+	VMULPS  Y1, Y3, Y3
+	VMULPS  geluConsts<>+64(SB), Y3, Y3
+	VMULPS  geluConsts<>+1088(SB), Y0, Y4
+	VMULPS  Y0, Y4, Y4
+	VADDPS  Y5, Y4, Y4
+	VMULPS  Y4, Y3, Y3
+	VADDPS  Y3, Y2, Y2
+	VMULPS  (SI), Y2, Y2
+	VMOVUPS Y2, (DI)
+	VADDPS  (R8), Y2, Y2
+	VMOVUPS Y2, (R8)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, R8
+	DECQ    AX
+	JNZ     geluBwdAVX2_loop
+
+geluBwdAVX2_done:
+	VZEROUPPER
+	RET
+
+// func adamWAVX2(n int, p *float32, grad *float32, m *float32, v *float32, c *[9]float64)
+// Requires: AVX
+TEXT ·adamWAVX2(SB), NOSPLIT, $0-48
+	MOVQ         c+40(FP), AX
+	VBROADCASTSD (AX), Y0
+	VBROADCASTSD 8(AX), Y1
+	VBROADCASTSD 16(AX), Y2
+	VBROADCASTSD 24(AX), Y3
+	VBROADCASTSD 32(AX), Y4
+	VBROADCASTSD 40(AX), Y5
+	VBROADCASTSD 48(AX), Y6
+	VBROADCASTSD 56(AX), Y7
+	VBROADCASTSD 64(AX), Y8
+	MOVQ         n+0(FP), AX
+	MOVQ         p+8(FP), CX
+	MOVQ         grad+16(FP), DX
+	MOVQ         m+24(FP), BX
+	MOVQ         v+32(FP), SI
+	SHRQ         $0x02, AX
+	JZ           adamWAVX2_done
+
+adamWAVX2_loop:
+	VCVTPS2PD  (DX), Y9
+	VCVTPS2PD  (BX), Y10
+	VMULPD     Y0, Y10, Y10
+	VMULPD     Y1, Y9, Y12
+	VADDPD     Y12, Y10, Y10
+	VCVTPS2PD  (SI), Y11
+	VMULPD     Y2, Y11, Y11
+	VMULPD     Y3, Y9, Y12
+	VMULPD     Y9, Y12, Y12
+	VADDPD     Y12, Y11, Y11
+	VCVTPD2PSY Y10, X14
+	VMOVUPS    X14, (BX)
+	VCVTPD2PSY Y11, X14
+	VMOVUPS    X14, (SI)
+	VCVTPS2PD  (CX), Y13
+	VMULPD     Y4, Y13, Y13
+	VDIVPD     Y5, Y10, Y12
+	VMULPD     Y6, Y12, Y12
+	VDIVPD     Y7, Y11, Y9
+	VSQRTPD    Y9, Y9
+	VADDPD     Y8, Y9, Y9
+	VDIVPD     Y9, Y12, Y12
+	VSUBPD     Y12, Y13, Y13
+	VCVTPD2PSY Y13, X14
+	VMOVUPS    X14, (CX)
+	ADDQ       $0x00000010, CX
+	ADDQ       $0x00000010, DX
+	ADDQ       $0x00000010, BX
+	ADDQ       $0x00000010, SI
+	DECQ       AX
+	JNZ        adamWAVX2_loop
+
+adamWAVX2_done:
 	VZEROUPPER
 	RET
 
@@ -1404,5 +1859,170 @@ packAVX512Cols_loop:
 	JNZ        packAVX512Cols_loop
 
 packAVX512Cols_done:
+	VZEROUPPER
+	RET
+
+// func geluFwdAVX512(n int, z *float32, b *float32, y *float32, th *float32)
+// Requires: AVX, AVX512F
+TEXT ·geluFwdAVX512(SB), NOSPLIT, $0-40
+	VMOVUPS geluConsts<>+128(SB), Z5
+	VMOVUPS geluConsts<>+192(SB), Z6
+	MOVQ    n+0(FP), AX
+	MOVQ    z+8(FP), CX
+	MOVQ    b+16(FP), DX
+	MOVQ    y+24(FP), BX
+	MOVQ    th+32(FP), SI
+	SHRQ    $0x04, AX
+	JZ      geluFwdAVX512_done
+
+geluFwdAVX512_loop:
+	VMOVUPS (CX), Z0
+	VADDPS  (DX), Z0, Z0
+	VMULPS  geluConsts<>+0(SB), Z0, Z1
+	VMULPS  Z0, Z1, Z1
+	VMULPS  Z0, Z1, Z1
+	VADDPS  Z1, Z0, Z1
+	VMULPS  geluConsts<>+64(SB), Z1, Z1
+	VMINPS  Z1, Z5, Z1
+	VMAXPS  Z1, Z6, Z1
+	VMULPS  Z1, Z1, Z2
+	VMULPS  geluConsts<>+256(SB), Z2, Z3
+	VADDPS  geluConsts<>+320(SB), Z3, Z3
+	VMULPS  Z2, Z3, Z3
+	VSUBPS  geluConsts<>+384(SB), Z3, Z3
+	VMULPS  Z2, Z3, Z3
+	VADDPS  geluConsts<>+448(SB), Z3, Z3
+	VMULPS  Z2, Z3, Z3
+	VADDPS  geluConsts<>+512(SB), Z3, Z3
+	VMULPS  Z2, Z3, Z3
+	VADDPS  geluConsts<>+576(SB), Z3, Z3
+	VMULPS  Z2, Z3, Z3
+	VADDPS  geluConsts<>+640(SB), Z3, Z3
+	VMULPS  Z1, Z3, Z3
+	VMULPS  geluConsts<>+704(SB), Z2, Z4
+	VADDPS  geluConsts<>+768(SB), Z4, Z4
+	VMULPS  Z2, Z4, Z4
+	VADDPS  geluConsts<>+832(SB), Z4, Z4
+	VMULPS  Z2, Z4, Z4
+	VADDPS  geluConsts<>+896(SB), Z4, Z4
+	VDIVPS  Z4, Z3, Z1
+	VMOVUPS Z1, (SI)
+	VMULPS  geluConsts<>+960(SB), Z0, Z0
+	VADDPS  geluConsts<>+1024(SB), Z1, Z1
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, (BX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	DECQ    AX
+	JNZ     geluFwdAVX512_loop
+
+geluFwdAVX512_done:
+	VZEROUPPER
+	RET
+
+// func geluBwdAVX512(n int, z *float32, b *float32, th *float32, dy *float32, dz *float32, db *float32)
+// Requires: AVX, AVX512F
+TEXT ·geluBwdAVX512(SB), NOSPLIT, $0-56
+	VMOVUPS geluConsts<>+1024(SB), Z5
+	MOVQ    n+0(FP), AX
+	MOVQ    z+8(FP), CX
+	MOVQ    b+16(FP), DX
+	MOVQ    th+24(FP), BX
+	MOVQ    dy+32(FP), SI
+	MOVQ    dz+40(FP), DI
+	MOVQ    db+48(FP), R8
+	SHRQ    $0x04, AX
+	JZ      geluBwdAVX512_done
+
+geluBwdAVX512_loop:
+	VMOVUPS (CX), Z0
+	VADDPS  (DX), Z0, Z0
+	VMOVUPS (BX), Z1
+	VADDPS  Z5, Z1, Z2
+	VMULPS  geluConsts<>+960(SB), Z2, Z2
+	VMULPS  Z1, Z1, Z1
+	VSUBPS  Z1, Z5, Z1
+	VMULPS  geluConsts<>+960(SB), Z0, Z3
+	VMULPS  Z1, Z3, Z3
+	VMULPS  geluConsts<>+64(SB), Z3, Z3
+	VMULPS  geluConsts<>+1088(SB), Z0, Z4
+	VMULPS  Z0, Z4, Z4
+	VADDPS  Z5, Z4, Z4
+	VMULPS  Z4, Z3, Z3
+	VADDPS  Z3, Z2, Z2
+	VMULPS  (SI), Z2, Z2
+	VMOVUPS Z2, (DI)
+	VADDPS  (R8), Z2, Z2
+	VMOVUPS Z2, (R8)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	ADDQ    $0x00000040, R8
+	DECQ    AX
+	JNZ     geluBwdAVX512_loop
+
+geluBwdAVX512_done:
+	VZEROUPPER
+	RET
+
+// func adamWAVX512(n int, p *float32, grad *float32, m *float32, v *float32, c *[9]float64)
+// Requires: AVX, AVX512F
+TEXT ·adamWAVX512(SB), NOSPLIT, $0-48
+	MOVQ         c+40(FP), AX
+	VBROADCASTSD (AX), Z0
+	VBROADCASTSD 8(AX), Z1
+	VBROADCASTSD 16(AX), Z2
+	VBROADCASTSD 24(AX), Z3
+	VBROADCASTSD 32(AX), Z4
+	VBROADCASTSD 40(AX), Z5
+	VBROADCASTSD 48(AX), Z6
+	VBROADCASTSD 56(AX), Z7
+	VBROADCASTSD 64(AX), Z8
+	MOVQ         n+0(FP), AX
+	MOVQ         p+8(FP), CX
+	MOVQ         grad+16(FP), DX
+	MOVQ         m+24(FP), BX
+	MOVQ         v+32(FP), SI
+	SHRQ         $0x03, AX
+	JZ           adamWAVX512_done
+
+adamWAVX512_loop:
+	VCVTPS2PD (DX), Z9
+	VCVTPS2PD (BX), Z10
+	VMULPD    Z0, Z10, Z10
+	VMULPD    Z1, Z9, Z12
+	VADDPD    Z12, Z10, Z10
+	VCVTPS2PD (SI), Z11
+	VMULPD    Z2, Z11, Z11
+	VMULPD    Z3, Z9, Z12
+	VMULPD    Z9, Z12, Z12
+	VADDPD    Z12, Z11, Z11
+	VCVTPD2PS Z10, Y14
+	VMOVUPS   Y14, (BX)
+	VCVTPD2PS Z11, Y14
+	VMOVUPS   Y14, (SI)
+	VCVTPS2PD (CX), Z13
+	VMULPD    Z4, Z13, Z13
+	VDIVPD    Z5, Z10, Z12
+	VMULPD    Z6, Z12, Z12
+	VDIVPD    Z7, Z11, Z9
+	VSQRTPD   Z9, Z9
+	VADDPD    Z8, Z9, Z9
+	VDIVPD    Z9, Z12, Z12
+	VSUBPD    Z12, Z13, Z13
+	VCVTPD2PS Z13, Y14
+	VMOVUPS   Y14, (CX)
+	ADDQ      $0x00000020, CX
+	ADDQ      $0x00000020, DX
+	ADDQ      $0x00000020, BX
+	ADDQ      $0x00000020, SI
+	DECQ      AX
+	JNZ       adamWAVX512_loop
+
+adamWAVX512_done:
 	VZEROUPPER
 	RET

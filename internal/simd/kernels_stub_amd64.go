@@ -24,6 +24,24 @@ func packAVX2Rows(k int, src *float32, lds int, dst *float32)
 //go:noescape
 func packAVX2Cols(k int, src *float32, idx *int32, dst *float32)
 
+// geluFwdAVX2 sets u = z[i]+b[i], th[i] = tanh(√(2/π)·(u + 0.044715·u³)) and
+// y[i] = ½·u·(1 + th[i]) for i < n, n a multiple of 8, as model's biasGELUOp does.
+//
+//go:noescape
+func geluFwdAVX2(n int, z *float32, b *float32, y *float32, th *float32)
+
+// geluBwdAVX2 sets u = z[i]+b[i], dz[i] = dy[i]·gelu'(u) from th[i] (see geluFwd) and
+// adds dz[i] to db[i], for i < n, n a multiple of 8, as model's biasGELUGradOp does.
+//
+//go:noescape
+func geluBwdAVX2(n int, z *float32, b *float32, th *float32, dy *float32, dz *float32, db *float32)
+
+// adamWAVX2 does train.AdamW's update of p[i], m[i] and v[i] from grad[i] in float64, for
+// i < n, n a multiple of 4, with c = β1, 1−β1, β2, 1−β2, decay, 1−β1ᵗ, lr, 1−β2ᵗ, eps.
+//
+//go:noescape
+func adamWAVX2(n int, p *float32, grad *float32, m *float32, v *float32, c *[9]float64)
+
 // gemmAVX512Rows computes the 12×32 tile C = alpha·A·B + beta·C (see asm/main.go).
 //
 //go:noescape
@@ -43,3 +61,21 @@ func packAVX512Rows(k int, src *float32, lds int, dst *float32)
 //
 //go:noescape
 func packAVX512Cols(k int, src *float32, idx *int32, dst *float32)
+
+// geluFwdAVX512 sets u = z[i]+b[i], th[i] = tanh(√(2/π)·(u + 0.044715·u³)) and
+// y[i] = ½·u·(1 + th[i]) for i < n, n a multiple of 16, as model's biasGELUOp does.
+//
+//go:noescape
+func geluFwdAVX512(n int, z *float32, b *float32, y *float32, th *float32)
+
+// geluBwdAVX512 sets u = z[i]+b[i], dz[i] = dy[i]·gelu'(u) from th[i] (see geluFwd) and
+// adds dz[i] to db[i], for i < n, n a multiple of 16, as model's biasGELUGradOp does.
+//
+//go:noescape
+func geluBwdAVX512(n int, z *float32, b *float32, th *float32, dy *float32, dz *float32, db *float32)
+
+// adamWAVX512 does train.AdamW's update of p[i], m[i] and v[i] from grad[i] in float64, for
+// i < n, n a multiple of 8, with c = β1, 1−β1, β2, 1−β2, decay, 1−β1ᵗ, lr, 1−β2ᵗ, eps.
+//
+//go:noescape
+func adamWAVX512(n int, p *float32, grad *float32, m *float32, v *float32, c *[9]float64)

