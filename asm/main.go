@@ -54,6 +54,7 @@ func main() {
 			VGATHERDPS(Mem{Base: base, Index: idx, Scale: 4}, K1, dst)
 		}}
 	k := newConsts("geluConsts", geluValues)
+	e := newConsts("expConsts", expValues)
 	for _, s := range []isa{avx2, avx512} {
 		kernel(s, true)
 		kernel(s, false)
@@ -62,6 +63,7 @@ func main() {
 		geluForward(s, k)
 		geluBackward(s, k)
 		adamW(s)
+		softmaxExp(s, e)
 	}
 	Generate()
 }

@@ -53,6 +53,38 @@ var geluValues = []float32{
 	gelu3A:  3 * 0.044715,
 }
 
+// The constants of model's expClamped (ops_math.go), with its clamp from
+// below in causalSoftmaxRow, as float32, and the exponent bias as int32.
+const (
+	expLog2e = iota
+	expRoundMagic
+	expLn2Hi
+	expLn2Lo
+	expC0 // polynomial, highest power first
+	expC1
+	expC2
+	expC3
+	expHalf
+	expOne
+	expMin
+	expBias
+)
+
+var expValues = []float32{
+	expLog2e:      1.44269504088896341,
+	expRoundMagic: 12582912,
+	expLn2Hi:      0.693359375,
+	expLn2Lo:      -2.12194440e-4,
+	expC0:         1.3926176125e-3,
+	expC1:         8.3631730745e-3,
+	expC2:         4.1666554662e-2,
+	expC3:         1.6666577026e-1,
+	expHalf:       0.5,
+	expOne:        1,
+	expMin:        -87,
+	expBias:       math.Float32frombits(127),
+}
+
 // consts is a table of float32 constants, each repeated over one AVX-512
 // vector (two AVX2 ones), so that any vector instruction can take it as a
 // memory operand.
@@ -182,6 +214,51 @@ func geluBackward(s isa, k consts) {
 		VMOVUPS(a, dz)
 		VADDPS(db, a, a)
 		VMOVUPS(a, db)
+	})
+}
+
+// softmaxExp emits softmaxExp<ISA>: the exponentials of model's
+// causalSoftmaxRow.
+func softmaxExp(s isa, k consts) {
+	name := "softmaxExp" + s.name
+	TEXT(name, NOSPLIT, "func(n int, p, s *float32, scale, mx float32)")
+	Pragma("noescape")
+	Doc(name+" sets p[i] = expClamped(max(scale·(s[i] − mx), −87)) for i < n,",
+		fmt.Sprintf("n a multiple of %d, as model's causalSoftmaxRow does.", s.width))
+	v := s.vecs
+	sc, mx, lo, x, kk, r, t, q := v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+	VBROADCASTSS(paramAddr("scale"), sc)
+	VBROADCASTSS(paramAddr("mx"), mx)
+	VMOVUPS(k.at(expMin), lo)
+	loop(name, s.width, []string{"p", "s"}, func(m []Mem) {
+		p, sm := m[0], m[1]
+		VMOVUPS(sm, x) // x = max(scale·(s − mx), −87), NaN staying NaN
+		VSUBPS(mx, x, x)
+		VMULPS(sc, x, x)
+		VMAXPS(x, lo, x)
+		VMULPS(k.at(expLog2e), x, kk) // k = round(x·log2e) by the magic number
+		VADDPS(k.at(expRoundMagic), kk, kk)
+		VSUBPS(k.at(expRoundMagic), kk, kk)
+		VMULPS(k.at(expLn2Hi), kk, t) // r = x − k·ln2Hi − k·ln2Lo
+		VSUBPS(t, x, r)
+		VMULPS(k.at(expLn2Lo), kk, t)
+		VSUBPS(t, r, r)
+		VMULPS(k.at(expC0), r, q)
+		for _, c := range []int{expC1, expC2, expC3, expHalf} {
+			VADDPS(k.at(c), q, q)
+			if c != expHalf {
+				VMULPS(r, q, q)
+			}
+		}
+		VMULPS(r, q, q) // (q·r)·r + r + 1
+		VMULPS(r, q, q)
+		VADDPS(r, q, q)
+		VADDPS(k.at(expOne), q, q)
+		VCVTTPS2DQ(kk, kk) // 2**k from its exponent bits
+		VPADDD(k.at(expBias), kk, kk)
+		VPSLLD(U8(23), kk, kk)
+		VMULPS(kk, q, q)
+		VMOVUPS(q, p)
 	})
 }
 

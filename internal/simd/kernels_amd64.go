@@ -15,8 +15,10 @@ var (
 
 // The element-wise kernels, over 16 or 8 floats at a time.
 var (
-	vecAVX512 = &vecKernels{width: 16, geluFwd: geluFwdAVX512, geluBwd: geluBwdAVX512, adamW: adamWAVX512}
-	vecAVX2   = &vecKernels{width: 8, geluFwd: geluFwdAVX2, geluBwd: geluBwdAVX2, adamW: adamWAVX2}
+	vecAVX512 = &vecKernels{width: 16, geluFwd: geluFwdAVX512, geluBwd: geluBwdAVX512, adamW: adamWAVX512,
+		softmax: softmaxExpAVX512}
+	vecAVX2 = &vecKernels{width: 8, geluFwd: geluFwdAVX2, geluBwd: geluBwdAVX2, adamW: adamWAVX2,
+		softmax: softmaxExpAVX2}
 )
 
 // selectVec picks the element-wise kernels as Select picks the matrix

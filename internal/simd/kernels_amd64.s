@@ -294,6 +294,200 @@ DATA geluConsts<>+1144(SB)/4, $0x3e095d4f
 DATA geluConsts<>+1148(SB)/4, $0x3e095d4f
 GLOBL geluConsts<>(SB), RODATA|NOPTR, $1152
 
+DATA expConsts<>+0(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+4(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+8(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+12(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+16(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+20(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+24(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+28(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+32(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+36(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+40(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+44(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+48(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+52(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+56(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+60(SB)/4, $0x3fb8aa3b
+DATA expConsts<>+64(SB)/4, $0x4b400000
+DATA expConsts<>+68(SB)/4, $0x4b400000
+DATA expConsts<>+72(SB)/4, $0x4b400000
+DATA expConsts<>+76(SB)/4, $0x4b400000
+DATA expConsts<>+80(SB)/4, $0x4b400000
+DATA expConsts<>+84(SB)/4, $0x4b400000
+DATA expConsts<>+88(SB)/4, $0x4b400000
+DATA expConsts<>+92(SB)/4, $0x4b400000
+DATA expConsts<>+96(SB)/4, $0x4b400000
+DATA expConsts<>+100(SB)/4, $0x4b400000
+DATA expConsts<>+104(SB)/4, $0x4b400000
+DATA expConsts<>+108(SB)/4, $0x4b400000
+DATA expConsts<>+112(SB)/4, $0x4b400000
+DATA expConsts<>+116(SB)/4, $0x4b400000
+DATA expConsts<>+120(SB)/4, $0x4b400000
+DATA expConsts<>+124(SB)/4, $0x4b400000
+DATA expConsts<>+128(SB)/4, $0x3f318000
+DATA expConsts<>+132(SB)/4, $0x3f318000
+DATA expConsts<>+136(SB)/4, $0x3f318000
+DATA expConsts<>+140(SB)/4, $0x3f318000
+DATA expConsts<>+144(SB)/4, $0x3f318000
+DATA expConsts<>+148(SB)/4, $0x3f318000
+DATA expConsts<>+152(SB)/4, $0x3f318000
+DATA expConsts<>+156(SB)/4, $0x3f318000
+DATA expConsts<>+160(SB)/4, $0x3f318000
+DATA expConsts<>+164(SB)/4, $0x3f318000
+DATA expConsts<>+168(SB)/4, $0x3f318000
+DATA expConsts<>+172(SB)/4, $0x3f318000
+DATA expConsts<>+176(SB)/4, $0x3f318000
+DATA expConsts<>+180(SB)/4, $0x3f318000
+DATA expConsts<>+184(SB)/4, $0x3f318000
+DATA expConsts<>+188(SB)/4, $0x3f318000
+DATA expConsts<>+192(SB)/4, $0xb95e8083
+DATA expConsts<>+196(SB)/4, $0xb95e8083
+DATA expConsts<>+200(SB)/4, $0xb95e8083
+DATA expConsts<>+204(SB)/4, $0xb95e8083
+DATA expConsts<>+208(SB)/4, $0xb95e8083
+DATA expConsts<>+212(SB)/4, $0xb95e8083
+DATA expConsts<>+216(SB)/4, $0xb95e8083
+DATA expConsts<>+220(SB)/4, $0xb95e8083
+DATA expConsts<>+224(SB)/4, $0xb95e8083
+DATA expConsts<>+228(SB)/4, $0xb95e8083
+DATA expConsts<>+232(SB)/4, $0xb95e8083
+DATA expConsts<>+236(SB)/4, $0xb95e8083
+DATA expConsts<>+240(SB)/4, $0xb95e8083
+DATA expConsts<>+244(SB)/4, $0xb95e8083
+DATA expConsts<>+248(SB)/4, $0xb95e8083
+DATA expConsts<>+252(SB)/4, $0xb95e8083
+DATA expConsts<>+256(SB)/4, $0x3ab6887e
+DATA expConsts<>+260(SB)/4, $0x3ab6887e
+DATA expConsts<>+264(SB)/4, $0x3ab6887e
+DATA expConsts<>+268(SB)/4, $0x3ab6887e
+DATA expConsts<>+272(SB)/4, $0x3ab6887e
+DATA expConsts<>+276(SB)/4, $0x3ab6887e
+DATA expConsts<>+280(SB)/4, $0x3ab6887e
+DATA expConsts<>+284(SB)/4, $0x3ab6887e
+DATA expConsts<>+288(SB)/4, $0x3ab6887e
+DATA expConsts<>+292(SB)/4, $0x3ab6887e
+DATA expConsts<>+296(SB)/4, $0x3ab6887e
+DATA expConsts<>+300(SB)/4, $0x3ab6887e
+DATA expConsts<>+304(SB)/4, $0x3ab6887e
+DATA expConsts<>+308(SB)/4, $0x3ab6887e
+DATA expConsts<>+312(SB)/4, $0x3ab6887e
+DATA expConsts<>+316(SB)/4, $0x3ab6887e
+DATA expConsts<>+320(SB)/4, $0x3c0905b1
+DATA expConsts<>+324(SB)/4, $0x3c0905b1
+DATA expConsts<>+328(SB)/4, $0x3c0905b1
+DATA expConsts<>+332(SB)/4, $0x3c0905b1
+DATA expConsts<>+336(SB)/4, $0x3c0905b1
+DATA expConsts<>+340(SB)/4, $0x3c0905b1
+DATA expConsts<>+344(SB)/4, $0x3c0905b1
+DATA expConsts<>+348(SB)/4, $0x3c0905b1
+DATA expConsts<>+352(SB)/4, $0x3c0905b1
+DATA expConsts<>+356(SB)/4, $0x3c0905b1
+DATA expConsts<>+360(SB)/4, $0x3c0905b1
+DATA expConsts<>+364(SB)/4, $0x3c0905b1
+DATA expConsts<>+368(SB)/4, $0x3c0905b1
+DATA expConsts<>+372(SB)/4, $0x3c0905b1
+DATA expConsts<>+376(SB)/4, $0x3c0905b1
+DATA expConsts<>+380(SB)/4, $0x3c0905b1
+DATA expConsts<>+384(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+388(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+392(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+396(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+400(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+404(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+408(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+412(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+416(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+420(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+424(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+428(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+432(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+436(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+440(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+444(SB)/4, $0x3d2aaa8d
+DATA expConsts<>+448(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+452(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+456(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+460(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+464(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+468(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+472(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+476(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+480(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+484(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+488(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+492(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+496(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+500(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+504(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+508(SB)/4, $0x3e2aaa6f
+DATA expConsts<>+512(SB)/4, $0x3f000000
+DATA expConsts<>+516(SB)/4, $0x3f000000
+DATA expConsts<>+520(SB)/4, $0x3f000000
+DATA expConsts<>+524(SB)/4, $0x3f000000
+DATA expConsts<>+528(SB)/4, $0x3f000000
+DATA expConsts<>+532(SB)/4, $0x3f000000
+DATA expConsts<>+536(SB)/4, $0x3f000000
+DATA expConsts<>+540(SB)/4, $0x3f000000
+DATA expConsts<>+544(SB)/4, $0x3f000000
+DATA expConsts<>+548(SB)/4, $0x3f000000
+DATA expConsts<>+552(SB)/4, $0x3f000000
+DATA expConsts<>+556(SB)/4, $0x3f000000
+DATA expConsts<>+560(SB)/4, $0x3f000000
+DATA expConsts<>+564(SB)/4, $0x3f000000
+DATA expConsts<>+568(SB)/4, $0x3f000000
+DATA expConsts<>+572(SB)/4, $0x3f000000
+DATA expConsts<>+576(SB)/4, $0x3f800000
+DATA expConsts<>+580(SB)/4, $0x3f800000
+DATA expConsts<>+584(SB)/4, $0x3f800000
+DATA expConsts<>+588(SB)/4, $0x3f800000
+DATA expConsts<>+592(SB)/4, $0x3f800000
+DATA expConsts<>+596(SB)/4, $0x3f800000
+DATA expConsts<>+600(SB)/4, $0x3f800000
+DATA expConsts<>+604(SB)/4, $0x3f800000
+DATA expConsts<>+608(SB)/4, $0x3f800000
+DATA expConsts<>+612(SB)/4, $0x3f800000
+DATA expConsts<>+616(SB)/4, $0x3f800000
+DATA expConsts<>+620(SB)/4, $0x3f800000
+DATA expConsts<>+624(SB)/4, $0x3f800000
+DATA expConsts<>+628(SB)/4, $0x3f800000
+DATA expConsts<>+632(SB)/4, $0x3f800000
+DATA expConsts<>+636(SB)/4, $0x3f800000
+DATA expConsts<>+640(SB)/4, $0xc2ae0000
+DATA expConsts<>+644(SB)/4, $0xc2ae0000
+DATA expConsts<>+648(SB)/4, $0xc2ae0000
+DATA expConsts<>+652(SB)/4, $0xc2ae0000
+DATA expConsts<>+656(SB)/4, $0xc2ae0000
+DATA expConsts<>+660(SB)/4, $0xc2ae0000
+DATA expConsts<>+664(SB)/4, $0xc2ae0000
+DATA expConsts<>+668(SB)/4, $0xc2ae0000
+DATA expConsts<>+672(SB)/4, $0xc2ae0000
+DATA expConsts<>+676(SB)/4, $0xc2ae0000
+DATA expConsts<>+680(SB)/4, $0xc2ae0000
+DATA expConsts<>+684(SB)/4, $0xc2ae0000
+DATA expConsts<>+688(SB)/4, $0xc2ae0000
+DATA expConsts<>+692(SB)/4, $0xc2ae0000
+DATA expConsts<>+696(SB)/4, $0xc2ae0000
+DATA expConsts<>+700(SB)/4, $0xc2ae0000
+DATA expConsts<>+704(SB)/4, $0x0000007f
+DATA expConsts<>+708(SB)/4, $0x0000007f
+DATA expConsts<>+712(SB)/4, $0x0000007f
+DATA expConsts<>+716(SB)/4, $0x0000007f
+DATA expConsts<>+720(SB)/4, $0x0000007f
+DATA expConsts<>+724(SB)/4, $0x0000007f
+DATA expConsts<>+728(SB)/4, $0x0000007f
+DATA expConsts<>+732(SB)/4, $0x0000007f
+DATA expConsts<>+736(SB)/4, $0x0000007f
+DATA expConsts<>+740(SB)/4, $0x0000007f
+DATA expConsts<>+744(SB)/4, $0x0000007f
+DATA expConsts<>+748(SB)/4, $0x0000007f
+DATA expConsts<>+752(SB)/4, $0x0000007f
+DATA expConsts<>+756(SB)/4, $0x0000007f
+DATA expConsts<>+760(SB)/4, $0x0000007f
+DATA expConsts<>+764(SB)/4, $0x0000007f
+GLOBL expConsts<>(SB), RODATA|NOPTR, $768
+
 // func gemmAVX2Rows(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32)
 // Requires: AVX, FMA3
 TEXT ·gemmAVX2Rows(SB), NOSPLIT, $0-56
@@ -980,6 +1174,56 @@ adamWAVX2_loop:
 	JNZ        adamWAVX2_loop
 
 adamWAVX2_done:
+	VZEROUPPER
+	RET
+
+// func softmaxExpAVX2(n int, p *float32, s *float32, scale float32, mx float32)
+// Requires: AVX, AVX2
+TEXT ·softmaxExpAVX2(SB), NOSPLIT, $0-32
+	VBROADCASTSS scale+24(FP), Y0
+	VBROADCASTSS mx+28(FP), Y1
+	VMOVUPS      expConsts<>+640(SB), Y2
+	MOVQ         n+0(FP), AX
+	MOVQ         p+8(FP), CX
+	MOVQ         s+16(FP), DX
+	SHRQ         $0x03, AX
+	JZ           softmaxExpAVX2_done
+
+softmaxExpAVX2_loop:
+	VMOVUPS    (DX), Y3
+	VSUBPS     Y1, Y3, Y3
+	VMULPS     Y0, Y3, Y3
+	VMAXPS     Y3, Y2, Y3
+	VMULPS     expConsts<>+0(SB), Y3, Y4
+	VADDPS     expConsts<>+64(SB), Y4, Y4
+	VSUBPS     expConsts<>+64(SB), Y4, Y4
+	VMULPS     expConsts<>+128(SB), Y4, Y6
+	VSUBPS     Y6, Y3, Y5
+	VMULPS     expConsts<>+192(SB), Y4, Y6
+	VSUBPS     Y6, Y5, Y5
+	VMULPS     expConsts<>+256(SB), Y5, Y7
+	VADDPS     expConsts<>+320(SB), Y7, Y7
+	VMULPS     Y5, Y7, Y7
+	VADDPS     expConsts<>+384(SB), Y7, Y7
+	VMULPS     Y5, Y7, Y7
+	VADDPS     expConsts<>+448(SB), Y7, Y7
+	VMULPS     Y5, Y7, Y7
+	VADDPS     expConsts<>+512(SB), Y7, Y7
+	VMULPS     Y5, Y7, Y7
+	VMULPS     Y5, Y7, Y7
+	VADDPS     Y5, Y7, Y7
+	VADDPS     expConsts<>+576(SB), Y7, Y7
+	VCVTTPS2DQ Y4, Y4
+	VPADDD     expConsts<>+704(SB), Y4, Y4
+	VPSLLD     $0x17, Y4, Y4
+	VMULPS     Y4, Y7, Y7
+	VMOVUPS    Y7, (CX)
+	ADDQ       $0x00000020, CX
+	ADDQ       $0x00000020, DX
+	DECQ       AX
+	JNZ        softmaxExpAVX2_loop
+
+softmaxExpAVX2_done:
 	VZEROUPPER
 	RET
 
@@ -2024,5 +2268,55 @@ adamWAVX512_loop:
 	JNZ       adamWAVX512_loop
 
 adamWAVX512_done:
+	VZEROUPPER
+	RET
+
+// func softmaxExpAVX512(n int, p *float32, s *float32, scale float32, mx float32)
+// Requires: AVX, AVX512F
+TEXT ·softmaxExpAVX512(SB), NOSPLIT, $0-32
+	VBROADCASTSS scale+24(FP), Z0
+	VBROADCASTSS mx+28(FP), Z1
+	VMOVUPS      expConsts<>+640(SB), Z2
+	MOVQ         n+0(FP), AX
+	MOVQ         p+8(FP), CX
+	MOVQ         s+16(FP), DX
+	SHRQ         $0x04, AX
+	JZ           softmaxExpAVX512_done
+
+softmaxExpAVX512_loop:
+	VMOVUPS    (DX), Z3
+	VSUBPS     Z1, Z3, Z3
+	VMULPS     Z0, Z3, Z3
+	VMAXPS     Z3, Z2, Z3
+	VMULPS     expConsts<>+0(SB), Z3, Z4
+	VADDPS     expConsts<>+64(SB), Z4, Z4
+	VSUBPS     expConsts<>+64(SB), Z4, Z4
+	VMULPS     expConsts<>+128(SB), Z4, Z6
+	VSUBPS     Z6, Z3, Z5
+	VMULPS     expConsts<>+192(SB), Z4, Z6
+	VSUBPS     Z6, Z5, Z5
+	VMULPS     expConsts<>+256(SB), Z5, Z7
+	VADDPS     expConsts<>+320(SB), Z7, Z7
+	VMULPS     Z5, Z7, Z7
+	VADDPS     expConsts<>+384(SB), Z7, Z7
+	VMULPS     Z5, Z7, Z7
+	VADDPS     expConsts<>+448(SB), Z7, Z7
+	VMULPS     Z5, Z7, Z7
+	VADDPS     expConsts<>+512(SB), Z7, Z7
+	VMULPS     Z5, Z7, Z7
+	VMULPS     Z5, Z7, Z7
+	VADDPS     Z5, Z7, Z7
+	VADDPS     expConsts<>+576(SB), Z7, Z7
+	VCVTTPS2DQ Z4, Z4
+	VPADDD     expConsts<>+704(SB), Z4, Z4
+	VPSLLD     $0x17, Z4, Z4
+	VMULPS     Z4, Z7, Z7
+	VMOVUPS    Z7, (CX)
+	ADDQ       $0x00000040, CX
+	ADDQ       $0x00000040, DX
+	DECQ       AX
+	JNZ        softmaxExpAVX512_loop
+
+softmaxExpAVX512_done:
 	VZEROUPPER
 	RET

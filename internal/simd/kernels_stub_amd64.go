@@ -42,6 +42,12 @@ func geluBwdAVX2(n int, z *float32, b *float32, th *float32, dy *float32, dz *fl
 //go:noescape
 func adamWAVX2(n int, p *float32, grad *float32, m *float32, v *float32, c *[9]float64)
 
+// softmaxExpAVX2 sets p[i] = expClamped(max(scale·(s[i] − mx), −87)) for i < n,
+// n a multiple of 8, as model's causalSoftmaxRow does.
+//
+//go:noescape
+func softmaxExpAVX2(n int, p *float32, s *float32, scale float32, mx float32)
+
 // gemmAVX512Rows computes the 12×32 tile C = alpha·A·B + beta·C (see asm/main.go).
 //
 //go:noescape
@@ -79,3 +85,9 @@ func geluBwdAVX512(n int, z *float32, b *float32, th *float32, dy *float32, dz *
 //
 //go:noescape
 func adamWAVX512(n int, p *float32, grad *float32, m *float32, v *float32, c *[9]float64)
+
+// softmaxExpAVX512 sets p[i] = expClamped(max(scale·(s[i] − mx), −87)) for i < n,
+// n a multiple of 16, as model's causalSoftmaxRow does.
+//
+//go:noescape
+func softmaxExpAVX512(n int, p *float32, s *float32, scale float32, mx float32)

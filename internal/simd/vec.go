@@ -7,6 +7,7 @@ type vecKernels struct {
 	geluFwd func(n int, z, b, y, th *float32)
 	geluBwd func(n int, z, b, th, dy, dz, db *float32)
 	adamW   func(n int, p, grad, m, v *float32, c *[9]float64)
+	softmax func(n int, p, s *float32, scale, mx float32)
 }
 
 // vec are the element-wise kernels in use: this CPU's widest, or nil.
@@ -72,5 +73,19 @@ func AdamW(p, g, m, v []float32, c *[9]float64) int {
 	}
 	_, _, _ = g[n-1], m[n-1], v[n-1]
 	vec.adamW(n, &p[0], &g[0], &m[0], &v[0], c)
+	return n
+}
+
+// SoftmaxExp does the exponentials of model's causalSoftmaxRow on the
+// leading elements of s: p[i] = expClamped(max(scale·(s[i] − mx), −87)),
+// with the same roundings as its Go loop (p may be s). It returns how
+// many elements it did, as BiasGELU does.
+func SoftmaxExp(p, s []float32, scale, mx float32) int {
+	n := vecLen(len(s))
+	if n == 0 {
+		return 0
+	}
+	_ = p[n-1]
+	vec.softmax(n, &p[0], &s[0], scale, mx)
 	return n
 }
