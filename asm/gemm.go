@@ -144,16 +144,15 @@ func packRows(s isa) {
 func packCols(s isa) {
 	nr := s.nv * s.width
 	name := "pack" + s.name + "Cols"
-	TEXT(name, NOSPLIT, "func(k int, src *float32, idx *int32, dst *float32)")
+	TEXT(name, NOSPLIT, "func(k int, src *float32, idx [32]int32, dst *float32)")
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s sets dst[l·%d+j] = src[l+idx[j]] for l < k, j < %d (see asm/main.go).", name, nr, nr))
 	k := Load(Param("k"), GP64())
 	src := Load(Param("src"), GP64())
-	ip := Load(Param("idx"), GP64())
 	dst := Mem{Base: Load(Param("dst"), GP64())}
 	idx := s.vecs[:s.nv]
 	for v := range idx {
-		VMOVUPS(Mem{Base: ip}.Offset(4*v*s.width), idx[v])
+		VMOVUPS(elemAddr(Param("idx"), v*s.width), idx[v])
 	}
 	TESTQ(k, k)
 	JZ(LabelRef(name + "_done"))

@@ -64,6 +64,9 @@ func main() {
 		geluBackward(s, k)
 		adamW(s)
 		softmaxExp(s, e)
+		lnStats(s)
+		lnApply(s)
+		lnGrad(s)
 	}
 	Generate()
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	. "github.com/mmcloughlin/avo/build"
+	"github.com/mmcloughlin/avo/gotypes"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
@@ -104,8 +105,9 @@ func (c consts) at(i int) Mem { return Mem(c).Offset(64 * i) }
 
 // loop loads n (a count of elements) and the pointers named ptrs, and
 // emits body once per step of the given number of elements (n must be a
-// multiple of it), each pointer then moving on by step float32s.
-func loop(name string, step int, ptrs []string, body func(p []Mem)) {
+// multiple of it), each pointer then moving on by step float32s; then
+// after, if any, and the return.
+func loop(name string, step int, ptrs []string, body func(p []Mem), after ...func()) {
 	n := Load(Param("n"), GP64())
 	var ps []Mem
 	for _, p := range ptrs {
@@ -122,6 +124,9 @@ func loop(name string, step int, ptrs []string, body func(p []Mem)) {
 	DECQ(n)
 	JNZ(LabelRef(name + "_loop"))
 	Label(name + "_done")
+	for _, f := range after {
+		f()
+	}
 	VZEROUPPER()
 	RET()
 }
@@ -329,4 +334,154 @@ func narrow(s isa, x, tmp VecPhysical, m Mem) {
 	}
 	VCVTPD2PSY(x, tmp.AsX())
 	VMOVUPS(tmp.AsX(), m)
+}
+
+// The LayerNorm kernels sum in 16 lanes, lane l adding the elements l,
+// l+16, l+32, ... in order (one AVX-512 register, two AVX2 ones), and
+// leave the folding of the lanes to the Go code (internal/simd's
+// layernorm.go), so sums are the same on either instruction set.
+
+// lanes16 emits a loop over n elements (a multiple of 16) whose body runs
+// once per vector of each 16, v being the vector's index in the 16.
+func lanes16(s isa, name string, ptrs []string, body func(p []Mem, v int), after ...func()) {
+	loop(name, 16, ptrs, func(p []Mem) {
+		for v := 0; v < 16/s.width; v++ {
+			ps := make([]Mem, len(p))
+			for i := range p {
+				ps[i] = p[i].Offset(4 * v * s.width)
+			}
+			body(ps, v)
+		}
+	}, after...)
+}
+
+// storeLanes writes the 16 lanes of acc (one register per vector) to the
+// result array named res (arrays go by value, so no pointer to the
+// caller's stack makes it escape).
+func storeLanes(s isa, res string, acc []VecPhysical) {
+	for v, r := range acc {
+		VMOVUPS(r, elemAddr(Return(res), v*s.width))
+	}
+}
+
+// elemAddr is the frame address of element i of an array argument or
+// result.
+func elemAddr(c gotypes.Component, i int) Mem {
+	b, err := c.Index(i).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}
+
+// lnStats emits lnSum<ISA> (lanes of Σ x) and lnSumSq<ISA> (lanes of
+// Σ (x − mean)²).
+func lnStats(s isa) {
+	for _, sq := range []bool{false, true} {
+		name, sig := "lnSum"+s.name, "func(n int, x *float32) (acc [16]float32)"
+		if sq {
+			name, sig = "lnSumSq"+s.name, "func(n int, x *float32, mean float32) (acc [16]float32)"
+		}
+		TEXT(name, NOSPLIT, sig)
+		Pragma("noescape")
+		Doc(name+" returns in acc[l] the sum, in order, of the elements i ≡ l (mod 16) of x",
+			"(squared after subtracting mean, for LnSumSq), for i < n, n a multiple of 16.")
+		nv := 16 / s.width
+		acc, t, mean := s.vecs[:nv], s.vecs[nv], s.vecs[nv+1]
+		for _, r := range acc {
+			s.zero(r)
+		}
+		if sq {
+			VBROADCASTSS(paramAddr("mean"), mean)
+		}
+		lanes16(s, name, []string{"x"}, func(p []Mem, v int) {
+			if !sq {
+				VADDPS(p[0], acc[v], acc[v])
+				return
+			}
+			VMOVUPS(p[0], t)
+			VSUBPS(mean, t, t)
+			VMULPS(t, t, t)
+			VADDPS(t, acc[v], acc[v])
+		}, func() { storeLanes(s, "acc", acc) })
+	}
+}
+
+// lnApply emits lnApply<ISA>: y = ((x − mean)·rstd)·g + b.
+func lnApply(s isa) {
+	name := "lnApply" + s.name
+	TEXT(name, NOSPLIT, "func(n int, y, x, gain, b *float32, mean, rstd float32)")
+	Pragma("noescape")
+	Doc(name + " sets y[i] = ((x[i] − mean)·rstd)·g[i] + b[i] for i < n, n a multiple of 16.")
+	mean, rstd, t := s.vecs[0], s.vecs[1], s.vecs[2]
+	VBROADCASTSS(paramAddr("mean"), mean)
+	VBROADCASTSS(paramAddr("rstd"), rstd)
+	lanes16(s, name, []string{"y", "x", "gain", "b"}, func(p []Mem, _ int) {
+		VMOVUPS(p[1], t)
+		VSUBPS(mean, t, t)
+		VMULPS(rstd, t, t)
+		VMULPS(p[2], t, t)
+		VADDPS(p[3], t, t)
+		VMOVUPS(t, p[0])
+	})
+}
+
+// lnGrad emits lnGradSums<ISA> and lnGradApply<ISA>, LayerNorm's
+// backward pass over a row.
+func lnGrad(s isa) {
+	name := "lnGradSums" + s.name
+	TEXT(name, NOSPLIT, "func(n int, x, dy, gain, pg, pb *float32, mean, rstd float32) (s1, s2 [16]float32)")
+	Pragma("noescape")
+	Doc(name+" returns, with x̂ = (x[i] − mean)·rstd and ĝ = dy[i]·g[i], the lanes s1 of Σ ĝ and",
+		"s2 of Σ ĝ·x̂, and adds dy[i]·x̂ to pg[i] and dy[i] to pb[i], for i < n, n a multiple of 16.")
+	nv := 16 / s.width
+	v := s.vecs
+	s1, s2 := v[:nv], v[nv:2*nv]
+	mean, rstd, xh, dy, gh := v[2*nv], v[2*nv+1], v[2*nv+2], v[2*nv+3], v[2*nv+4]
+	for _, r := range v[:2*nv] {
+		s.zero(r)
+	}
+	VBROADCASTSS(paramAddr("mean"), mean)
+	VBROADCASTSS(paramAddr("rstd"), rstd)
+	lanes16(s, name, []string{"x", "dy", "gain", "pg", "pb"}, func(p []Mem, i int) {
+		x, dym, g, pg, pb := p[0], p[1], p[2], p[3], p[4]
+		VMOVUPS(x, xh)
+		VSUBPS(mean, xh, xh)
+		VMULPS(rstd, xh, xh)
+		VMOVUPS(dym, dy)
+		VMULPS(g, dy, gh)
+		VADDPS(gh, s1[i], s1[i])
+		VMULPS(xh, gh, gh)
+		VADDPS(gh, s2[i], s2[i])
+		VMULPS(xh, dy, gh)
+		VADDPS(pg, gh, gh)
+		VMOVUPS(gh, pg)
+		VADDPS(pb, dy, dy)
+		VMOVUPS(dy, pb)
+	}, func() {
+		storeLanes(s, "s1", s1)
+		storeLanes(s, "s2", s2)
+	})
+
+	name = "lnGradApply" + s.name
+	TEXT(name, NOSPLIT, "func(n int, dx, x, dy, gain *float32, mean, rstd, s1, s2 float32)")
+	Pragma("noescape")
+	Doc(name + " sets dx[i] = rstd·((dy[i]·g[i] − s1) − x̂·s2), x̂ = (x[i] − mean)·rstd, for i < n, n a multiple of 16.")
+	mean, rstd, sv1, sv2, xh, t := v[0], v[1], v[2], v[3], v[4], v[5]
+	for i, p := range []string{"mean", "rstd", "s1", "s2"} {
+		VBROADCASTSS(paramAddr(p), []VecPhysical{mean, rstd, sv1, sv2}[i])
+	}
+	lanes16(s, name, []string{"dx", "x", "dy", "gain"}, func(p []Mem, _ int) {
+		dx, x, dym, g := p[0], p[1], p[2], p[3]
+		VMOVUPS(x, xh)
+		VSUBPS(mean, xh, xh)
+		VMULPS(rstd, xh, xh)
+		VMOVUPS(dym, t)
+		VMULPS(g, t, t)
+		VSUBPS(sv1, t, t)
+		VMULPS(sv2, xh, xh)
+		VSUBPS(xh, t, t)
+		VMULPS(rstd, t, t)
+		VMOVUPS(t, dx)
+	})
 }

@@ -100,3 +100,41 @@ func TestSoftmaxSIMD(t *testing.T) {
 		sameBits(t, "p", run(f), plain)
 	}
 }
+
+// TestLayerNormSIMD: LayerNorm and its gradient give the same bits with
+// the vector kernels of either width and without, for rows shorter than,
+// equal to and longer than the 16 lanes of its sums.
+func TestLayerNormSIMD(t *testing.T) {
+	for _, d := range []int{7, 16, 37, 256} {
+		const n = 5
+		rng := rand.New(rand.NewPCG(12, uint64(d)))
+		x, g, b, dy := otRand(rng, n*d, 0.5, 2), otRand(rng, d, 1, 0.2), otRand(rng, d, 0, 0.2), otRand(rng, n*d, 0, 1)
+		run := func(f simd.Features) [][]float32 {
+			undo := simd.Restrict(f)
+			defer undo()
+			op := newLayerNormOp(n, d, 1e-5)
+			gop := &layerNormGradOp{opID: newOpID(), fwd: op}
+			xt := tensor.New(tensor.WithShape(n, d), tensor.WithBacking(x))
+			gt := tensor.New(tensor.WithShape(d), tensor.WithBacking(g))
+			bt := tensor.New(tensor.WithShape(d), tensor.WithBacking(b))
+			dyt := tensor.New(tensor.WithShape(n, d), tensor.WithBacking(dy))
+			y, err := op.Do(xt, gt, bt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dx, err := gop.Do(xt, gt, dyt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clone := func(v []float32) []float32 { return append([]float32(nil), v...) }
+			return [][]float32{clone(y.Data().([]float32)), clone(dx.Data().([]float32)), clone(gop.dg), clone(gop.db), clone(op.mean), clone(op.rstd)}
+		}
+		plain := run(simd.Features{})
+		for _, f := range simdLevels() {
+			got := run(f)
+			for i, name := range []string{"y", "dx", "dg", "db", "mean", "rstd"} {
+				sameBits(t, name, got[i], plain[i])
+			}
+		}
+	}
+}

@@ -36,7 +36,7 @@ type Kernel struct {
 	mr, nr     int
 	rows, cols tileFunc
 	packRows   func(k int, src *float32, lds int, dst *float32)
-	packCols   func(k int, src *float32, idx *int32, dst *float32)
+	packCols   func(k int, src *float32, idx [32]int32, dst *float32)
 }
 
 // Tile is the kernel's register tile, mr rows by nr columns of C.
@@ -267,7 +267,7 @@ func (x *args) packAll(par Parallel, buf *[]float32) []float32 {
 func (x *args) packPanel(dst []float32, p0, kc, j0, j1 int) {
 	g, b, ldb := x.g, x.b, x.ldb
 	nr := g.nr
-	var idx [64]int32 // offsets of nr rows of B, for packCols
+	var idx [32]int32 // offsets of nr rows of B, for packCols
 	gather := x.transB && int64(nr-1)*int64(ldb) <= math.MaxInt32
 	if gather {
 		for jj := range nr {
@@ -281,7 +281,7 @@ func (x *args) packPanel(dst []float32, p0, kc, j0, j1 int) {
 		case nj == nr && !x.transB:
 			g.packRows(kc, &b[p0*ldb+j], ldb, &d[0])
 		case nj == nr && gather:
-			g.packCols(kc, &b[j*ldb+p0], &idx[0], &d[0])
+			g.packCols(kc, &b[j*ldb+p0], idx, &d[0])
 		case !x.transB:
 			for l := 0; l < kc; l++ {
 				row := d[l*nr : (l+1)*nr]

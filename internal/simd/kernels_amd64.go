@@ -16,9 +16,11 @@ var (
 // The element-wise kernels, over 16 or 8 floats at a time.
 var (
 	vecAVX512 = &vecKernels{width: 16, geluFwd: geluFwdAVX512, geluBwd: geluBwdAVX512, adamW: adamWAVX512,
-		softmax: softmaxExpAVX512}
+		softmax: softmaxExpAVX512, lnSum: lnSumAVX512, lnSumSq: lnSumSqAVX512, lnApply: lnApplyAVX512,
+		lnGradSums: lnGradSumsAVX512, lnGradApply: lnGradApplyAVX512}
 	vecAVX2 = &vecKernels{width: 8, geluFwd: geluFwdAVX2, geluBwd: geluBwdAVX2, adamW: adamWAVX2,
-		softmax: softmaxExpAVX2}
+		softmax: softmaxExpAVX2, lnSum: lnSumAVX2, lnSumSq: lnSumSqAVX2, lnApply: lnApplyAVX2,
+		lnGradSums: lnGradSumsAVX2, lnGradApply: lnGradApplyAVX2}
 )
 
 // selectVec picks the element-wise kernels as Select picks the matrix

@@ -984,27 +984,26 @@ packAVX2Rows_done:
 	VZEROUPPER
 	RET
 
-// func packAVX2Cols(k int, src *float32, idx *int32, dst *float32)
+// func packAVX2Cols(k int, src *float32, idx [32]int32, dst *float32)
 // Requires: AVX, AVX2
-TEXT ·packAVX2Cols(SB), NOSPLIT, $0-32
+TEXT ·packAVX2Cols(SB), NOSPLIT, $0-152
 	MOVQ    k+0(FP), AX
 	MOVQ    src+8(FP), CX
-	MOVQ    idx+16(FP), DX
-	MOVQ    dst+24(FP), BX
-	VMOVUPS (DX), Y0
-	VMOVUPS 32(DX), Y1
+	MOVQ    dst+144(FP), DX
+	VMOVUPS idx_0+16(FP), Y0
+	VMOVUPS idx_8+48(FP), Y1
 	TESTQ   AX, AX
 	JZ      packAVX2Cols_done
 
 packAVX2Cols_loop:
 	VPCMPEQD   Y3, Y3, Y3
 	VGATHERDPS Y3, (CX)(Y0*4), Y2
-	VMOVUPS    Y2, (BX)
+	VMOVUPS    Y2, (DX)
 	VPCMPEQD   Y5, Y5, Y5
 	VGATHERDPS Y5, (CX)(Y1*4), Y4
-	VMOVUPS    Y4, 32(BX)
+	VMOVUPS    Y4, 32(DX)
 	ADDQ       $0x04, CX
-	ADDQ       $0x00000040, BX
+	ADDQ       $0x00000040, DX
 	DECQ       AX
 	JNZ        packAVX2Cols_loop
 
@@ -1224,6 +1223,204 @@ softmaxExpAVX2_loop:
 	JNZ        softmaxExpAVX2_loop
 
 softmaxExpAVX2_done:
+	VZEROUPPER
+	RET
+
+// func lnSumAVX2(n int, x *float32) (acc [16]float32)
+// Requires: AVX
+TEXT ·lnSumAVX2(SB), NOSPLIT, $0-80
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ   n+0(FP), AX
+	MOVQ   x+8(FP), CX
+	SHRQ   $0x04, AX
+	JZ     lnSumAVX2_done
+
+lnSumAVX2_loop:
+	VADDPS (CX), Y0, Y0
+	VADDPS 32(CX), Y1, Y1
+	ADDQ   $0x00000040, CX
+	DECQ   AX
+	JNZ    lnSumAVX2_loop
+
+lnSumAVX2_done:
+	VMOVUPS Y0, acc_0+16(FP)
+	VMOVUPS Y1, acc_8+48(FP)
+	VZEROUPPER
+	RET
+
+// func lnSumSqAVX2(n int, x *float32, mean float32) (acc [16]float32)
+// Requires: AVX
+TEXT ·lnSumSqAVX2(SB), NOSPLIT, $0-88
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	VBROADCASTSS mean+16(FP), Y3
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	SHRQ         $0x04, AX
+	JZ           lnSumSqAVX2_done
+
+lnSumSqAVX2_loop:
+	VMOVUPS (CX), Y2
+	VSUBPS  Y3, Y2, Y2
+	VMULPS  Y2, Y2, Y2
+	VADDPS  Y2, Y0, Y0
+	VMOVUPS 32(CX), Y2
+	VSUBPS  Y3, Y2, Y2
+	VMULPS  Y2, Y2, Y2
+	VADDPS  Y2, Y1, Y1
+	ADDQ    $0x00000040, CX
+	DECQ    AX
+	JNZ     lnSumSqAVX2_loop
+
+lnSumSqAVX2_done:
+	VMOVUPS Y0, acc_0+24(FP)
+	VMOVUPS Y1, acc_8+56(FP)
+	VZEROUPPER
+	RET
+
+// func lnApplyAVX2(n int, y *float32, x *float32, gain *float32, b *float32, mean float32, rstd float32)
+// Requires: AVX
+TEXT ·lnApplyAVX2(SB), NOSPLIT, $0-48
+	VBROADCASTSS mean+40(FP), Y0
+	VBROADCASTSS rstd+44(FP), Y1
+	MOVQ         n+0(FP), AX
+	MOVQ         y+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         gain+24(FP), BX
+	MOVQ         b+32(FP), SI
+	SHRQ         $0x04, AX
+	JZ           lnApplyAVX2_done
+
+lnApplyAVX2_loop:
+	VMOVUPS (DX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  (BX), Y2, Y2
+	VADDPS  (SI), Y2, Y2
+	VMOVUPS Y2, (CX)
+	VMOVUPS 32(DX), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  32(BX), Y2, Y2
+	VADDPS  32(SI), Y2, Y2
+	VMOVUPS Y2, 32(CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	DECQ    AX
+	JNZ     lnApplyAVX2_loop
+
+lnApplyAVX2_done:
+	VZEROUPPER
+	RET
+
+// func lnGradSumsAVX2(n int, x *float32, dy *float32, gain *float32, pg *float32, pb *float32, mean float32, rstd float32) (s1 [16]float32, s2 [16]float32)
+// Requires: AVX
+TEXT ·lnGradSumsAVX2(SB), NOSPLIT, $0-184
+	VXORPS       Y0, Y0, Y0
+	VXORPS       Y1, Y1, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VBROADCASTSS mean+48(FP), Y4
+	VBROADCASTSS rstd+52(FP), Y5
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         dy+16(FP), DX
+	MOVQ         gain+24(FP), BX
+	MOVQ         pg+32(FP), SI
+	MOVQ         pb+40(FP), DI
+	SHRQ         $0x04, AX
+	JZ           lnGradSumsAVX2_done
+
+lnGradSumsAVX2_loop:
+	VMOVUPS (CX), Y6
+	VSUBPS  Y4, Y6, Y6
+	VMULPS  Y5, Y6, Y6
+	VMOVUPS (DX), Y7
+	VMULPS  (BX), Y7, Y8
+	VADDPS  Y8, Y0, Y0
+	VMULPS  Y6, Y8, Y8
+	VADDPS  Y8, Y2, Y2
+	VMULPS  Y6, Y7, Y8
+	VADDPS  (SI), Y8, Y8
+	VMOVUPS Y8, (SI)
+	VADDPS  (DI), Y7, Y7
+	VMOVUPS Y7, (DI)
+	VMOVUPS 32(CX), Y6
+	VSUBPS  Y4, Y6, Y6
+	VMULPS  Y5, Y6, Y6
+	VMOVUPS 32(DX), Y7
+	VMULPS  32(BX), Y7, Y8
+	VADDPS  Y8, Y1, Y1
+	VMULPS  Y6, Y8, Y8
+	VADDPS  Y8, Y3, Y3
+	VMULPS  Y6, Y7, Y8
+	VADDPS  32(SI), Y8, Y8
+	VMOVUPS Y8, 32(SI)
+	VADDPS  32(DI), Y7, Y7
+	VMOVUPS Y7, 32(DI)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	DECQ    AX
+	JNZ     lnGradSumsAVX2_loop
+
+lnGradSumsAVX2_done:
+	VMOVUPS Y0, s1_0+56(FP)
+	VMOVUPS Y1, s1_8+88(FP)
+	VMOVUPS Y2, s2_0+120(FP)
+	VMOVUPS Y3, s2_8+152(FP)
+	VZEROUPPER
+	RET
+
+// func lnGradApplyAVX2(n int, dx *float32, x *float32, dy *float32, gain *float32, mean float32, rstd float32, s1 float32, s2 float32)
+// Requires: AVX
+TEXT ·lnGradApplyAVX2(SB), NOSPLIT, $0-56
+	VBROADCASTSS mean+40(FP), Y0
+	VBROADCASTSS rstd+44(FP), Y1
+	VBROADCASTSS s1+48(FP), Y2
+	VBROADCASTSS s2+52(FP), Y3
+	MOVQ         n+0(FP), AX
+	MOVQ         dx+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         dy+24(FP), BX
+	MOVQ         gain+32(FP), SI
+	SHRQ         $0x04, AX
+	JZ           lnGradApplyAVX2_done
+
+lnGradApplyAVX2_loop:
+	VMOVUPS (DX), Y4
+	VSUBPS  Y0, Y4, Y4
+	VMULPS  Y1, Y4, Y4
+	VMOVUPS (BX), Y5
+	VMULPS  (SI), Y5, Y5
+	VSUBPS  Y2, Y5, Y5
+	VMULPS  Y3, Y4, Y4
+	VSUBPS  Y4, Y5, Y5
+	VMULPS  Y1, Y5, Y5
+	VMOVUPS Y5, (CX)
+	VMOVUPS 32(DX), Y4
+	VSUBPS  Y0, Y4, Y4
+	VMULPS  Y1, Y4, Y4
+	VMOVUPS 32(BX), Y5
+	VMULPS  32(SI), Y5, Y5
+	VSUBPS  Y2, Y5, Y5
+	VMULPS  Y3, Y4, Y4
+	VSUBPS  Y4, Y5, Y5
+	VMULPS  Y1, Y5, Y5
+	VMOVUPS Y5, 32(CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	DECQ    AX
+	JNZ     lnGradApplyAVX2_loop
+
+lnGradApplyAVX2_done:
 	VZEROUPPER
 	RET
 
@@ -2078,27 +2275,26 @@ packAVX512Rows_done:
 	VZEROUPPER
 	RET
 
-// func packAVX512Cols(k int, src *float32, idx *int32, dst *float32)
+// func packAVX512Cols(k int, src *float32, idx [32]int32, dst *float32)
 // Requires: AVX, AVX512F
-TEXT ·packAVX512Cols(SB), NOSPLIT, $0-32
+TEXT ·packAVX512Cols(SB), NOSPLIT, $0-152
 	MOVQ    k+0(FP), AX
 	MOVQ    src+8(FP), CX
-	MOVQ    idx+16(FP), DX
-	MOVQ    dst+24(FP), BX
-	VMOVUPS (DX), Z0
-	VMOVUPS 64(DX), Z1
+	MOVQ    dst+144(FP), DX
+	VMOVUPS idx_0+16(FP), Z0
+	VMOVUPS idx_16+80(FP), Z1
 	TESTQ   AX, AX
 	JZ      packAVX512Cols_done
 
 packAVX512Cols_loop:
 	KXNORW     K1, K1, K1
 	VGATHERDPS (CX)(Z0*4), K1, Z2
-	VMOVUPS    Z2, (BX)
+	VMOVUPS    Z2, (DX)
 	KXNORW     K1, K1, K1
 	VGATHERDPS (CX)(Z1*4), K1, Z4
-	VMOVUPS    Z4, 64(BX)
+	VMOVUPS    Z4, 64(DX)
 	ADDQ       $0x04, CX
-	ADDQ       $0x00000080, BX
+	ADDQ       $0x00000080, DX
 	DECQ       AX
 	JNZ        packAVX512Cols_loop
 
@@ -2318,5 +2514,161 @@ softmaxExpAVX512_loop:
 	JNZ        softmaxExpAVX512_loop
 
 softmaxExpAVX512_done:
+	VZEROUPPER
+	RET
+
+// func lnSumAVX512(n int, x *float32) (acc [16]float32)
+// Requires: AVX, AVX512F
+TEXT ·lnSumAVX512(SB), NOSPLIT, $0-80
+	VPXORD Z0, Z0, Z0
+	MOVQ   n+0(FP), AX
+	MOVQ   x+8(FP), CX
+	SHRQ   $0x04, AX
+	JZ     lnSumAVX512_done
+
+lnSumAVX512_loop:
+	VADDPS (CX), Z0, Z0
+	ADDQ   $0x00000040, CX
+	DECQ   AX
+	JNZ    lnSumAVX512_loop
+
+lnSumAVX512_done:
+	VMOVUPS Z0, acc_0+16(FP)
+	VZEROUPPER
+	RET
+
+// func lnSumSqAVX512(n int, x *float32, mean float32) (acc [16]float32)
+// Requires: AVX, AVX512F
+TEXT ·lnSumSqAVX512(SB), NOSPLIT, $0-88
+	VPXORD       Z0, Z0, Z0
+	VBROADCASTSS mean+16(FP), Z2
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	SHRQ         $0x04, AX
+	JZ           lnSumSqAVX512_done
+
+lnSumSqAVX512_loop:
+	VMOVUPS (CX), Z1
+	VSUBPS  Z2, Z1, Z1
+	VMULPS  Z1, Z1, Z1
+	VADDPS  Z1, Z0, Z0
+	ADDQ    $0x00000040, CX
+	DECQ    AX
+	JNZ     lnSumSqAVX512_loop
+
+lnSumSqAVX512_done:
+	VMOVUPS Z0, acc_0+24(FP)
+	VZEROUPPER
+	RET
+
+// func lnApplyAVX512(n int, y *float32, x *float32, gain *float32, b *float32, mean float32, rstd float32)
+// Requires: AVX, AVX512F
+TEXT ·lnApplyAVX512(SB), NOSPLIT, $0-48
+	VBROADCASTSS mean+40(FP), Z0
+	VBROADCASTSS rstd+44(FP), Z1
+	MOVQ         n+0(FP), AX
+	MOVQ         y+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         gain+24(FP), BX
+	MOVQ         b+32(FP), SI
+	SHRQ         $0x04, AX
+	JZ           lnApplyAVX512_done
+
+lnApplyAVX512_loop:
+	VMOVUPS (DX), Z2
+	VSUBPS  Z0, Z2, Z2
+	VMULPS  Z1, Z2, Z2
+	VMULPS  (BX), Z2, Z2
+	VADDPS  (SI), Z2, Z2
+	VMOVUPS Z2, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	DECQ    AX
+	JNZ     lnApplyAVX512_loop
+
+lnApplyAVX512_done:
+	VZEROUPPER
+	RET
+
+// func lnGradSumsAVX512(n int, x *float32, dy *float32, gain *float32, pg *float32, pb *float32, mean float32, rstd float32) (s1 [16]float32, s2 [16]float32)
+// Requires: AVX, AVX512F
+TEXT ·lnGradSumsAVX512(SB), NOSPLIT, $0-184
+	VPXORD       Z0, Z0, Z0
+	VPXORD       Z1, Z1, Z1
+	VBROADCASTSS mean+48(FP), Z2
+	VBROADCASTSS rstd+52(FP), Z3
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	MOVQ         dy+16(FP), DX
+	MOVQ         gain+24(FP), BX
+	MOVQ         pg+32(FP), SI
+	MOVQ         pb+40(FP), DI
+	SHRQ         $0x04, AX
+	JZ           lnGradSumsAVX512_done
+
+lnGradSumsAVX512_loop:
+	VMOVUPS (CX), Z4
+	VSUBPS  Z2, Z4, Z4
+	VMULPS  Z3, Z4, Z4
+	VMOVUPS (DX), Z5
+	VMULPS  (BX), Z5, Z6
+	VADDPS  Z6, Z0, Z0
+	VMULPS  Z4, Z6, Z6
+	VADDPS  Z6, Z1, Z1
+	VMULPS  Z4, Z5, Z6
+	VADDPS  (SI), Z6, Z6
+	VMOVUPS Z6, (SI)
+	VADDPS  (DI), Z5, Z5
+	VMOVUPS Z5, (DI)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	ADDQ    $0x00000040, DI
+	DECQ    AX
+	JNZ     lnGradSumsAVX512_loop
+
+lnGradSumsAVX512_done:
+	VMOVUPS Z0, s1_0+56(FP)
+	VMOVUPS Z1, s2_0+120(FP)
+	VZEROUPPER
+	RET
+
+// func lnGradApplyAVX512(n int, dx *float32, x *float32, dy *float32, gain *float32, mean float32, rstd float32, s1 float32, s2 float32)
+// Requires: AVX, AVX512F
+TEXT ·lnGradApplyAVX512(SB), NOSPLIT, $0-56
+	VBROADCASTSS mean+40(FP), Z0
+	VBROADCASTSS rstd+44(FP), Z1
+	VBROADCASTSS s1+48(FP), Z2
+	VBROADCASTSS s2+52(FP), Z3
+	MOVQ         n+0(FP), AX
+	MOVQ         dx+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         dy+24(FP), BX
+	MOVQ         gain+32(FP), SI
+	SHRQ         $0x04, AX
+	JZ           lnGradApplyAVX512_done
+
+lnGradApplyAVX512_loop:
+	VMOVUPS (DX), Z4
+	VSUBPS  Z0, Z4, Z4
+	VMULPS  Z1, Z4, Z4
+	VMOVUPS (BX), Z5
+	VMULPS  (SI), Z5, Z5
+	VSUBPS  Z2, Z5, Z5
+	VMULPS  Z3, Z4, Z4
+	VSUBPS  Z4, Z5, Z5
+	VMULPS  Z1, Z5, Z5
+	VMOVUPS Z5, (CX)
+	ADDQ    $0x00000040, CX
+	ADDQ    $0x00000040, DX
+	ADDQ    $0x00000040, BX
+	ADDQ    $0x00000040, SI
+	DECQ    AX
+	JNZ     lnGradApplyAVX512_loop
+
+lnGradApplyAVX512_done:
 	VZEROUPPER
 	RET

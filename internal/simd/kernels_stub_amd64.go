@@ -22,7 +22,7 @@ func packAVX2Rows(k int, src *float32, lds int, dst *float32)
 // packAVX2Cols sets dst[l·16+j] = src[l+idx[j]] for l < k, j < 16 (see asm/main.go).
 //
 //go:noescape
-func packAVX2Cols(k int, src *float32, idx *int32, dst *float32)
+func packAVX2Cols(k int, src *float32, idx [32]int32, dst *float32)
 
 // geluFwdAVX2 sets u = z[i]+b[i], th[i] = tanh(√(2/π)·(u + 0.044715·u³)) and
 // y[i] = ½·u·(1 + th[i]) for i < n, n a multiple of 8, as model's biasGELUOp does.
@@ -48,6 +48,34 @@ func adamWAVX2(n int, p *float32, grad *float32, m *float32, v *float32, c *[9]f
 //go:noescape
 func softmaxExpAVX2(n int, p *float32, s *float32, scale float32, mx float32)
 
+// lnSumAVX2 returns in acc[l] the sum, in order, of the elements i ≡ l (mod 16) of x
+// (squared after subtracting mean, for LnSumSq), for i < n, n a multiple of 16.
+//
+//go:noescape
+func lnSumAVX2(n int, x *float32) (acc [16]float32)
+
+// lnSumSqAVX2 returns in acc[l] the sum, in order, of the elements i ≡ l (mod 16) of x
+// (squared after subtracting mean, for LnSumSq), for i < n, n a multiple of 16.
+//
+//go:noescape
+func lnSumSqAVX2(n int, x *float32, mean float32) (acc [16]float32)
+
+// lnApplyAVX2 sets y[i] = ((x[i] − mean)·rstd)·g[i] + b[i] for i < n, n a multiple of 16.
+//
+//go:noescape
+func lnApplyAVX2(n int, y *float32, x *float32, gain *float32, b *float32, mean float32, rstd float32)
+
+// lnGradSumsAVX2 returns, with x̂ = (x[i] − mean)·rstd and ĝ = dy[i]·g[i], the lanes s1 of Σ ĝ and
+// s2 of Σ ĝ·x̂, and adds dy[i]·x̂ to pg[i] and dy[i] to pb[i], for i < n, n a multiple of 16.
+//
+//go:noescape
+func lnGradSumsAVX2(n int, x *float32, dy *float32, gain *float32, pg *float32, pb *float32, mean float32, rstd float32) (s1 [16]float32, s2 [16]float32)
+
+// lnGradApplyAVX2 sets dx[i] = rstd·((dy[i]·g[i] − s1) − x̂·s2), x̂ = (x[i] − mean)·rstd, for i < n, n a multiple of 16.
+//
+//go:noescape
+func lnGradApplyAVX2(n int, dx *float32, x *float32, dy *float32, gain *float32, mean float32, rstd float32, s1 float32, s2 float32)
+
 // gemmAVX512Rows computes the 12×32 tile C = alpha·A·B + beta·C (see asm/main.go).
 //
 //go:noescape
@@ -66,7 +94,7 @@ func packAVX512Rows(k int, src *float32, lds int, dst *float32)
 // packAVX512Cols sets dst[l·32+j] = src[l+idx[j]] for l < k, j < 32 (see asm/main.go).
 //
 //go:noescape
-func packAVX512Cols(k int, src *float32, idx *int32, dst *float32)
+func packAVX512Cols(k int, src *float32, idx [32]int32, dst *float32)
 
 // geluFwdAVX512 sets u = z[i]+b[i], th[i] = tanh(√(2/π)·(u + 0.044715·u³)) and
 // y[i] = ½·u·(1 + th[i]) for i < n, n a multiple of 16, as model's biasGELUOp does.
@@ -91,3 +119,31 @@ func adamWAVX512(n int, p *float32, grad *float32, m *float32, v *float32, c *[9
 //
 //go:noescape
 func softmaxExpAVX512(n int, p *float32, s *float32, scale float32, mx float32)
+
+// lnSumAVX512 returns in acc[l] the sum, in order, of the elements i ≡ l (mod 16) of x
+// (squared after subtracting mean, for LnSumSq), for i < n, n a multiple of 16.
+//
+//go:noescape
+func lnSumAVX512(n int, x *float32) (acc [16]float32)
+
+// lnSumSqAVX512 returns in acc[l] the sum, in order, of the elements i ≡ l (mod 16) of x
+// (squared after subtracting mean, for LnSumSq), for i < n, n a multiple of 16.
+//
+//go:noescape
+func lnSumSqAVX512(n int, x *float32, mean float32) (acc [16]float32)
+
+// lnApplyAVX512 sets y[i] = ((x[i] − mean)·rstd)·g[i] + b[i] for i < n, n a multiple of 16.
+//
+//go:noescape
+func lnApplyAVX512(n int, y *float32, x *float32, gain *float32, b *float32, mean float32, rstd float32)
+
+// lnGradSumsAVX512 returns, with x̂ = (x[i] − mean)·rstd and ĝ = dy[i]·g[i], the lanes s1 of Σ ĝ and
+// s2 of Σ ĝ·x̂, and adds dy[i]·x̂ to pg[i] and dy[i] to pb[i], for i < n, n a multiple of 16.
+//
+//go:noescape
+func lnGradSumsAVX512(n int, x *float32, dy *float32, gain *float32, pg *float32, pb *float32, mean float32, rstd float32) (s1 [16]float32, s2 [16]float32)
+
+// lnGradApplyAVX512 sets dx[i] = rstd·((dy[i]·g[i] − s1) − x̂·s2), x̂ = (x[i] − mean)·rstd, for i < n, n a multiple of 16.
+//
+//go:noescape
+func lnGradApplyAVX512(n int, dx *float32, x *float32, dy *float32, gain *float32, mean float32, rstd float32, s1 float32, s2 float32)

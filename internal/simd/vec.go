@@ -8,6 +8,12 @@ type vecKernels struct {
 	geluBwd func(n int, z, b, th, dy, dz, db *float32)
 	adamW   func(n int, p, grad, m, v *float32, c *[9]float64)
 	softmax func(n int, p, s *float32, scale, mx float32)
+
+	lnSum       func(n int, x *float32) [16]float32
+	lnSumSq     func(n int, x *float32, mean float32) [16]float32
+	lnApply     func(n int, y, x, gain, b *float32, mean, rstd float32)
+	lnGradSums  func(n int, x, dy, gain, pg, pb *float32, mean, rstd float32) (s1, s2 [16]float32)
+	lnGradApply func(n int, dx, x, dy, gain *float32, mean, rstd, s1, s2 float32)
 }
 
 // vec are the element-wise kernels in use: this CPU's widest, or nil.
