@@ -120,22 +120,16 @@ func packRows(s isa) {
 	lds := Load(Param("lds"), GP64())
 	SHLQ(U8(2), lds)
 	dst := Mem{Base: Load(Param("dst"), GP64())}
-	TESTQ(k, k)
-	JZ(LabelRef(name + "_done"))
-	Label(name + "_loop")
-	for v := 0; v < s.nv; v++ {
-		VMOVUPS(Mem{Base: src}.Offset(4*v*s.width), s.vecs[v])
-	}
-	for v := 0; v < s.nv; v++ {
-		VMOVUPS(s.vecs[v], dst.Offset(4*v*s.width))
-	}
-	ADDQ(lds, src)
-	ADDQ(U32(4*nr), dst.Base)
-	DECQ(k)
-	JNZ(LabelRef(name + "_loop"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	countdown(name, k, func() {
+		for v := 0; v < s.nv; v++ {
+			VMOVUPS(Mem{Base: src}.Offset(4*v*s.width), s.vecs[v])
+		}
+		for v := 0; v < s.nv; v++ {
+			VMOVUPS(s.vecs[v], dst.Offset(4*v*s.width))
+		}
+		ADDQ(lds, src)
+		ADDQ(U32(4*nr), dst.Base)
+	})
 }
 
 // packCols emits pack<ISA>Cols, which gathers column l of nr rows, the
@@ -154,21 +148,15 @@ func packCols(s isa) {
 	for v := range idx {
 		VMOVUPS(elemAddr(Param("idx"), v*s.width), idx[v])
 	}
-	TESTQ(k, k)
-	JZ(LabelRef(name + "_done"))
-	Label(name + "_loop")
-	for v := 0; v < s.nv; v++ {
-		out, mask := s.vecs[s.nv+2*v], s.vecs[s.nv+2*v+1]
-		s.gather(src, idx[v], mask, out)
-		VMOVUPS(out, dst.Offset(4*v*s.width))
-	}
-	ADDQ(U8(4), src)
-	ADDQ(U32(4*nr), dst.Base)
-	DECQ(k)
-	JNZ(LabelRef(name + "_loop"))
-	Label(name + "_done")
-	VZEROUPPER()
-	RET()
+	countdown(name, k, func() {
+		for v := 0; v < s.nv; v++ {
+			out, mask := s.vecs[s.nv+2*v], s.vecs[s.nv+2*v+1]
+			s.gather(src, idx[v], mask, out)
+			VMOVUPS(out, dst.Offset(4*v*s.width))
+		}
+		ADDQ(U8(4), src)
+		ADDQ(U32(4*nr), dst.Base)
+	})
 }
 
 // store writes the accumulators to C: alpha·acc where beta is zero (C is

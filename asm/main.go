@@ -70,3 +70,20 @@ func main() {
 	}
 	Generate()
 }
+
+// countdown emits a loop that runs body n times (n ≥ 0, a register it
+// counts down), then after, if any, and the return.
+func countdown(name string, n Register, body func(), after ...func()) {
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	Label(name + "_loop")
+	body()
+	DECQ(n)
+	JNZ(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	for _, f := range after {
+		f()
+	}
+	VZEROUPPER()
+	RET()
+}

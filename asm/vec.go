@@ -115,20 +115,12 @@ func loop(name string, step int, ptrs []string, body func(p []Mem), after ...fun
 	}
 	shift := map[int]uint8{4: 2, 8: 3, 16: 4}[step]
 	SHRQ(U8(shift), n)
-	JZ(LabelRef(name + "_done"))
-	Label(name + "_loop")
-	body(ps)
-	for _, p := range ps {
-		ADDQ(U32(4*step), p.Base)
-	}
-	DECQ(n)
-	JNZ(LabelRef(name + "_loop"))
-	Label(name + "_done")
-	for _, f := range after {
-		f()
-	}
-	VZEROUPPER()
-	RET()
+	countdown(name, n, func() {
+		body(ps)
+		for _, p := range ps {
+			ADDQ(U32(4*step), p.Base)
+		}
+	}, after...)
 }
 
 // tanh sets x = fastTanh32(x), with x2, p and q as scratch and the clamp

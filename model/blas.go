@@ -11,12 +11,14 @@ import (
 // which lets callers multiply strided views (one head's columns of the
 // fused qkv matrix) without copies.
 //
-// The pure Go build runs it on this CPU's micro-kernels where it has them
-// (gemmInUse; see package gemm), whose results depend only on the sizes.
-// Otherwise it runs on the BLAS that gorgonia uses (gonum's pure Go one,
-// or OpenBLAS with the openblas build tag). There, large products run on GOMAXPROCS goroutines, split into blocks of C
-// that depend only on the sizes; each element of C is computed whole by
-// one BLAS call, so the result does not depend on GOMAXPROCS. OpenBLAS
+// The pure Go build runs it on this CPU's assembly micro-kernels where it
+// has them (gemmInUse, from internal/simd), whose results depend only on
+// the sizes, on GOMAXPROCS goroutines. Otherwise it runs on the BLAS that
+// gorgonia uses (gonum's pure Go one, or OpenBLAS with the openblas build
+// tag). There, large products run on GOMAXPROCS goroutines, split into
+// blocks of C that depend only on the sizes; each element of C is
+// computed whole by one BLAS call, so the result does not depend on
+// GOMAXPROCS. OpenBLAS
 // (kept single-threaded) gets a few large row or column blocks. gonum gets
 // tiles of at most 64×192, small enough that its Sgemm runs each serially:
 // its own parallel split spawns a goroutine per 64×64 block and scales

@@ -1022,6 +1022,7 @@ TEXT ·geluFwdAVX2(SB), NOSPLIT, $0-40
 	MOVQ    y+24(FP), BX
 	MOVQ    th+32(FP), SI
 	SHRQ    $0x03, AX
+	TESTQ   AX, AX
 	JZ      geluFwdAVX2_done
 
 geluFwdAVX2_loop:
@@ -1083,6 +1084,7 @@ TEXT ·geluBwdAVX2(SB), NOSPLIT, $0-56
 	MOVQ    dz+40(FP), DI
 	MOVQ    db+48(FP), R8
 	SHRQ    $0x03, AX
+	TESTQ   AX, AX
 	JZ      geluBwdAVX2_done
 
 geluBwdAVX2_loop:
@@ -1137,6 +1139,7 @@ TEXT ·adamWAVX2(SB), NOSPLIT, $0-48
 	MOVQ         m+24(FP), BX
 	MOVQ         v+32(FP), SI
 	SHRQ         $0x02, AX
+	TESTQ        AX, AX
 	JZ           adamWAVX2_done
 
 adamWAVX2_loop:
@@ -1186,6 +1189,7 @@ TEXT ·softmaxExpAVX2(SB), NOSPLIT, $0-32
 	MOVQ         p+8(FP), CX
 	MOVQ         s+16(FP), DX
 	SHRQ         $0x03, AX
+	TESTQ        AX, AX
 	JZ           softmaxExpAVX2_done
 
 softmaxExpAVX2_loop:
@@ -1234,6 +1238,7 @@ TEXT ·lnSumAVX2(SB), NOSPLIT, $0-80
 	MOVQ   n+0(FP), AX
 	MOVQ   x+8(FP), CX
 	SHRQ   $0x04, AX
+	TESTQ  AX, AX
 	JZ     lnSumAVX2_done
 
 lnSumAVX2_loop:
@@ -1258,6 +1263,7 @@ TEXT ·lnSumSqAVX2(SB), NOSPLIT, $0-88
 	MOVQ         n+0(FP), AX
 	MOVQ         x+8(FP), CX
 	SHRQ         $0x04, AX
+	TESTQ        AX, AX
 	JZ           lnSumSqAVX2_done
 
 lnSumSqAVX2_loop:
@@ -1290,6 +1296,7 @@ TEXT ·lnApplyAVX2(SB), NOSPLIT, $0-48
 	MOVQ         gain+24(FP), BX
 	MOVQ         b+32(FP), SI
 	SHRQ         $0x04, AX
+	TESTQ        AX, AX
 	JZ           lnApplyAVX2_done
 
 lnApplyAVX2_loop:
@@ -1332,6 +1339,7 @@ TEXT ·lnGradSumsAVX2(SB), NOSPLIT, $0-184
 	MOVQ         pg+32(FP), SI
 	MOVQ         pb+40(FP), DI
 	SHRQ         $0x04, AX
+	TESTQ        AX, AX
 	JZ           lnGradSumsAVX2_done
 
 lnGradSumsAVX2_loop:
@@ -1390,6 +1398,7 @@ TEXT ·lnGradApplyAVX2(SB), NOSPLIT, $0-56
 	MOVQ         dy+24(FP), BX
 	MOVQ         gain+32(FP), SI
 	SHRQ         $0x04, AX
+	TESTQ        AX, AX
 	JZ           lnGradApplyAVX2_done
 
 lnGradApplyAVX2_loop:
@@ -2313,6 +2322,7 @@ TEXT ·geluFwdAVX512(SB), NOSPLIT, $0-40
 	MOVQ    y+24(FP), BX
 	MOVQ    th+32(FP), SI
 	SHRQ    $0x04, AX
+	TESTQ   AX, AX
 	JZ      geluFwdAVX512_done
 
 geluFwdAVX512_loop:
@@ -2374,6 +2384,7 @@ TEXT ·geluBwdAVX512(SB), NOSPLIT, $0-56
 	MOVQ    dz+40(FP), DI
 	MOVQ    db+48(FP), R8
 	SHRQ    $0x04, AX
+	TESTQ   AX, AX
 	JZ      geluBwdAVX512_done
 
 geluBwdAVX512_loop:
@@ -2428,6 +2439,7 @@ TEXT ·adamWAVX512(SB), NOSPLIT, $0-48
 	MOVQ         m+24(FP), BX
 	MOVQ         v+32(FP), SI
 	SHRQ         $0x03, AX
+	TESTQ        AX, AX
 	JZ           adamWAVX512_done
 
 adamWAVX512_loop:
@@ -2477,6 +2489,7 @@ TEXT ·softmaxExpAVX512(SB), NOSPLIT, $0-32
 	MOVQ         p+8(FP), CX
 	MOVQ         s+16(FP), DX
 	SHRQ         $0x04, AX
+	TESTQ        AX, AX
 	JZ           softmaxExpAVX512_done
 
 softmaxExpAVX512_loop:
@@ -2524,6 +2537,7 @@ TEXT ·lnSumAVX512(SB), NOSPLIT, $0-80
 	MOVQ   n+0(FP), AX
 	MOVQ   x+8(FP), CX
 	SHRQ   $0x04, AX
+	TESTQ  AX, AX
 	JZ     lnSumAVX512_done
 
 lnSumAVX512_loop:
@@ -2545,6 +2559,7 @@ TEXT ·lnSumSqAVX512(SB), NOSPLIT, $0-88
 	MOVQ         n+0(FP), AX
 	MOVQ         x+8(FP), CX
 	SHRQ         $0x04, AX
+	TESTQ        AX, AX
 	JZ           lnSumSqAVX512_done
 
 lnSumSqAVX512_loop:
@@ -2572,6 +2587,7 @@ TEXT ·lnApplyAVX512(SB), NOSPLIT, $0-48
 	MOVQ         gain+24(FP), BX
 	MOVQ         b+32(FP), SI
 	SHRQ         $0x04, AX
+	TESTQ        AX, AX
 	JZ           lnApplyAVX512_done
 
 lnApplyAVX512_loop:
@@ -2606,6 +2622,7 @@ TEXT ·lnGradSumsAVX512(SB), NOSPLIT, $0-184
 	MOVQ         pg+32(FP), SI
 	MOVQ         pb+40(FP), DI
 	SHRQ         $0x04, AX
+	TESTQ        AX, AX
 	JZ           lnGradSumsAVX512_done
 
 lnGradSumsAVX512_loop:
@@ -2649,6 +2666,7 @@ TEXT ·lnGradApplyAVX512(SB), NOSPLIT, $0-56
 	MOVQ         dy+24(FP), BX
 	MOVQ         gain+32(FP), SI
 	SHRQ         $0x04, AX
+	TESTQ        AX, AX
 	JZ           lnGradApplyAVX512_done
 
 lnGradApplyAVX512_loop:
