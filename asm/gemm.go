@@ -18,9 +18,7 @@ func kernel(s isa, rows bool) {
 		kind = "Rows"
 	}
 	name := fmt.Sprintf("gemm%s%s", s.name, kind)
-	TEXT(name, NOSPLIT, signature)
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s computes the %d×%d tile C = alpha·A·B + beta·C (see asm/main.go).", name, s.mr, nr))
+	function(name, signature, fmt.Sprintf("%s computes the %d×%d tile C = alpha·A·B + beta·C (see asm/main.go).", name, s.mr, nr))
 
 	acc := s.vecs[:s.mr*s.nv]
 	bv := s.vecs[s.mr*s.nv : s.mr*s.nv+s.nv]
@@ -112,9 +110,7 @@ func kernel(s isa, rows bool) {
 func packRows(s isa) {
 	nr := s.nv * s.width
 	name := "pack" + s.name + "Rows"
-	TEXT(name, NOSPLIT, "func(k int, src *float32, lds int, dst *float32)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s copies k rows of %d floats, src[l·lds:][:%d], to dst[l·%d:] (see asm/main.go).", name, nr, nr, nr))
+	function(name, "func(k int, src *float32, lds int, dst *float32)", fmt.Sprintf("%s copies k rows of %d floats, src[l·lds:][:%d], to dst[l·%d:] (see asm/main.go).", name, nr, nr, nr))
 	k := Load(Param("k"), GP64())
 	src := Load(Param("src"), GP64())
 	lds := Load(Param("lds"), GP64())
@@ -138,9 +134,7 @@ func packRows(s isa) {
 func packCols(s isa) {
 	nr := s.nv * s.width
 	name := "pack" + s.name + "Cols"
-	TEXT(name, NOSPLIT, "func(k int, src *float32, idx [32]int32, dst *float32)")
-	Pragma("noescape")
-	Doc(fmt.Sprintf("%s sets dst[l·%d+j] = src[l+idx[j]] for l < k, j < %d (see asm/main.go).", name, nr, nr))
+	function(name, "func(k int, src *float32, idx [32]int32, dst *float32)", fmt.Sprintf("%s sets dst[l·%d+j] = src[l+idx[j]] for l < k, j < %d (see asm/main.go).", name, nr, nr))
 	k := Load(Param("k"), GP64())
 	src := Load(Param("src"), GP64())
 	dst := Mem{Base: Load(Param("dst"), GP64())}

@@ -87,3 +87,11 @@ func countdown(name string, n Register, body func(), after ...func()) {
 	VZEROUPPER()
 	RET()
 }
+
+// function starts a function of the given signature, whose pointer
+// arguments do not escape, with its doc comment.
+func function(name, signature string, doc ...string) {
+	TEXT(name, NOSPLIT, signature)
+	Pragma("noescape")
+	Doc(doc...)
+}

@@ -154,9 +154,7 @@ func tanh(k consts, x, x2, p, q, hi, lo VecPhysical) {
 // geluForward emits geluFwd<ISA>: model's biasGELUOp on n elements.
 func geluForward(s isa, k consts) {
 	name := "geluFwd" + s.name
-	TEXT(name, NOSPLIT, "func(n int, z, b, y, th *float32)")
-	Pragma("noescape")
-	Doc(name+" sets u = z[i]+b[i], th[i] = tanh(√(2/π)·(u + 0.044715·u³)) and",
+	function(name, "func(n int, z, b, y, th *float32)", name+" sets u = z[i]+b[i], th[i] = tanh(√(2/π)·(u + 0.044715·u³)) and",
 		fmt.Sprintf("y[i] = ½·u·(1 + th[i]) for i < n, n a multiple of %d, as model's biasGELUOp does.", s.width))
 	v := s.vecs
 	u, t, x2, p, q, hi, lo := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
@@ -183,9 +181,7 @@ func geluForward(s isa, k consts) {
 // geluBackward emits geluBwd<ISA>: model's biasGELUGradOp on n elements.
 func geluBackward(s isa, k consts) {
 	name := "geluBwd" + s.name
-	TEXT(name, NOSPLIT, "func(n int, z, b, th, dy, dz, db *float32)")
-	Pragma("noescape")
-	Doc(name+" sets u = z[i]+b[i], dz[i] = dy[i]·gelu'(u) from th[i] (see geluFwd) and",
+	function(name, "func(n int, z, b, th, dy, dz, db *float32)", name+" sets u = z[i]+b[i], dz[i] = dy[i]·gelu'(u) from th[i] (see geluFwd) and",
 		fmt.Sprintf("adds dz[i] to db[i], for i < n, n a multiple of %d, as model's biasGELUGradOp does.", s.width))
 	v := s.vecs
 	u, t, a, h, w, ones := v[0], v[1], v[2], v[3], v[4], v[5]
@@ -218,9 +214,7 @@ func geluBackward(s isa, k consts) {
 // causalSoftmaxRow.
 func softmaxExp(s isa, k consts) {
 	name := "softmaxExp" + s.name
-	TEXT(name, NOSPLIT, "func(n int, p, s *float32, scale, mx float32)")
-	Pragma("noescape")
-	Doc(name+" sets p[i] = expClamped(max(scale·(s[i] − mx), −87)) for i < n,",
+	function(name, "func(n int, p, s *float32, scale, mx float32)", name+" sets p[i] = expClamped(max(scale·(s[i] − mx), −87)) for i < n,",
 		fmt.Sprintf("n a multiple of %d, as model's causalSoftmaxRow does.", s.width))
 	v := s.vecs
 	sc, mx, lo, x, kk, r, t, q := v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
@@ -277,9 +271,7 @@ const (
 // adamW emits adamW<ISA>: train's AdamW update of n elements, in float64.
 func adamW(s isa) {
 	name := "adamW" + s.name
-	TEXT(name, NOSPLIT, "func(n int, p, grad, m, v *float32, c *[9]float64)")
-	Pragma("noescape")
-	Doc(name+" does train.AdamW's update of p[i], m[i] and v[i] from grad[i] in float64, for",
+	function(name, "func(n int, p, grad, m, v *float32, c *[9]float64)", name+" does train.AdamW's update of p[i], m[i] and v[i] from grad[i] in float64, for",
 		fmt.Sprintf("i < n, n a multiple of %d, with c = β1, 1−β1, β2, 1−β2, decay, 1−β1ᵗ, lr, 1−β2ᵗ, eps.", s.width/2))
 	lanes := s.width / 2
 	cp := Load(Param("c"), GP64())
@@ -374,9 +366,7 @@ func lnStats(s isa) {
 		if sq {
 			name, sig = "lnSumSq"+s.name, "func(n int, x *float32, mean float32) (acc [16]float32)"
 		}
-		TEXT(name, NOSPLIT, sig)
-		Pragma("noescape")
-		Doc(name+" returns in acc[l] the sum, in order, of the elements i ≡ l (mod 16) of x",
+		function(name, sig, name+" returns in acc[l] the sum, in order, of the elements i ≡ l (mod 16) of x",
 			"(squared after subtracting mean, for LnSumSq), for i < n, n a multiple of 16.")
 		nv := 16 / s.width
 		acc, t, mean := s.vecs[:nv], s.vecs[nv], s.vecs[nv+1]
@@ -402,9 +392,7 @@ func lnStats(s isa) {
 // lnApply emits lnApply<ISA>: y = ((x − mean)·rstd)·g + b.
 func lnApply(s isa) {
 	name := "lnApply" + s.name
-	TEXT(name, NOSPLIT, "func(n int, y, x, gain, b *float32, mean, rstd float32)")
-	Pragma("noescape")
-	Doc(name + " sets y[i] = ((x[i] − mean)·rstd)·g[i] + b[i] for i < n, n a multiple of 16.")
+	function(name, "func(n int, y, x, gain, b *float32, mean, rstd float32)", name+" sets y[i] = ((x[i] − mean)·rstd)·g[i] + b[i] for i < n, n a multiple of 16.")
 	mean, rstd, t := s.vecs[0], s.vecs[1], s.vecs[2]
 	VBROADCASTSS(paramAddr("mean"), mean)
 	VBROADCASTSS(paramAddr("rstd"), rstd)
@@ -422,9 +410,7 @@ func lnApply(s isa) {
 // backward pass over a row.
 func lnGrad(s isa) {
 	name := "lnGradSums" + s.name
-	TEXT(name, NOSPLIT, "func(n int, x, dy, gain, pg, pb *float32, mean, rstd float32) (s1, s2 [16]float32)")
-	Pragma("noescape")
-	Doc(name+" returns, with x̂ = (x[i] − mean)·rstd and ĝ = dy[i]·g[i], the lanes s1 of Σ ĝ and",
+	function(name, "func(n int, x, dy, gain, pg, pb *float32, mean, rstd float32) (s1, s2 [16]float32)", name+" returns, with x̂ = (x[i] − mean)·rstd and ĝ = dy[i]·g[i], the lanes s1 of Σ ĝ and",
 		"s2 of Σ ĝ·x̂, and adds dy[i]·x̂ to pg[i] and dy[i] to pb[i], for i < n, n a multiple of 16.")
 	nv := 16 / s.width
 	v := s.vecs
@@ -456,9 +442,7 @@ func lnGrad(s isa) {
 	})
 
 	name = "lnGradApply" + s.name
-	TEXT(name, NOSPLIT, "func(n int, dx, x, dy, gain *float32, mean, rstd, s1, s2 float32)")
-	Pragma("noescape")
-	Doc(name + " sets dx[i] = rstd·((dy[i]·g[i] − s1) − x̂·s2), x̂ = (x[i] − mean)·rstd, for i < n, n a multiple of 16.")
+	function(name, "func(n int, dx, x, dy, gain *float32, mean, rstd, s1, s2 float32)", name+" sets dx[i] = rstd·((dy[i]·g[i] − s1) − x̂·s2), x̂ = (x[i] − mean)·rstd, for i < n, n a multiple of 16.")
 	mean, rstd, sv1, sv2, xh, t := v[0], v[1], v[2], v[3], v[4], v[5]
 	for i, p := range []string{"mean", "rstd", "s1", "s2"} {
 		VBROADCASTSS(paramAddr(p), []VecPhysical{mean, rstd, sv1, sv2}[i])
