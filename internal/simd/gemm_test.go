@@ -166,3 +166,39 @@ func TestSelect(t *testing.T) {
 		t.Errorf("AVX-512: got the %d×%d kernel, want the 12×32 one", mr, nr)
 	}
 }
+
+// BenchmarkKernels times each kernel this CPU has, serially, on products
+// of the benchmark models' shapes (T2's MLP, T2's attention scores).
+func BenchmarkKernels(b *testing.B) {
+	shapes := []struct {
+		name    string
+		tA, tB  bool
+		m, n, k int
+	}{{"fc", false, false, 2048, 1024, 256}, {"fc-dx", false, true, 2048, 256, 1024}, {"fc-dW", true, false, 256, 1024, 2048}, {"QKt", false, true, 64, 256, 32}}
+	for _, g := range hostKernels() {
+		for _, sh := range shapes {
+			b.Run(g.Name+"/"+sh.name, func(b *testing.B) {
+				a, bb := make([]float32, sh.m*sh.k), make([]float32, sh.k*sh.n)
+				for i := range a {
+					a[i] = float32(i%7) - 3
+				}
+				for i := range bb {
+					bb[i] = float32(i%5) - 2
+				}
+				lda, ldb := sh.k, sh.n
+				if sh.tA {
+					lda = sh.m
+				}
+				if sh.tB {
+					ldb = sh.k
+				}
+				c := make([]float32, sh.m*sh.n)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					g.Sgemm(nil, sh.tA, sh.tB, sh.m, sh.n, sh.k, 1, a, lda, bb, ldb, 0, c, sh.n)
+				}
+				b.ReportMetric(float64(2*sh.m*sh.n*sh.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
