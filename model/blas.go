@@ -6,22 +6,29 @@ import (
 	"gorgonia.org/gorgonia"
 )
 
-// sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices with
-// the BLAS that gorgonia uses (gonum's pure Go one by default, OpenBLAS
-// with the openblas build tag), so the graph's own ops and gorgonia's
-// built-in ones always agree on the backend. op(A) is m×k, op(B) k×n and C
-// m×n; lda, ldb and ldc are the row strides, which lets callers multiply
-// strided views (one head's columns of the fused qkv matrix) without copies.
+// sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices.
+// op(A) is m×k, op(B) k×n and C m×n; lda, ldb and ldc are the row strides,
+// which lets callers multiply strided views (one head's columns of the
+// fused qkv matrix) without copies.
 //
-// Large products run on GOMAXPROCS goroutines, split into blocks of C
-// that depend only on the sizes; each element of C is computed whole by
-// one BLAS call, so the result does not depend on GOMAXPROCS. OpenBLAS
+// The pure Go build runs it on this CPU's assembly micro-kernels where it
+// has them (gemmInUse, from internal/simd), whose results depend only on
+// the sizes, on GOMAXPROCS goroutines. Otherwise it runs on the BLAS that
+// gorgonia uses (gonum's pure Go one, or OpenBLAS with the openblas build
+// tag). There, large products run on GOMAXPROCS goroutines, split into
+// blocks of C that depend only on the sizes; each element of C is
+// computed whole by one BLAS call, so the result does not depend on
+// GOMAXPROCS. OpenBLAS
 // (kept single-threaded) gets a few large row or column blocks. gonum gets
 // tiles of at most 64×192, small enough that its Sgemm runs each serially:
 // its own parallel split spawns a goroutine per 64×64 block and scales
 // badly (a transposed A runs slower on two cores than on one).
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
+		return
+	}
+	if gemmInUse != nil {
+		gemmInUse.Sgemm(gemmParallel, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	if blasTiles {
@@ -51,6 +58,9 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	sgemmSplit(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parts)
 }
+
+// gemmParallel runs the kernels' blocks on up to GOMAXPROCS goroutines.
+func gemmParallel(n int, fn func(lo, hi int)) { opParallel(n, 1, fn) }
 
 // sgemmSplit runs sgemm as parts blocks of C's rows, or of its columns if
 // it has more of those, on up to GOMAXPROCS goroutines.
@@ -101,12 +111,13 @@ func sgemm1(transA, transB bool, m, n, k int, alpha float32, a []float32, lda in
 }
 
 // sgemmNT computes c = alpha·a·bᵀ + beta·c for row-major a (n, k), b (m, k)
-// and c (n, m), with row strides lda, ldb, ldc. gonum's pure Go Sgemm is
+// and c (n, m), with row strides lda, ldb, ldc. gonum's pure Go Sgemm (the
+// pure Go build without micro-kernels) is
 // much slower with a transposed B (it takes dot products instead of
 // axpys), so on that backend b is first transposed into scratch (grown as
 // needed and returned for reuse).
 func sgemmNT(n, m, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, scratch []float32) []float32 {
-	if !transposeForNT {
+	if !transposeForNT || gemmInUse != nil {
 		sgemm(false, true, n, m, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return scratch
 	}
@@ -129,7 +140,7 @@ func sgemmNT(n, m, k int, alpha float32, a []float32, lda int, b []float32, ldb 
 // over k in the same order with the same products, so the result is
 // bitwise the same either way (TestSgemm checks it).
 func sgemmTN(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, scratch []float32) []float32 {
-	if !blasTiles || runtime.GOMAXPROCS(0) == 1 || m*n*k < 1<<22 {
+	if !blasTiles || gemmInUse != nil || runtime.GOMAXPROCS(0) == 1 || m*n*k < 1<<22 {
 		sgemm(true, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return scratch
 	}

