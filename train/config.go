@@ -27,7 +27,7 @@ type Config struct {
 	// Model names a size (model.Sizes: nano, tiny, ...); its vocabulary is
 	// the tokenizer's and its context Context. Exclusive with ModelConfig;
 	// with InitCheckpoint both may be empty.
-	Model string `json:"model,omitempty" flag:"model-size" usage:"nano, tiny, small, medium or large"`
+	Model string `json:"model,omitempty" flag:"model-size" usage:"nano, tiny, small, medium, large or xl"`
 	// ModelConfig is an explicit model shape (its vocab must cover the
 	// tokenizer's, its context must equal Context when that is set).
 	ModelConfig *model.Config `json:"model_config,omitempty"`
