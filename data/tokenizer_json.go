@@ -43,6 +43,15 @@ func (t *Tokenizer) Save(dir string) error {
 	})
 }
 
+// JSON returns the bytes Save writes.
+func (t *Tokenizer) JSON() []byte {
+	var b bytes.Buffer
+	bw := bufio.NewWriter(&b)
+	t.writeJSON(bw)
+	_ = bw.Flush() // a bytes.Buffer does not fail
+	return b.Bytes()
+}
+
 // jsonString returns s as a JSON string, without HTML escaping.
 func jsonString(s string) string {
 	var b bytes.Buffer
