@@ -248,7 +248,6 @@ func TestTrainInitHF(t *testing.T) {
 	}
 }
 
-
 // Malformed or hostile directories get an error that names the file and
 // the problem; none panics.
 func TestLoadHFCheckpointRejects(t *testing.T) {
