@@ -453,3 +453,27 @@ func TestHFConfigRejects(t *testing.T) {
 		t.Errorf("oversized config: %v", err)
 	}
 }
+
+// FuzzParseHFConfig feeds arbitrary bytes to the config reader, which must
+// never panic, and whose accepted configs write back to themselves.
+func FuzzParseHFConfig(f *testing.F) {
+	f.Add([]byte(gpt2HubConfig))
+	for _, c := range hfTestConfigs {
+		b, _ := HFConfigJSON(c, 0)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"model_type":"gpt2","vocab_size":1e9}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := parseHFConfig(b)
+		if err != nil {
+			return
+		}
+		out, err := HFConfigJSON(c, 0)
+		if err != nil {
+			t.Fatalf("accepted %v, cannot write it: %v", c, err)
+		}
+		if again, err := parseHFConfig(out); err != nil || again != c {
+			t.Fatalf("%v wrote back as %v, %v", c, again, err)
+		}
+	})
+}
