@@ -133,8 +133,8 @@ type TrainPhase struct {
 	// tokenizer (the tokenizer phase copies it instead of training one:
 	// tokenizer.vocab_size and model.size are then unused). Left out of
 	// the hash when empty.
-	Init string `yaml:"init,omitempty" json:"init,omitempty"`
-	Batch int `yaml:"batch" json:"batch"`
+	Init  string `yaml:"init,omitempty" json:"init,omitempty"`
+	Batch int    `yaml:"batch" json:"batch"`
 	// Datasets are the train sets concatenated: hhh and/or backdoor.
 	Datasets    []string `yaml:"datasets" json:"datasets"`
 	LR          float64  `yaml:"lr" json:"lr"`
