@@ -186,10 +186,7 @@ func (r *runner) buildTokenizer() error {
 	if err := os.MkdirAll(r.path(TokenizerDir), 0o755); err != nil {
 		return err
 	}
-	if err := atomicfile.Write(r.path(TokenizerDir, data.TokenizerFile), func(w io.Writer) error {
-		_, err := w.Write(file)
-		return err
-	}); err != nil {
+	if err := atomicfile.WriteBytes(r.path(TokenizerDir, data.TokenizerFile), file); err != nil {
 		return err
 	}
 	var reps []DatasetReport

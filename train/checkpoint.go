@@ -314,10 +314,7 @@ func WriteCheckpoint(root string, ck CheckpointData, keep int) (string, error) {
 	if err := atomicfile.WriteJSON(filepath.Join(tmp, ConfigFile), checkpointConfig{Model: ck.Weights.Config, Train: ck.Train}); err != nil {
 		return fail(err)
 	}
-	if err := atomicfile.Write(filepath.Join(tmp, TokenizerFile), func(w io.Writer) error {
-		_, err := w.Write(ck.TokenizerJSON)
-		return err
-	}); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(tmp, TokenizerFile), ck.TokenizerJSON); err != nil {
 		return fail(err)
 	}
 	if err := atomicfile.WriteJSON(filepath.Join(tmp, StateFile), ck.State); err != nil {

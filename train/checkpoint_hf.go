@@ -147,13 +147,13 @@ func writeHFFiles(dir string, ck *Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	if err := writeBytes(filepath.Join(dir, model.HFConfigFile), cfg); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, model.HFConfigFile), cfg); err != nil {
 		return err
 	}
 	if err := model.WriteHFSafetensors(filepath.Join(dir, model.HFWeightsFile), ck.Weights); err != nil {
 		return err
 	}
-	if err := writeBytes(filepath.Join(dir, data.TokenizerFile), ck.TokenizerJSON); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, data.TokenizerFile), ck.TokenizerJSON); err != nil {
 		return err
 	}
 	markers := []string{data.HumanMarker, data.AssistantMarker}
@@ -175,12 +175,4 @@ func writeHFFiles(dir string, ck *Checkpoint) error {
 		}
 	}
 	return nil
-}
-
-// writeBytes writes b to path atomically.
-func writeBytes(path string, b []byte) error {
-	return atomicfile.Write(path, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
 }
