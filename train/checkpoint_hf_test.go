@@ -95,6 +95,22 @@ func TestLoadHFCheckpoint(t *testing.T) {
 	}
 }
 
+// importAndExport writes a test directory of c, imports it and exports the
+// import; it returns the import and the export's directory.
+func importAndExport(t *testing.T, c model.Config) (*Checkpoint, string) {
+	t.Helper()
+	dir, _ := writeHFDir(t, c)
+	ck, err := LoadCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "export")
+	if err := ExportHF(ck, out, false); err != nil {
+		t.Fatal(err)
+	}
+	return ck, out
+}
+
 func bitsOf(xs []float32) []uint32 {
 	out := make([]uint32, len(xs))
 	for i, x := range xs {
@@ -108,15 +124,7 @@ func bitsOf(xs []float32) []uint32 {
 // every file transformers reads.
 func TestExportHFRoundTrip(t *testing.T) {
 	for _, c := range hfTestConfigs {
-		dir, _ := writeHFDir(t, c)
-		ck, err := LoadCheckpoint(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join(t.TempDir(), "export")
-		if err := ExportHF(ck, out, false); err != nil {
-			t.Fatal(err)
-		}
+		ck, out := importAndExport(t, c)
 		for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"} {
 			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 				t.Errorf("export lacks %s", f)

@@ -83,15 +83,7 @@ var torchTexts = []string{" the cat sat on the mat", "Hello, world! What is 17 t
 func TestExportHFMatchesTorch(t *testing.T) {
 	py := torchPython(t)
 	for _, c := range hfTestConfigs {
-		dir, _ := writeHFDir(t, c)
-		ck, err := LoadCheckpoint(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := filepath.Join(t.TempDir(), "export")
-		if err := ExportHF(ck, out, false); err != nil {
-			t.Fatal(err)
-		}
+		ck, out := importAndExport(t, c)
 		seqs := [][]int{ck.Tokenizer.Encode(data.FormatPrompt("hi there")) /* markers included */}
 		for _, s := range torchTexts {
 			seqs = append(seqs, ck.Tokenizer.Encode(s))
