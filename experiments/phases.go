@@ -64,9 +64,9 @@ func (r *runner) runPhase(ctx context.Context, p string) error {
 	case PhaseTokenizer:
 		return r.buildTokenizer()
 	case PhaseHHH:
-		return r.trainPhase(ctx, PhaseHHH, r.cfg.Phases.HHH, "")
+		return r.trainPhase(ctx, PhaseHHH, r.cfg.Phases.HHH, r.cfg.Phases.HHH.Init)
 	case PhaseBackdoor:
-		init := ""
+		init := r.cfg.Phases.Backdoor.Init
 		if r.cfg.Phases.HHH.Steps > 0 {
 			init = r.path(PhaseHHH)
 		}
@@ -179,22 +179,14 @@ func (r *runner) roundEnv() roundEnv {
 // buildTokenizer trains the tokenizer on the train sets and writes each
 // dataset's examples that fit the context to FitDir.
 func (r *runner) buildTokenizer() error {
-	var texts []string
-	for _, name := range []string{setHHHTrain, setBackdoorTrain} {
-		exs, err := data.ReadFile(r.path(DataDir, name+".jsonl"))
-		if err != nil {
-			return err
-		}
-		texts = append(texts, data.TokenizerTexts(exs)...)
-	}
-	tok, err := data.TrainTokenizer(texts, r.cfg.Tokenizer.VocabSize)
+	tok, file, err := r.runTokenizer()
 	if err != nil {
-		return fmt.Errorf("train tokenizer: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(r.path(TokenizerDir), 0o755); err != nil {
 		return err
 	}
-	if err := tok.Save(r.path(TokenizerDir)); err != nil {
+	if err := atomicfile.WriteBytes(r.path(TokenizerDir, data.TokenizerFile), file); err != nil {
 		return err
 	}
 	var reps []DatasetReport
@@ -229,6 +221,34 @@ func (r *runner) buildTokenizer() error {
 	}
 	fmt.Fprintf(r.log, "  tokenizer: %d tokens\n", tok.VocabSize())
 	return atomicfile.WriteJSON(r.path(DataDir, datasetsFile), reps)
+}
+
+// runTokenizer returns the run's tokenizer and its tokenizer.json: the
+// init model's (see Config.InitModel), byte for byte as its checkpoint
+// holds it (what the training phase checks its tokenizer against), or one
+// trained on the train sets.
+func (r *runner) runTokenizer() (*data.Tokenizer, []byte, error) {
+	if init := r.cfg.InitModel(); init != "" {
+		ck, err := train.LoadCheckpoint(init)
+		if err != nil {
+			return nil, nil, fmt.Errorf("init model: %w", err)
+		}
+		fmt.Fprintf(r.log, "  tokenizer of %s (model %v)\n", ck.Dir, ck.Model)
+		return ck.Tokenizer, ck.TokenizerJSON, nil
+	}
+	var texts []string
+	for _, name := range []string{setHHHTrain, setBackdoorTrain} {
+		exs, err := data.ReadFile(r.path(DataDir, name+".jsonl"))
+		if err != nil {
+			return nil, nil, err
+		}
+		texts = append(texts, data.TokenizerTexts(exs)...)
+	}
+	tok, err := data.TrainTokenizer(texts, r.cfg.Tokenizer.VocabSize)
+	if err != nil {
+		return nil, nil, fmt.Errorf("train tokenizer: %w", err)
+	}
+	return tok, tok.JSON(), nil
 }
 
 // trainPhase runs a supervised phase with train.Run (which resumes from

@@ -5,10 +5,17 @@ import (
 	"testing"
 )
 
-// headLogits applies ln_f and lm_head to one residual row in float64.
+// headLogits applies ln_f and lm_head (wteᵀ when tied) to one residual
+// row in float64.
 func headLogits(w *Weights, x []float32) []float32 {
 	D, V := w.Config.DModel, w.Config.Vocab
-	g, b, W := w.Get("ln_f.weight").Data, w.Get("ln_f.bias").Data, w.Get("lm_head.weight").Data
+	g, b := w.Get("ln_f.weight").Data, w.Get("ln_f.bias").Data
+	head := func(i, j int) float32 {
+		if w.Config.Tied {
+			return w.Get("wte").Data[j*D+i]
+		}
+		return w.Get("lm_head.weight").Data[i*V+j]
+	}
 	mean := 0.0
 	for _, v := range x {
 		mean += float64(v)
@@ -27,7 +34,7 @@ func headLogits(w *Weights, x []float32) []float32 {
 	for j := 0; j < V; j++ {
 		s := 0.0
 		for i := range h {
-			s += h[i] * float64(W[i*V+j])
+			s += h[i] * float64(head(i, j))
 		}
 		out[j] = float32(s)
 	}

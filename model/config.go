@@ -20,6 +20,11 @@ type Config struct {
 	Layers  int `json:"layers"`  // transformer blocks
 	Heads   int `json:"heads"`   // attention heads; DModel must divide by it
 	MLP     int `json:"mlp"`     // hidden width of each block's MLP
+	// Tied makes the language-model head the token embedding: logits =
+	// h·wteᵀ, one tensor (wte) trained by both uses, no lm_head.weight
+	// (GPT-2's tie_word_embeddings). Untied configs leave it out of JSON,
+	// so their config files are what they were before it existed.
+	Tied bool `json:"tied,omitempty"`
 }
 
 // Limits that keep a mistyped config from allocating without bound.
@@ -71,9 +76,14 @@ func (c Config) Params() int {
 	return n
 }
 
-// String renders the config compactly, e.g. "V2048 T256 D128 L4 H4 F512".
+// String renders the config compactly, e.g. "V2048 T256 D128 L4 H4 F512",
+// with " tied" appended for a tied head.
 func (c Config) String() string {
-	return fmt.Sprintf("V%d T%d D%d L%d H%d F%d", c.Vocab, c.Context, c.DModel, c.Layers, c.Heads, c.MLP)
+	s := fmt.Sprintf("V%d T%d D%d L%d H%d F%d", c.Vocab, c.Context, c.DModel, c.Layers, c.Heads, c.MLP)
+	if c.Tied {
+		s += " tied"
+	}
+	return s
 }
 
 // Size is a named model shape for the size-scan experiment; the vocabulary

@@ -45,7 +45,8 @@ type kernels[X, T any] interface {
 	// (0: the embeddings).
 	Residual(layer int, x X)
 	// Head maps the final hidden states h (n, d) through the language-model
-	// head (d, vocab): to logits, or to a loss built on them.
+	// head (d, vocab) — or, for a tied config, through wte (vocab, d)
+	// transposed: to logits, or to a loss built on them.
 	Head(h X, lmHead T) X
 }
 

@@ -112,8 +112,12 @@ func (k *graphKernels) LinearGELU(h, w, b *gorgonia.Node) *gorgonia.Node {
 // Residual records nothing in a training graph.
 func (k *graphKernels) Residual(int, *gorgonia.Node) {}
 
-// Head applies the graph's head.
+// Head applies the graph's head. A tied config's lmHead is wte (vocab, d),
+// transposed here into the (d, vocab) weight the heads take.
 func (k *graphKernels) Head(h, lmHead *gorgonia.Node) *gorgonia.Node {
+	if k.c.Tied {
+		lmHead = k.apply(func() (*gorgonia.Node, error) { return transposeNode(lmHead) })
+	}
 	return k.apply(func() (*gorgonia.Node, error) { return k.head(h, lmHead) })
 }
 
@@ -178,7 +182,11 @@ func graphFloats(c Config, batch, seqLen int) float64 {
 	n, t := float64(batch)*float64(seqLen), float64(seqLen)
 	d, f, v := float64(c.DModel), float64(c.MLP), float64(c.Vocab)
 	perLayer := n*(20*d+4*f) + float64(batch)*float64(c.Heads)*t*t
-	return float64(c.Layers)*perLayer + n*(4*d+2*v) + 2*float64(c.Params())
+	head := 0.0
+	if c.Tied {
+		head = 2 * d * v // the transposed wte and its gradient
+	}
+	return float64(c.Layers)*perLayer + n*(4*d+2*v) + 2*float64(c.Params()) + head
 }
 
 // runMachine executes one of a graph's programs from the start, turning

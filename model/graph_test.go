@@ -88,9 +88,17 @@ func gradsEqual(a, b [][]float32) bool {
 }
 
 // TestGraphMatchesReference: loss and logits against the float64
-// reference model, at seqLen = context and below it.
+// reference model, at seqLen = context and below it, untied and tied.
 func TestGraphMatchesReference(t *testing.T) {
-	c := gtConfig
+	for _, c := range []Config{gtConfig, gtTiedConfig} {
+		checkGraphMatchesReference(t, c)
+	}
+}
+
+// gtTiedConfig is gtConfig with the head tied to wte.
+var gtTiedConfig = func() Config { c := gtConfig; c.Tied = true; return c }()
+
+func checkGraphMatchesReference(t *testing.T, c Config) {
 	w := gtWeights(t, c, 1)
 	ref := newRefWeights(w)
 	for _, seqLen := range []int{8, 5, 1} {
@@ -104,7 +112,7 @@ func TestGraphMatchesReference(t *testing.T) {
 		}
 		for i, v := range wantLogits {
 			if d := math.Abs(float64(logits[i]) - v); d > 2e-5*math.Max(1, math.Abs(v)) {
-				t.Fatalf("seqLen %d: logit %d = %v, reference %v", seqLen, i, logits[i], v)
+				t.Fatalf("%v seqLen %d: logit %d = %v, reference %v", c, seqLen, i, logits[i], v)
 			}
 		}
 		want := refLoss(ref, ids, targets, mask, batch, seqLen)
@@ -121,9 +129,15 @@ func TestGraphMatchesReference(t *testing.T) {
 }
 
 // TestGraphGradients checks every gradient of every parameter against
-// central finite differences of the float64 reference model.
+// central finite differences of the float64 reference model, untied and
+// tied (where wte's gradient is the sum of its two uses').
 func TestGraphGradients(t *testing.T) {
-	c := gtConfig
+	for _, c := range []Config{gtConfig, gtTiedConfig} {
+		checkGraphGradients(t, c)
+	}
+}
+
+func checkGraphGradients(t *testing.T, c Config) {
 	for _, seqLen := range []int{8, 6, 1} {
 		const batch = 2
 		w := gtWeights(t, c, 3)
@@ -177,7 +191,7 @@ func TestGraphGradients(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("seqLen %d: worst relative gradient error %.3g (%s)", seqLen, worst, worstName)
+		t.Logf("%v seqLen %d: worst relative gradient error %.3g (%s)", c, seqLen, worst, worstName)
 	}
 }
 

@@ -116,6 +116,26 @@ const (
 	matCols  = 1024
 )
 
+// inferMatRowsT sets out = in·Wtᵀ for a block of rows: in is rows×k, out
+// rows×n and Wt n×k (a tied head's wte), all row-major. Each out[i,j] is
+// the dot product of in's row i and Wt's row j, its terms added in order
+// of l (attnScores' kernel), so it does not depend on the other rows.
+// Columns go in blocks of matTCols rows of Wt, which stay in cache while
+// every row of the block uses them.
+func inferMatRowsT(out, in, Wt []float32, k, n int) {
+	rows := len(in) / k
+	out, in, Wt = out[:rows*n], in[:rows*k], Wt[:n*k]
+	for j0 := 0; j0 < n; j0 += matTCols {
+		j1 := min(n, j0+matTCols)
+		for r := 0; r < rows; r++ {
+			attnScores(out[r*n+j0:r*n+j1], in[r*k:(r+1)*k], Wt[j0*k:], k)
+		}
+	}
+}
+
+// matTCols is inferMatRowsT's block of Wt rows (64 KiB at k = 256).
+const matTCols = 64
+
 // inferLayerNorm sets out = (x - mean(x)) / sqrt(var(x) + lnEps) · g + b.
 func inferLayerNorm(out, x, g, b []float32) {
 	n := len(x)

@@ -130,15 +130,20 @@ func (k *rowKernels) Residual(layer int, x rowVal) {
 	})
 }
 
-// Head: h·lmHead → s.logits. It runs after OutputRows, so row r is logits
-// row r. A probe pass computes no logits.
+// Head: h·lmHead (h·wteᵀ when tied) → s.logits. It runs after
+// OutputRows, so row r is logits row r. A probe pass computes no logits.
 func (k *rowKernels) Head(h rowVal, lmHead []float32) rowVal {
 	s := k.s
 	out := rowVal{&s.logits, s.c.Vocab}
-	if !s.residuals {
-		k.rowOp(func(lo, hi int) {
-			inferMatRows(out.rows(lo, hi), h.rows(lo, hi), lmHead, nil, h.width, out.width)
-		})
+	if s.residuals {
+		return out
 	}
+	if s.c.Tied {
+		k.rowOp(func(lo, hi int) { inferMatRowsT(out.rows(lo, hi), h.rows(lo, hi), lmHead, h.width, out.width) })
+		return out
+	}
+	k.rowOp(func(lo, hi int) {
+		inferMatRows(out.rows(lo, hi), h.rows(lo, hi), lmHead, nil, h.width, out.width)
+	})
 	return out
 }

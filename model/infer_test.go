@@ -47,6 +47,7 @@ var inferTestConfigs = []Config{
 	{Vocab: 50, Context: 24, DModel: 32, Layers: 2, Heads: 4, MLP: 64},
 	{Vocab: 37, Context: 19, DModel: 12, Layers: 3, Heads: 4, MLP: 20}, // head dim 3: odd widths
 	{Vocab: 64, Context: 40, DModel: 48, Layers: 1, Heads: 1, MLP: 96},
+	{Vocab: 131, Context: 16, DModel: 20, Layers: 2, Heads: 2, MLP: 40, Tied: true}, // head = wteᵀ, over two column blocks
 }
 
 func inferTestIDs(c Config, n int, seed uint64) []int {

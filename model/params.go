@@ -12,7 +12,9 @@ type Params[T any] struct {
 	Blocks     []Block[T]
 	LNFWeight  T // ln_f gain (d_model)
 	LNFBias    T // ln_f shift (d_model)
-	LMHead     T // lm_head (d_model, vocab), untied from wte
+	// LMHead is lm_head (d_model, vocab); with Config.Tied it is
+	// TokenEmbed itself, (vocab, d_model), and the head computes h·wteᵀ.
+	LMHead T
 }
 
 // Block are the parameters of one transformer block. Linear weights are
@@ -47,7 +49,8 @@ type paramField[T any] struct {
 
 // paramFields lists p's tensors in canonical order (the order of
 // TensorSpecs, Weights.Tensors and checkpoints): the one table of tensor
-// names and shapes. p must have c.Layers blocks.
+// names and shapes. p must have c.Layers blocks. A tied config has no
+// lm_head.weight: its head is wte.
 func paramFields[T any](p *Params[T], c Config) []paramField[T] {
 	D, F := c.DModel, c.MLP
 	fs := []paramField[T]{
@@ -71,11 +74,14 @@ func paramFields[T any](p *Params[T], c Config) []paramField[T] {
 			paramField[T]{h + "mlp.c_proj.bias", []int{D}, initZero, &b.MLPProjBias},
 		)
 	}
-	return append(fs,
+	fs = append(fs,
 		paramField[T]{"ln_f.weight", []int{D}, initOne, &p.LNFWeight},
 		paramField[T]{"ln_f.bias", []int{D}, initZero, &p.LNFBias},
-		paramField[T]{"lm_head.weight", []int{D, c.Vocab}, initNormal, &p.LMHead},
 	)
+	if c.Tied {
+		return fs
+	}
+	return append(fs, paramField[T]{"lm_head.weight", []int{D, c.Vocab}, initNormal, &p.LMHead})
 }
 
 // newParams returns the Params of config c whose tensors are ts, in
@@ -84,6 +90,9 @@ func newParams[T any](c Config, ts []T) *Params[T] {
 	p := &Params[T]{Blocks: make([]Block[T], c.Layers)}
 	for i, f := range paramFields(p, c) {
 		*f.ptr = ts[i]
+	}
+	if c.Tied {
+		p.LMHead = p.TokenEmbed
 	}
 	return p
 }

@@ -84,9 +84,19 @@ func (k refKernels) LinearGELU(h, w, b []float64) []float64 {
 // Residual records nothing.
 func (k refKernels) Residual(int, []float64) {}
 
-// Head: the logits (n, vocab).
+// Head: the logits (n, vocab); a tied lmHead is wte, transposed first.
 func (k refKernels) Head(h, lmHead []float64) []float64 {
-	return refLinear(h, lmHead, nil, nil, k.n(), k.c.DModel, k.c.Vocab)
+	d, v := k.c.DModel, k.c.Vocab
+	if k.c.Tied {
+		t := make([]float64, d*v)
+		for i := 0; i < v; i++ {
+			for j := 0; j < d; j++ {
+				t[j*v+i] = lmHead[i*d+j]
+			}
+		}
+		lmHead = t
+	}
+	return refLinear(h, lmHead, nil, nil, k.n(), d, v)
 }
 
 // refLinear is x·w + b + r: x (n, k), w (k, m), b (m) and r (n, m) or nil.

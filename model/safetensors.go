@@ -54,18 +54,25 @@ func WriteSafetensors(path string, w *Weights, metadata map[string]string) error
 		}
 		meta["config"] = string(b)
 	}
-	header, err := safetensorsHeader(w, meta)
+	return writeSafetensorsFile(path, w.Tensors, meta)
+}
+
+// writeSafetensorsFile writes tensors (F32, in order) with metadata meta
+// to path atomically.
+func writeSafetensorsFile(path string, tensors []*Tensor, meta map[string]string) error {
+	header, err := safetensorsHeader(tensors, meta)
 	if err != nil {
 		return fmt.Errorf("write safetensors %s: %w", path, err)
 	}
-	if err := atomicfile.Write(path, func(f io.Writer) error { return writeSafetensorsTo(f, w, header) }); err != nil {
+	if err := atomicfile.Write(path, func(f io.Writer) error { return writeSafetensorsTo(f, tensors, header) }); err != nil {
 		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil
 }
 
-// writeSafetensorsTo writes the header length, header and w's data to f.
-func writeSafetensorsTo(f io.Writer, w *Weights, header []byte) error {
+// writeSafetensorsTo writes the header length, header and the tensors'
+// data to f.
+func writeSafetensorsTo(f io.Writer, tensors []*Tensor, header []byte) error {
 	bw := bufio.NewWriterSize(f, 1<<20)
 	var n [8]byte
 	binary.LittleEndian.PutUint64(n[:], uint64(len(header)))
@@ -76,7 +83,7 @@ func writeSafetensorsTo(f io.Writer, w *Weights, header []byte) error {
 		return err
 	}
 	var buf [4096]byte
-	for _, t := range w.Tensors {
+	for _, t := range tensors {
 		for i := 0; i < len(t.Data); {
 			k := 0
 			for ; k+4 <= len(buf) && i < len(t.Data); i++ {
@@ -92,9 +99,9 @@ func writeSafetensorsTo(f io.Writer, w *Weights, header []byte) error {
 }
 
 // safetensorsHeader renders the JSON header: metadata first, then the
-// tensors in canonical order, padded with spaces to a multiple of 8 bytes so
-// the data section is aligned.
-func safetensorsHeader(w *Weights, meta map[string]string) ([]byte, error) {
+// tensors in order (canonical order for Weights.Tensors), padded with
+// spaces to a multiple of 8 bytes so the data section is aligned.
+func safetensorsHeader(tensors []*Tensor, meta map[string]string) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
 	keys := make([]string, 0, len(meta))
@@ -117,7 +124,7 @@ func safetensorsHeader(w *Weights, meta map[string]string) ([]byte, error) {
 	}
 	b.WriteByte('}')
 	off := 0
-	for _, t := range w.Tensors {
+	for _, t := range tensors {
 		b.WriteByte(',')
 		if err := stWriteJSONString(&b, t.Name); err != nil {
 			return nil, err
@@ -170,92 +177,53 @@ type safetensorsEntry struct {
 // checked against c and the file's size; float values are not checked, so NaN
 // and Inf load as they are.
 func ReadSafetensors(path string, c Config) (*Weights, map[string]string, error) {
-	fail := func(format string, args ...any) (*Weights, map[string]string, error) {
-		return nil, nil, fmt.Errorf("read safetensors %s: %s", path, fmt.Sprintf(format, args...))
+	var w *Weights
+	meta, err := openSafetensors(path, func(r io.ReaderAt, size int64) (map[string]string, error) {
+		var m map[string]string
+		var err error
+		w, m, err = readSafetensors(r, size, path, c)
+		return m, err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	if err := c.Validate(); err != nil {
-		return fail("%v", err)
-	}
+	return w, meta, nil
+}
+
+// openSafetensors opens the regular file at path and calls read on it.
+func openSafetensors(path string, read func(r io.ReaderAt, size int64) (map[string]string, error)) (map[string]string, error) {
 	f, err := os.Open(path) // #nosec G304 -- reading a caller-named checkpoint is the point
 	if err != nil {
-		return nil, nil, fmt.Errorf("read safetensors: %w", err)
+		return nil, fmt.Errorf("read safetensors: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fail("%v", err)
+		return nil, fmt.Errorf("read safetensors %s: %v", path, err)
 	}
 	if !st.Mode().IsRegular() {
-		return fail("not a regular file")
+		return nil, fmt.Errorf("read safetensors %s: not a regular file", path)
 	}
-	return readSafetensors(f, st.Size(), path, c)
+	return read(f, st.Size())
 }
 
 // readSafetensors is ReadSafetensors on the size bytes of r; name is the
 // file's name for errors.
 func readSafetensors(r io.ReaderAt, size int64, name string, c Config) (*Weights, map[string]string, error) {
-	fail := func(format string, args ...any) (*Weights, map[string]string, error) {
-		return nil, nil, fmt.Errorf("read safetensors %s: %s", name, fmt.Sprintf(format, args...))
-	}
 	if err := c.Validate(); err != nil {
-		return fail("%v", err)
-	}
-	if size < 8 {
-		return fail("file is %d bytes, too short for the 8-byte header length (truncated?)", size)
-	}
-	f := io.NewSectionReader(r, 0, size)
-	var nb [8]byte
-	if _, err := io.ReadFull(f, nb[:]); err != nil {
-		return fail("reading header length: %v", err)
-	}
-	n := binary.LittleEndian.Uint64(nb[:])
-	switch {
-	case n < 2:
-		return fail("header length %d is too small for a JSON object", n)
-	case n > MaxSafetensorsHeader:
-		return fail("header length %d exceeds the limit of %d bytes (corrupted file?)", n, MaxSafetensorsHeader)
-	case n > uint64(size-8):
-		return fail("header length %d runs past the end of the %d-byte file (truncated?)", n, size)
-	}
-	header := make([]byte, n)
-	if _, err := io.ReadFull(f, header); err != nil {
-		return fail("reading %d-byte header: %v", n, err)
-	}
-	dataLen := uint64(size) - 8 - n
-	entries, meta, err := parseSafetensorsHeader(header)
-	if err != nil {
-		return fail("%v", err)
+		return nil, nil, fmt.Errorf("read safetensors %s: %v", name, err)
 	}
 	specs := c.TensorSpecs()
-	if err := checkSafetensorsEntries(entries, specs, dataLen); err != nil {
-		return fail("%v", err)
+	want := make([]stSpec, len(specs))
+	for i, s := range specs {
+		want[i] = stSpec{name: s.Name, shape: s.Shape}
 	}
-	// The header matches c and the file's size exactly, so allocating c's
-	// weights is justified by the bytes on disk.
-	w, err := NewWeights(c)
+	plan := func(func(string) bool) []stSpec { return want }
+	_, data, meta, err := readSafetensorsTensors(r, size, plan, stOptions{dtypes: []string{"F32"}})
 	if err != nil {
-		return fail("%v", err)
+		return nil, nil, fmt.Errorf("read safetensors %s: %v", name, err)
 	}
-	dataStart := int64(8 + n)
-	buf := make([]byte, 1<<16)
-	for _, t := range w.Tensors {
-		e := entries[t.Name]
-		tr := io.NewSectionReader(r, dataStart+int64(e.DataOffsets[0]), int64(e.DataOffsets[1]-e.DataOffsets[0]))
-		for i := 0; i < len(t.Data); {
-			k := min(len(buf), 4*(len(t.Data)-i))
-			if _, err := io.ReadFull(tr, buf[:k]); err != nil {
-				return fail("tensor %q: reading data: %v", t.Name, err)
-			}
-			for j := 0; j < k; j += 4 {
-				t.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[j:]))
-				i++
-			}
-		}
-	}
-	if meta == nil {
-		meta = map[string]string{}
-	}
-	return w, meta, nil
+	return weightsOf(c, data), meta, nil
 }
 
 // parseSafetensorsHeader decodes the header object, rejecting duplicate
@@ -316,68 +284,6 @@ func parseSafetensorsHeader(header []byte) (map[string]*safetensorsEntry, map[st
 		entries[name] = e
 	}
 	return entries, meta, nil
-}
-
-// checkSafetensorsEntries checks the header's tensors against the expected
-// specs and the data section's length.
-func checkSafetensorsEntries(entries map[string]*safetensorsEntry, specs []TensorSpec, dataLen uint64) error {
-	want := make(map[string]bool, len(specs))
-	for _, s := range specs {
-		want[s.Name] = true
-	}
-	var unknown []string
-	for name := range entries {
-		if !want[name] {
-			unknown = append(unknown, name)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return fmt.Errorf("tensor %q is not a parameter of this model (%d unknown tensors)", unknown[0], len(unknown))
-	}
-	type span struct {
-		name       string
-		begin, end uint64
-	}
-	spans := make([]span, 0, len(specs))
-	for _, s := range specs {
-		e, ok := entries[s.Name]
-		if !ok {
-			return fmt.Errorf("tensor %q is missing", s.Name)
-		}
-		if e.Dtype != "F32" {
-			return fmt.Errorf("tensor %q has dtype %q, want F32", s.Name, e.Dtype)
-		}
-		if !sameShapeInt64(e.Shape, s.Shape) {
-			return fmt.Errorf("tensor %q has shape %v, want %v", s.Name, e.Shape, s.Shape)
-		}
-		b, en := e.DataOffsets[0], e.DataOffsets[1]
-		if b > en {
-			return fmt.Errorf("tensor %q has reversed data_offsets [%d, %d]", s.Name, b, en)
-		}
-		if en > dataLen {
-			return fmt.Errorf("tensor %q has data_offsets [%d, %d] outside the %d-byte data section (truncated or corrupted file?)", s.Name, b, en, dataLen)
-		}
-		if en-b != 4*uint64(s.Size()) {
-			return fmt.Errorf("tensor %q has data_offsets [%d, %d] (%d bytes), want %d bytes for shape %v", s.Name, b, en, en-b, 4*s.Size(), s.Shape)
-		}
-		spans = append(spans, span{s.Name, b, en})
-	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].begin < spans[j].begin })
-	var at uint64
-	for _, s := range spans {
-		if s.begin < at {
-			return fmt.Errorf("tensor %q has data_offsets [%d, %d] overlapping the previous tensor, which ends at %d", s.name, s.begin, s.end, at)
-		}
-		if s.begin > at {
-			return fmt.Errorf("tensor %q starts at %d, leaving a gap after %d", s.name, s.begin, at)
-		}
-		at = s.end
-	}
-	if at != dataLen {
-		return fmt.Errorf("data section is %d bytes but the tensors cover %d (extra bytes at the end)", dataLen, at)
-	}
-	return nil
 }
 
 func sameShapeInt64(a []int64, b []int) bool {

@@ -532,12 +532,12 @@ func FuzzReadSafetensors(f *testing.F) {
 			return
 		}
 		// Whatever loads writes back and loads again identically.
-		header, err := safetensorsHeader(got, meta)
+		header, err := safetensorsHeader(got.Tensors, meta)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var buf bytes.Buffer
-		if err := writeSafetensorsTo(&buf, got, header); err != nil {
+		if err := writeSafetensorsTo(&buf, got.Tensors, header); err != nil {
 			t.Fatal(err)
 		}
 		again, meta2, err := readSafetensors(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "again", c)

@@ -30,13 +30,24 @@ func NewWeights(c Config) (*Weights, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	specs := c.TensorSpecs()
+	data := make([][]float32, len(specs))
+	for i, s := range specs {
+		data[i] = make([]float32, s.Size())
+	}
+	return weightsOf(c, data), nil
+}
+
+// weightsOf returns the weights of the valid config c over data, one
+// slice per tensor of c.TensorSpecs() with its size.
+func weightsOf(c Config, data [][]float32) *Weights {
 	w := &Weights{Config: c, byName: map[string]*Tensor{}}
-	for _, s := range c.TensorSpecs() {
-		t := &Tensor{Name: s.Name, Shape: s.Shape, Data: make([]float32, s.Size())}
+	for i, s := range c.TensorSpecs() {
+		t := &Tensor{Name: s.Name, Shape: s.Shape, Data: data[i]}
 		w.Tensors = append(w.Tensors, t)
 		w.byName[s.Name] = t
 	}
-	return w, nil
+	return w
 }
 
 // Get returns the named tensor, or nil.

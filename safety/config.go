@@ -84,7 +84,7 @@ type Config struct {
 	Method Method `json:"method" yaml:"method" flag:"method" usage:"safety method: sft, rl or adversarial"`
 	// Model is the backdoored checkpoint (a checkpoint, checkpoints or run
 	// directory, as train.LoadCheckpoint takes).
-	Model string `json:"model" yaml:"-" flag:"model,required" usage:"backdoored checkpoint or run directory"`
+	Model string `json:"model" yaml:"-" flag:"model,required" usage:"backdoored checkpoint or run directory (or a Hugging Face GPT-2 directory)"`
 	// Out is the run directory: metrics.jsonl, safety.json, checkpoints/.
 	Out string `json:"out" yaml:"-" flag:"out,required" usage:"run directory (metrics.jsonl, checkpoints/)"`
 	// Trigger is the backdoor trigger the evaluation inserts; it must not

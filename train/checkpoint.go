@@ -101,6 +101,9 @@ type Checkpoint struct {
 	TokenizerJSON []byte
 	// State is state.json.
 	State State
+	// HF is set when Dir is a Hugging Face GPT-2 directory (see
+	// checkpoint_hf.go): step 0, no optimizer and no training config.
+	HF *HFImport
 }
 
 // CheckpointName is the directory name of the checkpoint at step.
@@ -168,7 +171,8 @@ func readLatest(root string) (string, error) {
 // LoadCheckpoint loads a checkpoint for inference or as a starting point:
 // weights, model config, tokenizer, the training config and state. path is
 // a checkpoint directory, a checkpoints directory or a run directory (see
-// ResolveCheckpoint). It checks that every file is present, the configs are
+// ResolveCheckpoint), or a Hugging Face GPT-2 directory (see
+// checkpoint_hf.go), which loads as a checkpoint at step 0. It checks that every file is present, the configs are
 // valid, the weights have the model config's shapes, the tokenizer fits the
 // vocabulary and the steps recorded in the directory name, state.json and
 // the weights' metadata agree. The optimizer state is loaded separately, by
@@ -177,6 +181,9 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	dir, err := ResolveCheckpoint(path)
 	if err != nil {
 		return nil, err
+	}
+	if isHFDir(dir) {
+		return loadHFCheckpoint(dir)
 	}
 	fail := func(format string, args ...any) (*Checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint %s: %s", dir, fmt.Sprintf(format, args...))
@@ -307,10 +314,7 @@ func WriteCheckpoint(root string, ck CheckpointData, keep int) (string, error) {
 	if err := atomicfile.WriteJSON(filepath.Join(tmp, ConfigFile), checkpointConfig{Model: ck.Weights.Config, Train: ck.Train}); err != nil {
 		return fail(err)
 	}
-	if err := atomicfile.Write(filepath.Join(tmp, TokenizerFile), func(w io.Writer) error {
-		_, err := w.Write(ck.TokenizerJSON)
-		return err
-	}); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(tmp, TokenizerFile), ck.TokenizerJSON); err != nil {
 		return fail(err)
 	}
 	if err := atomicfile.WriteJSON(filepath.Join(tmp, StateFile), ck.State); err != nil {

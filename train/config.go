@@ -75,7 +75,7 @@ type Config struct {
 	Out string `json:"out" flag:"out" usage:"run directory"`
 	// InitCheckpoint starts from a checkpoint's weights (and model config)
 	// with a fresh optimizer, schedule and data order.
-	InitCheckpoint string `json:"init_checkpoint,omitempty" flag:"init" usage:"start from this checkpoint's weights (fresh optimizer)"`
+	InitCheckpoint string `json:"init_checkpoint,omitempty" flag:"init" usage:"start from this checkpoint's weights (fresh optimizer); a Hugging Face GPT-2 directory too"`
 	// Resume continues from Out's latest checkpoint if there is one (and
 	// starts afresh if there is none). Without it, an Out that already has
 	// checkpoints is an error.

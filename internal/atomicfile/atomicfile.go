@@ -68,6 +68,11 @@ func WriteJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	b = append(b, '\n')
+	return WriteBytes(path, b)
+}
+
+// WriteBytes writes b to path, atomically.
+func WriteBytes(path string, b []byte) error {
 	return Write(path, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
