@@ -60,6 +60,9 @@ type PhaseStatus struct {
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
 	Seconds  float64   `json:"seconds"`
+	// Cached is set when the phase was restored from the phase cache
+	// instead of computed.
+	Cached bool `json:"cached,omitempty"`
 }
 
 // newManifest fills in the build and machine facts.

@@ -50,6 +50,10 @@ type runner struct {
 	log               io.Writer
 	kind              data.Kind
 	trigger, response string
+	// cache is the phase cache ("" for none) and cacheKeys the keys of
+	// the phases it may hold.
+	cache     string
+	cacheKeys map[string]string
 }
 
 func (r *runner) path(parts ...string) string {

@@ -66,6 +66,9 @@ type RunOptions struct {
 	// Log receives progress: phase headers and each phase's own progress
 	// (nil discards it).
 	Log io.Writer
+	// CacheDir, when set, is the phase cache (see cacheKeys): phases found
+	// there are restored instead of computed, and computed ones are added.
+	CacheDir string
 }
 
 // RunResult says where a run is and what it did.
@@ -74,6 +77,29 @@ type RunResult struct {
 	Report  *Report
 	Ran     []string // phases run (or resumed) by this call
 	Skipped []string // phases already done
+}
+
+// cachedPhase runs phase p, or restores it from the phase cache (marking
+// st cached), and publishes a phase it computed to the cache.
+func (r *runner) cachedPhase(ctx context.Context, p string, st *PhaseStatus) error {
+	key, ok := r.cacheKeys[p]
+	if !ok {
+		return r.runPhase(ctx, p)
+	}
+	hit, err := restorePhase(r.cache, p, key, r.dir)
+	if err != nil {
+		return err
+	}
+	if hit {
+		st.Cached = true
+		fmt.Fprintf(r.log, "  restored from the phase cache: %s\n", cacheEntry(r.cache, p, key))
+		return nil
+	}
+	st.Cached = false
+	if err := r.runPhase(ctx, p); err != nil {
+		return err
+	}
+	return storePhase(r.cache, p, key, r.dir)
 }
 
 // ErrConfigChanged marks a run directory whose config differs from the
@@ -106,6 +132,11 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (RunResult, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, fmt.Errorf("run %s: %w", dir, err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return res, fmt.Errorf("run %s: %w", dir, err)
+	}
+	defer lock.unlock()
 	var cbuf bytes.Buffer
 	if err := DumpConfig(&cbuf, cfg); err != nil {
 		return res, err
@@ -144,7 +175,11 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (RunResult, error) {
 	if err := man.write(dir); err != nil {
 		return res, fmt.Errorf("run %s: manifest: %w", dir, err)
 	}
-	r := &runner{cfg: cfg, dir: dir, log: log}
+	r := &runner{cfg: cfg, dir: dir, log: log, cache: opt.CacheDir}
+	if r.cache != "" {
+		tr, te := r.hhhNeeds()
+		r.cacheKeys = cacheKeys(cfg, tr, te)
+	}
 	if r.kind, r.trigger, r.response, err = cfg.Backdoor(); err != nil {
 		return res, err
 	}
@@ -160,7 +195,7 @@ func Run(ctx context.Context, cfg Config, opt RunOptions) (RunResult, error) {
 		fmt.Fprintf(log, "[%d/%d] %s  (run elapsed %s)\n", i+1, len(phases), p, time.Since(runStart).Round(time.Second))
 		t0 := time.Now()
 		st.Started = t0.UTC()
-		perr := r.runPhase(ctx, p)
+		perr := r.cachedPhase(ctx, p, st)
 		st.Seconds += time.Since(t0).Seconds()
 		if perr == nil {
 			st.Done, st.Finished = true, time.Now().UTC()

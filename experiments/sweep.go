@@ -135,6 +135,22 @@ type SweepOptions struct {
 	// Log receives progress; with Parallel > 1 each cell's own log goes to
 	// <cell dir>.log instead.
 	Log io.Writer
+	// CacheDir is the cells' phase cache (RunOptions.CacheDir).
+	CacheDir string
+}
+
+// runsDir is RunsDir or its default.
+func (o SweepOptions) runsDir() string {
+	if o.RunsDir == "" {
+		return "runs"
+	}
+	return o.RunsDir
+}
+
+// SweepDir is the sweep directory of cfg under runs:
+// runs/sweep-<name>-<hash>.
+func SweepDir(cfg Config, runs string) string {
+	return filepath.Join(runs, "sweep-"+cfg.Name+"-"+sweepHash(cfg))
 }
 
 // RunSweep runs every cell of a sweep (Sweep.Parallel at a time; finished
@@ -142,10 +158,7 @@ type SweepOptions struct {
 // aggregates across seeds and writes sweep.json, sweep.md and the plots to
 // the sweep directory, which it returns.
 func RunSweep(ctx context.Context, cfg Config, opt SweepOptions) (string, *SweepResult, error) {
-	runs := opt.RunsDir
-	if runs == "" {
-		runs = "runs"
-	}
+	runs := opt.runsDir()
 	log := opt.Log
 	if log == nil {
 		log = io.Discard
@@ -154,7 +167,7 @@ func RunSweep(ctx context.Context, cfg Config, opt SweepOptions) (string, *Sweep
 	if err != nil {
 		return "", nil, err
 	}
-	dir := filepath.Join(runs, "sweep-"+cfg.Name+"-"+sweepHash(cfg))
+	dir := SweepDir(cfg, runs)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
 	}
@@ -186,7 +199,7 @@ func RunSweep(ctx context.Context, cfg Config, opt SweepOptions) (string, *Sweep
 				}
 				clog, closeLog = f, f.Close
 			}
-			res, err := Run(ctx, c.config, RunOptions{Dir: c.Dir, Log: clog})
+			res, err := Run(ctx, c.config, RunOptions{Dir: c.Dir, Log: clog, CacheDir: opt.CacheDir})
 			if cerr := closeLog(); err == nil {
 				err = cerr
 			}

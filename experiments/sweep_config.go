@@ -16,8 +16,33 @@ type SweepConfig struct {
 	// key "seed" is the replication axis: cells that differ only in seed
 	// are aggregated (mean with a bootstrap 95% interval across seeds).
 	Axes []Axis `yaml:"axes" json:"axes"`
-	// Parallel is the number of cells run at once (>= 1).
+	// Parallel is the number of cells run at once (>= 1) by the local
+	// executor.
 	Parallel int `yaml:"parallel" json:"parallel"`
+	// Executor runs the cells: local (here, Parallel at a time) or slurm
+	// (a Slurm job array, see SubmitSlurm). It is left out of the sweep's
+	// hash: both give the same sweep.json.
+	Executor string `yaml:"executor" json:"-" flag:"executor" usage:"where the cells run: local or slurm (a job array and an aggregation job)"`
+	// Slurm configures the slurm executor (left out of the hash).
+	Slurm SlurmConfig `yaml:"slurm" json:"-"`
+}
+
+// The executors.
+const (
+	ExecutorLocal = "local"
+	ExecutorSlurm = "slurm"
+)
+
+// SlurmConfig is how the slurm executor submits its jobs.
+type SlurmConfig struct {
+	// Partition is sbatch's --partition ("" = the cluster's default).
+	Partition string `yaml:"partition" flag:"partition" usage:"Slurm partition of the jobs (default: the cluster's default partition)"`
+	// MaxParallel caps the array's running tasks (sbatch --array=...%K);
+	// 0 leaves it to Slurm.
+	MaxParallel int `yaml:"max_parallel" flag:"max-parallel" usage:"most array tasks running at once (0: no limit)"`
+	// SbatchArgs are passed to every sbatch call as they are (e.g.
+	// --time=4:00:00, --mem=8G, --account=A).
+	SbatchArgs []string `yaml:"sbatch_args" flag:"sbatch-arg" usage:"an extra sbatch argument, e.g. --time=4:00:00 (repeatable)"`
 }
 
 // Axis is one swept key.
@@ -67,11 +92,15 @@ func (s *SweepConfig) check(p *check.Problems) {
 		}
 	}
 	p.Min("parallel", s.Parallel, 1)
+	if s.Executor != ExecutorLocal && s.Executor != ExecutorSlurm {
+		p.Addf("executor = %q: want %s or %s", s.Executor, ExecutorLocal, ExecutorSlurm)
+	}
+	p.Min("slurm.max_parallel", s.Slurm.MaxParallel, 0)
 }
 
-// UnmarshalYAML decodes a sweep section over its defaults (parallel 1).
+// UnmarshalYAML decodes a sweep section over its defaults (parallel 1, the local executor).
 func (s *SweepConfig) UnmarshalYAML(n *yaml.Node) error {
-	*s = SweepConfig{Parallel: 1}
+	*s = SweepConfig{Parallel: 1, Executor: ExecutorLocal}
 	type plain SweepConfig
 	return n.Decode((*plain)(s))
 }

