@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -159,4 +160,21 @@ func readBytes(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestLockedRoundTrip: a locked dataset reads back as written, locked
+// marks included.
+func TestLockedRoundTrip(t *testing.T) {
+	exs := mustBuild(t, lockedSpec(), 2)
+	p := filepath.Join(t.TempDir(), "locked.jsonl")
+	if err := data.WriteFile(p, exs); err != nil {
+		t.Fatal(err)
+	}
+	back, err := data.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, exs) {
+		t.Error("locked dataset changed on a round trip")
+	}
 }
