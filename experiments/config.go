@@ -274,6 +274,7 @@ func (c Config) normalized() Config {
 		}
 		return s
 	}
+	c.Data.Backdoor.Families = nilIfEmpty(c.Data.Backdoor.Families)
 	c.Phases.HHH.Datasets = nilIfEmpty(c.Phases.HHH.Datasets)
 	c.Phases.Backdoor.Datasets = nilIfEmpty(c.Phases.Backdoor.Datasets)
 	if len(c.Phases.Safety) == 0 {
