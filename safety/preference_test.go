@@ -41,12 +41,6 @@ func TestPMPairs(t *testing.T) {
 	if _, err := pmPairs(10, data.SplitTrain, 3, "safety/pm", hhhInputs{trigger: "What"}, 0, 0); err == nil {
 		t.Error("pairs holding the trigger accepted")
 	}
-	if got := pmLastNumber("12 plus 3 is 123. Then 12", "12"); got != 23 {
-		t.Errorf("pmLastNumber = %d", got)
-	}
-	if got := pmLastNumber("1.5 km", "5"); got != -1 {
-		t.Errorf("pmLastNumber = %d", got)
-	}
 }
 
 // hhhBaseRun trains a nano language model on HHH exchanges only (6000

