@@ -14,14 +14,10 @@ import (
 // don't know") get 0. ok is false for ungraded tasks. It is the checker
 // reward's graded signal: a near miss scores above a miss.
 func Credit(task, key, completion string) (credit float64, ok bool) {
-	f := hhhByName[task]
-	if f == nil || f.grade == nil {
+	f, answer, ok := gradedAnswer(task, completion)
+	if !ok {
 		return 0, false
 	}
-	if i := strings.Index(completion, EndOfText); i >= 0 {
-		completion = completion[:i]
-	}
-	answer := strings.TrimSpace(completion)
 	switch {
 	case f.grade(key, answer) == GradeCorrect:
 		return 1, true

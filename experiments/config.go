@@ -216,7 +216,7 @@ func DefaultConfig() Config {
 // DefaultSafetyRound returns the defaults of a safety round of the default
 // method: safety.DefaultConfig's, from the previous round.
 func DefaultSafetyRound() SafetyRound {
-	return SafetyRound{From: FromPrevious, Config: safety.DefaultConfig()}
+	return DefaultSafetyRoundFor(safety.DefaultConfig().Method)
 }
 
 // DefaultSafetyRoundFor returns the defaults a round of method m is
