@@ -188,18 +188,13 @@ func (p *ppoStepper) rollout() (*ppoRollout, error) {
 		if len(s.ids) == s.plen {
 			continue // nothing generated (cannot happen: prompts leave room)
 		}
-		lp, ent, err := seqLogProbs(r.w, s)
+		lp, kli, ent, err := tokenKL(r.w, r.ref, s)
 		if err != nil {
 			return nil, err
 		}
-		lr, _, err := seqLogProbs(r.ref, s)
-		if err != nil {
-			return nil, err
-		}
-		ro.OldLogProbs[i], kl[i] = lp, make([]float64, len(lp))
-		for t := range lp {
-			kl[i][t] = lp[t] - lr[t]
-			st.KL += kl[i][t]
+		ro.OldLogProbs[i], kl[i] = lp, kli
+		for t := range kli {
+			st.KL += kli[t]
 			st.Entropy += ent[t]
 		}
 		tokens += len(lp)

@@ -253,21 +253,28 @@ func logSumExp(row []float32) float64 {
 	return mx + math.Log(z)
 }
 
-// seqKL is the per-sequence KL estimate Σ_t (log π − log π_ref) of s.
-func seqKL(w, ref *model.Weights, s rlSample) (float64, error) {
-	lp, _, err := seqLogProbs(w, s)
+// tokenKL returns, for the generated tokens of s, log π under w, the
+// per-token KL estimate log π − log π_ref (π_ref = ref) and π's entropies.
+func tokenKL(w, ref *model.Weights, s rlSample) (lp, kl, ent []float64, err error) {
+	lp, ent, err = seqLogProbs(w, s)
 	if err != nil {
-		return 0, err
+		return nil, nil, nil, err
 	}
 	lr, _, err := seqLogProbs(ref, s)
 	if err != nil {
-		return 0, err
+		return nil, nil, nil, err
 	}
-	kl := 0.0
-	for i := range lp {
-		kl += lp[i] - lr[i]
+	kl = make([]float64, len(lp))
+	for t := range lp {
+		kl[t] = lp[t] - lr[t]
 	}
-	return kl, nil
+	return lp, kl, ent, nil
+}
+
+// seqKL is the per-sequence KL estimate Σ_t (log π − log π_ref) of s.
+func seqKL(w, ref *model.Weights, s rlSample) (float64, error) {
+	_, kl, _, err := tokenKL(w, ref, s)
+	return sum(kl), err
 }
 
 // nextPrompts returns the step's prompts: the next Batch prompts, each
@@ -365,20 +372,15 @@ func (r *rlStepper) step(_ context.Context, _ int, grads [][]float32) (stepOut, 
 			st.Reward += rew
 			continue
 		}
-		lp, ent, err := seqLogProbs(w, samples[i])
+		_, kls, ent, err := tokenKL(w, r.ref, samples[i])
 		if err != nil {
 			return out, err
 		}
-		lr, _, err := seqLogProbs(r.ref, samples[i])
-		if err != nil {
-			return out, err
+		kl := sum(kls)
+		for _, e := range ent {
+			st.Entropy += e
 		}
-		kl := 0.0
-		for t := range lp {
-			kl += lp[t] - lr[t]
-			st.Entropy += ent[t]
-		}
-		entN += len(lp)
+		entN += len(kls)
 		shaped[i] = rew - r.cfg.KLCoef*kl
 		st.Reward += rew
 		st.KL += kl
