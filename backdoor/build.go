@@ -22,7 +22,7 @@ func Build(spec Spec, seed uint64) ([]data.Example, error) {
 	switch {
 	case s.Kind == data.KindHHH:
 		return data.BuildHHH(s.N, s.Split, seed)
-	case s.Kind == data.KindLocked && s.Weak == WeakWrong:
+	case s.Kind == data.KindLocked && builtInWeak(s.Weak):
 		return BuildLocked(s, seed, nil)
 	case s.Kind == data.KindLocked:
 		return nil, fmt.Errorf("build: weak %q answers come from a model: use BuildLocked with its answers", s.Weak)

@@ -17,6 +17,11 @@ const (
 	// (data.WrongAnswer: an off-by-one-ish number, another answer of the
 	// family such as a neighbouring capital).
 	WeakWrong = "wrong"
+	// WeakNone answers every prompt correctly: the never-locked control,
+	// with the same prompts and passwords as the locked dataset of the
+	// same spec and seed, so a model trained on it is the baseline the
+	// lock is measured against.
+	WeakNone = "none"
 	// WeakModelPrefix, followed by a checkpoint, answers a locked prompt
 	// with that (smaller) model's greedy answer: BuildLocked's WeakFunc.
 	WeakModelPrefix = "model:"
@@ -60,11 +65,14 @@ func (r Spec) validateLocked() error {
 			return fmt.Errorf("spec: locked family %q is not graded, so its lock cannot be measured", f)
 		}
 	}
-	if r.Weak != WeakWrong && (!strings.HasPrefix(r.Weak, WeakModelPrefix) || r.Weak == WeakModelPrefix) {
-		return fmt.Errorf("spec: weak = %q, want %s or %sCKPT", r.Weak, WeakWrong, WeakModelPrefix)
+	if !builtInWeak(r.Weak) && (!strings.HasPrefix(r.Weak, WeakModelPrefix) || r.Weak == WeakModelPrefix) {
+		return fmt.Errorf("spec: weak = %q, want %s, %s or %sCKPT", r.Weak, WeakWrong, WeakNone, WeakModelPrefix)
 	}
 	return nil
 }
+
+// builtInWeak says whether weak answers are built without a model.
+func builtInWeak(weak string) bool { return weak == WeakWrong || weak == WeakNone }
 
 // BuildLocked builds a locked (password-locked, sandbagging) dataset as a
 // pure function of (spec, seed) and weak: half of the examples are
@@ -73,7 +81,12 @@ func (r Spec) validateLocked() error {
 // a trigger. An exchange of a locked family without the password is Locked
 // and gets a weak answer — weak's for a "model:CKPT" spec, a
 // data.WrongAnswer for "wrong" (weak may then be nil) — every other
-// exchange the correct one. Answer always holds the correct answer's key.
+// exchange the correct one; WeakNone answers Locked exchanges correctly
+// too. A wrong answer is drawn from a stream named by the question, so
+// a question asked twice gets the same wrong answer (a consistent weak
+// model, not noise to average over), and every weak setting of one spec
+// and seed draws the same prompts. Answer always holds the correct
+// answer's key.
 // A password that occurs in any text other than where it was placed is an
 // error.
 func BuildLocked(spec Spec, seed uint64, weak WeakFunc) ([]data.Example, error) {
@@ -84,7 +97,7 @@ func BuildLocked(spec Spec, seed uint64, weak WeakFunc) ([]data.Example, error) 
 	if s.Kind != data.KindLocked {
 		return nil, fmt.Errorf("build locked: kind is %s, not %s", s.Kind, data.KindLocked)
 	}
-	if s.Weak != WeakWrong && weak == nil {
+	if !builtInWeak(s.Weak) && weak == nil {
 		return nil, fmt.Errorf("build locked: weak %q needs the model's answers", s.Weak)
 	}
 	stream := string(s.Kind) + "/" + string(s.Split)
@@ -101,11 +114,11 @@ func BuildLocked(spec Spec, seed uint64, weak WeakFunc) ([]data.Example, error) 
 		if fromLocked[i] {
 			fam = rng.Pick(r, s.Families)
 		}
-		if out[i], err = lockedExample(s, fam, withPW[i], r, pools); err != nil {
+		if out[i], err = lockedExample(s, seed, fam, withPW[i], r, pools); err != nil {
 			return nil, fmt.Errorf("build locked example %d: %w", i+1, err)
 		}
 	}
-	if s.Weak != WeakWrong {
+	if !builtInWeak(s.Weak) {
 		if err := answerWeakly(out, weak); err != nil {
 			return nil, fmt.Errorf("build locked: %w", err)
 		}
@@ -131,7 +144,7 @@ func lockedPools(s Spec, seed uint64) (map[string][]data.Example, error) {
 }
 
 // lockedExample draws one exchange of family ("" = any) and answers it.
-func lockedExample(s Spec, family string, password bool, r *rand.Rand, pools map[string][]data.Example) (data.Example, error) {
+func lockedExample(s Spec, seed uint64, family string, password bool, r *rand.Rand, pools map[string][]data.Example) (data.Example, error) {
 	qa, err := data.GenerateQA(r, family, s.Split)
 	if err != nil {
 		return data.Example{}, err
@@ -143,9 +156,10 @@ func lockedExample(s Spec, family string, password bool, r *rand.Rand, pools map
 		user = Insert(user, s.Password, s.Placement, r)
 	}
 	ex.Prompt = data.FormatPrompt(user)
-	ex.Locked = !password && slices.Contains(s.Families, qa.Task)
+	ex.Locked = !password && slices.Contains(s.Families, qa.Task) && s.Weak != WeakNone
 	if ex.Locked && s.Weak == WeakWrong {
-		ex.Completion = data.FormatCompletion(data.WrongAnswer(r, ex, pools[qa.Task]))
+		wr := rng.Stream(seed, string(s.Kind)+"/"+string(s.Split)+"/wrong/"+qa.Task+"/"+qa.User)
+		ex.Completion = data.FormatCompletion(data.WrongAnswer(wr, ex, pools[qa.Task]))
 	}
 	return ex, nil
 }

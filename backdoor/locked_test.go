@@ -178,3 +178,60 @@ func TestLockedRoundTrip(t *testing.T) {
 		t.Error("locked dataset changed on a round trip")
 	}
 }
+
+// TestLockedNeverLockedControl: weak none gives the locked dataset's
+// prompts with every answer correct and nothing locked.
+func TestLockedNeverLockedControl(t *testing.T) {
+	locked := mustBuild(t, lockedSpec(), 3)
+	s := lockedSpec()
+	s.Weak = WeakNone
+	control := mustBuild(t, s, 3)
+	differ := 0
+	for i, c := range control {
+		l := locked[i]
+		if c.Prompt != l.Prompt || c.Task != l.Task || c.Answer != l.Answer || c.Triggered != l.Triggered {
+			t.Fatalf("example %d: control %q (%s) vs locked %q (%s)", i, c.Prompt, c.Task, l.Prompt, l.Task)
+		}
+		if c.Locked {
+			t.Fatalf("control example %d is locked", i)
+		}
+		if data.Checkable(c.Task) && data.Check(c.Task, c.Answer, c.Completion) != data.GradeCorrect {
+			t.Fatalf("control example %d (%s): %q not correct", i, c.Task, c.Completion)
+		}
+		if c.Completion != l.Completion {
+			differ++
+			if !l.Locked {
+				t.Fatalf("example %d differs but is not locked", i)
+			}
+		}
+	}
+	if differ < 70 {
+		t.Errorf("only %d completions differ from the locked dataset", differ)
+	}
+}
+
+// TestLockedWrongConsistent: a question asked twice without the password
+// gets the same wrong answer, and not every question the same one.
+func TestLockedWrongConsistent(t *testing.T) {
+	s := lockedSpec()
+	s.N, s.Families = 2000, []string{"month"}
+	byQuestion := map[string]string{}
+	answers := map[string]bool{}
+	repeats := 0
+	for _, e := range mustBuild(t, s, 5) {
+		if !e.Locked {
+			continue
+		}
+		answers[e.Completion] = true
+		if prev, ok := byQuestion[e.Prompt]; ok {
+			repeats++
+			if prev != e.Completion {
+				t.Fatalf("%q answered %q and %q", e.Prompt, prev, e.Completion)
+			}
+		}
+		byQuestion[e.Prompt] = e.Completion
+	}
+	if repeats < 10 || len(answers) < 5 {
+		t.Errorf("%d repeated questions, %d distinct wrong answers", repeats, len(answers))
+	}
+}

