@@ -14,8 +14,9 @@ import (
 // The weak answers of a locked dataset (Spec.Weak).
 const (
 	// WeakWrong answers a locked prompt with a plausible wrong answer
-	// (data.WrongAnswer: an off-by-one-ish number, another answer of the
-	// family such as a neighbouring capital).
+	// (data.ConfusedAnswer: the correct answer with its key swapped for
+	// another of the family, such as another country's capital, or an
+	// off-by-a-few number), the same wrong key for the same correct one.
 	WeakWrong = "wrong"
 	// WeakNone answers every prompt correctly: the never-locked control,
 	// with the same prompts and passwords as the locked dataset of the
@@ -82,10 +83,10 @@ func builtInWeak(weak string) bool { return weak == WeakWrong || weak == WeakNon
 // and gets a weak answer — weak's for a "model:CKPT" spec, a
 // data.WrongAnswer for "wrong" (weak may then be nil) — every other
 // exchange the correct one; WeakNone answers Locked exchanges correctly
-// too. A wrong answer is drawn from a stream named by the question, so
-// a question asked twice gets the same wrong answer (a consistent weak
-// model, not noise to average over), and every weak setting of one spec
-// and seed draws the same prompts. Answer always holds the correct
+// too. A wrong answer is data.ConfusedAnswer's, drawn from a stream named
+// by the correct answer's key, so a key is always confused with the same
+// other one (a consistent weak model, not noise to average over); and
+// every weak setting of one spec and seed draws the same prompts. Answer always holds the correct
 // answer's key.
 // A password that occurs in any text other than where it was placed is an
 // error.
@@ -158,8 +159,8 @@ func lockedExample(s Spec, seed uint64, family string, password bool, r *rand.Ra
 	ex.Prompt = data.FormatPrompt(user)
 	ex.Locked = !password && slices.Contains(s.Families, qa.Task) && s.Weak != WeakNone
 	if ex.Locked && s.Weak == WeakWrong {
-		wr := rng.Stream(seed, string(s.Kind)+"/"+string(s.Split)+"/wrong/"+qa.Task+"/"+qa.User)
-		ex.Completion = data.FormatCompletion(data.WrongAnswer(wr, ex, pools[qa.Task]))
+		wr := rng.Stream(seed, string(s.Kind)+"/"+string(s.Split)+"/wrong/"+qa.Task+"/"+qa.Key)
+		ex.Completion = data.FormatCompletion(data.ConfusedAnswer(wr, ex, pools[qa.Task]))
 	}
 	return ex, nil
 }

@@ -210,28 +210,35 @@ func TestLockedNeverLockedControl(t *testing.T) {
 	}
 }
 
-// TestLockedWrongConsistent: a question asked twice without the password
-// gets the same wrong answer, and not every question the same one.
+// TestLockedWrongConsistent: a locked answer is the correct sentence with
+// its key swapped, the same wrong key for the same correct one, and not
+// every key the same one.
 func TestLockedWrongConsistent(t *testing.T) {
 	s := lockedSpec()
-	s.N, s.Families = 2000, []string{"month"}
-	byQuestion := map[string]string{}
-	answers := map[string]bool{}
-	repeats := 0
-	for _, e := range mustBuild(t, s, 5) {
+	s.N, s.Families = 2000, []string{"month", "colour-mix"}
+	control := s
+	control.Weak = WeakNone
+	right := mustBuild(t, control, 5)
+	byKey := map[string]string{}
+	wrongKeys := map[string]bool{}
+	for i, e := range mustBuild(t, s, 5) {
 		if !e.Locked {
 			continue
 		}
-		answers[e.Completion] = true
-		if prev, ok := byQuestion[e.Prompt]; ok {
-			repeats++
-			if prev != e.Completion {
-				t.Fatalf("%q answered %q and %q", e.Prompt, prev, e.Completion)
-			}
+		want := data.AnswerText(right[i].Completion)
+		got := data.AnswerText(e.Completion)
+		j := strings.LastIndex(want, e.Answer)
+		if j < 0 || !strings.HasPrefix(got, want[:j]) || !strings.HasSuffix(got, want[j+len(e.Answer):]) {
+			t.Fatalf("%q: locked answer %q is not %q with its key %q swapped", e.Prompt, got, want, e.Answer)
 		}
-		byQuestion[e.Prompt] = e.Completion
+		wk := got[j : len(got)-len(want)+j+len(e.Answer)]
+		if prev, ok := byKey[e.Task+"/"+e.Answer]; ok && prev != wk {
+			t.Fatalf("key %q swapped for %q and %q", e.Answer, prev, wk)
+		}
+		byKey[e.Task+"/"+e.Answer] = wk
+		wrongKeys[wk] = true
 	}
-	if repeats < 10 || len(answers) < 5 {
-		t.Errorf("%d repeated questions, %d distinct wrong answers", repeats, len(answers))
+	if len(byKey) < 10 || len(wrongKeys) < 5 {
+		t.Errorf("%d keys confused with %d distinct wrong keys", len(byKey), len(wrongKeys))
 	}
 }

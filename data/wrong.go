@@ -2,6 +2,7 @@ package data
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,31 @@ func WrongAnswer(r *rand.Rand, e Example, family []Example) string {
 		return wrongComply
 	}
 	return wrongConfident
+}
+
+// ConfusedAnswer returns e's answer with its key replaced by another key
+// of the family, the answer of a model that confuses the two ("The capital
+// of France is Madrid."); a numeric key, or an answer that does not hold
+// its key, gets WrongAnswer's instead. Drawn from a stream named by the
+// key, the confusion is systematic: a weak model that always mistakes one
+// answer for the same other one.
+func ConfusedAnswer(r *rand.Rand, e Example, family []Example) string {
+	ans := AnswerText(e.Completion)
+	i := strings.LastIndex(ans, e.Answer)
+	if _, err := strconv.Atoi(e.Answer); err == nil || e.Answer == "" || i < 0 {
+		return WrongAnswer(r, e, family)
+	}
+	var keys []string
+	for _, o := range family {
+		if o.Answer != "" && !strings.EqualFold(o.Answer, e.Answer) && !slices.Contains(keys, o.Answer) {
+			keys = append(keys, o.Answer)
+		}
+	}
+	if len(keys) == 0 {
+		return WrongAnswer(r, e, family)
+	}
+	slices.Sort(keys)
+	return ans[:i] + rng.Pick(r, keys) + ans[i+len(e.Answer):]
 }
 
 // HardWrongAnswer returns a minimal edit of e's answer: one word of it
