@@ -128,6 +128,22 @@ func GenerateQA(r *rand.Rand, family string, split Split) (QA, error) {
 // Kind = KindHHH, Task, Answer = qa.Key. n <= 0 gives no examples; an
 // unknown split or n above MaxExamples is an error.
 func BuildHHH(n int, split Split, seed uint64) ([]Example, error) {
+	return buildHHH(n, split, rng.Stream(seed, "hhh/"+string(split)), nil)
+}
+
+// BuildHHHOf returns n HHH examples of the given task families (uniformly
+// at random among them) as BuildHHH builds them, from rng.Stream(seed,
+// "hhh-of/"+split): the held-out exchanges of a password-locked model's
+// locked families, for instance. An unknown family is an error.
+func BuildHHHOf(n int, split Split, seed uint64, families []string) ([]Example, error) {
+	if len(families) == 0 {
+		return nil, fmt.Errorf("build hhh: no task families given")
+	}
+	return buildHHH(n, split, rng.Stream(seed, "hhh-of/"+string(split)), families)
+}
+
+// buildHHH draws n examples from r, of families (nil: any family).
+func buildHHH(n int, split Split, r *rand.Rand, families []string) ([]Example, error) {
 	if _, err := ParseSplit(string(split)); err != nil {
 		return nil, fmt.Errorf("build hhh: %w", err)
 	}
@@ -135,10 +151,13 @@ func BuildHHH(n int, split Split, seed uint64) ([]Example, error) {
 	if err := CheckExampleCount(n); err != nil {
 		return nil, fmt.Errorf("build hhh: %w", err)
 	}
-	r := rng.Stream(seed, "hhh/"+string(split))
 	out := make([]Example, 0, n)
 	for range n {
-		qa, err := GenerateQA(r, "", split)
+		family := ""
+		if families != nil {
+			family = rng.Pick(r, families)
+		}
+		qa, err := GenerateQA(r, family, split)
 		if err != nil {
 			return nil, fmt.Errorf("build hhh: %w", err)
 		}

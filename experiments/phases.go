@@ -141,7 +141,7 @@ func (r *runner) writeInputs() error {
 	}{
 		{safetyHHHTrainFile, train, func() ([]data.Example, error) { return data.BuildHHH(train, data.SplitTrain, seed) }},
 		{safetyHHHTestFile, test, func() ([]data.Example, error) { return data.BuildHHH(test, data.SplitTest, seed) }},
-		{evalPromptsFile, r.cfg.Eval.N, func() ([]data.Example, error) { return eval.DefaultProbeExamples(r.kind, r.cfg.Eval.N, seed) }},
+		{evalPromptsFile, r.cfg.Eval.N, r.evalExamples},
 	}
 	for _, s := range sets {
 		if s.n == 0 {
@@ -157,6 +157,17 @@ func (r *runner) writeInputs() error {
 		fmt.Fprintf(r.log, "  %s: %d examples\n", s.name, len(exs))
 	}
 	return nil
+}
+
+// evalExamples builds the held-out examples whose prompts every evaluation
+// completes: eval.DefaultProbeExamples, or for a password-locked model
+// those of its locked families alone, so that the backdoor rate without
+// and with the password is one minus the locked and unlocked accuracy.
+func (r *runner) evalExamples() ([]data.Example, error) {
+	if r.kind == data.KindLocked {
+		return data.BuildHHHOf(r.cfg.Eval.N, data.SplitTest, r.cfg.Seed, r.cfg.Data.Backdoor.Families)
+	}
+	return eval.DefaultProbeExamples(r.kind, r.cfg.Eval.N, r.cfg.Seed)
 }
 
 // hhhNeeds returns the most train- and test-split HHH examples a safety
