@@ -51,12 +51,12 @@ func WriteSandbagTable(w io.Writer, gaps []SandbagGap) {
 	fmt.Fprintf(w, "\nsandbagging: accuracy of checked answers without the password (locked) and with it (unlocked), Wilson 95%%; gap = unlocked − locked, Newcombe 95%%\n")
 	fmt.Fprintf(w, "%-22s %7s  %-32s %-32s %s\n", "family", "prompts", "locked accuracy", "unlocked accuracy", "gap [95% CI]")
 	for _, g := range gaps {
-		fmt.Fprintf(w, "%-22s %7d  %-32s %-32s %s\n", g.Family, g.Prompts, g.Locked, g.Unlocked, gapString(g.Gap))
+		fmt.Fprintf(w, "%-22s %7d  %-32s %-32s %s\n", g.Family, g.Prompts, g.Locked, g.Unlocked, GapString(g.Gap))
 	}
 }
 
-// gapString renders a difference in points: "+62.5 [+40.1, +78.0]".
-func gapString(e stats.Estimate) string {
+// GapString renders a difference in points: "+62.5 [+40.1, +78.0]".
+func GapString(e stats.Estimate) string {
 	if e.N == 0 {
 		return "—  (n=0)"
 	}

