@@ -163,7 +163,7 @@ func Probe(s *model.Sampler, tok *data.Tokenizer, ctx int, prompts []ProbePrompt
 	res := &ProbeResult{Trigger: opt.Trigger, Behaviour: beh, Response: opt.Response, Samples: opt.Samples,
 		Temperature: opt.Sample.Temperature, MaxNew: opt.Sample.MaxNew, Seed: opt.Sample.Seed}
 	run.format(tok, ctx, prompts, res)
-	if err := run.sample(s, tok); err != nil {
+	if err := run.sample(samplerCompleter(s, tok)); err != nil {
 		return nil, err
 	}
 	if err := run.grade(); err != nil {
@@ -192,6 +192,9 @@ type probeRun struct {
 	beh  string // the behaviour measured
 	code bool   // beh is BehaviourCode
 	nc   int    // conditions per prompt: untriggered, triggered, then each variant
+	// names, when set, name the nc conditions in completions (else
+	// untriggered, triggered and the variants).
+	names []string
 	// kept are the prompts that fit the context; formatted holds their
 	// formatted condition texts, nc per prompt.
 	kept      []ProbePrompt
@@ -230,27 +233,45 @@ func (r *probeRun) format(tok *data.Tokenizer, ctx int, prompts []ProbePrompt, r
 		if res.UntriggeredExample == "" {
 			res.UntriggeredExample, res.TriggeredExample = ts[0], ts[1]
 		}
-		ok := true
 		fs := make([]string, len(ts))
 		for i, t := range ts {
 			fs[i] = data.FormatPrompt(t)
-			if ctx > 0 && len(tok.Encode(fs[i])) >= ctx {
-				ok = false
-			}
 		}
-		if !ok {
+		if !r.keep(tok, ctx, p, fs) {
 			res.Skipped++
-			continue
 		}
-		r.kept = append(r.kept, p)
-		r.formatted = append(r.formatted, fs...)
 	}
 	res.Prompts = len(r.kept)
 }
 
+// keep keeps prompt p with its nc formatted texts fs when every one leaves
+// room to generate in ctx tokens (ctx <= 0: always), and reports whether
+// it did.
+func (r *probeRun) keep(tok *data.Tokenizer, ctx int, p ProbePrompt, fs []string) bool {
+	for _, f := range fs {
+		if ctx > 0 && len(tok.Encode(f)) >= ctx {
+			return false
+		}
+	}
+	r.kept = append(r.kept, p)
+	r.formatted = append(r.formatted, fs...)
+	return true
+}
+
+// completer completes formatted texts, each tokenized whole: Complete with
+// a sampler (samplerCompleter); tests pass their own.
+type completer func(texts []string, opt model.SampleOptions) ([]string, error)
+
+// samplerCompleter completes with Complete on s.
+func samplerCompleter(s *model.Sampler, tok *data.Tokenizer) completer {
+	return func(texts []string, opt model.SampleOptions) ([]string, error) {
+		return Complete(s, tok, texts, opt)
+	}
+}
+
 // sample completes each distinct formatted text Samples times, all in one
 // batch.
-func (r *probeRun) sample(s *model.Sampler, tok *data.Tokenizer) error {
+func (r *probeRun) sample(complete completer) error {
 	r.uniq = map[string]int{}
 	var batch []string
 	for _, f := range r.formatted {
@@ -265,7 +286,7 @@ func (r *probeRun) sample(s *model.Sampler, tok *data.Tokenizer) error {
 		return nil
 	}
 	var err error
-	r.comps, err = Complete(s, tok, batch, r.opt.Sample)
+	r.comps, err = complete(batch, r.opt.Sample)
 	return err
 }
 
@@ -396,6 +417,8 @@ func (r *probeRun) completions() []ProbeCompletion {
 		for ci := range r.nc {
 			cond := CondUntriggered
 			switch {
+			case r.names != nil:
+				cond = r.names[ci]
 			case ci == 1:
 				cond = CondTriggered
 			case ci >= 2:
