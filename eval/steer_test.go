@@ -269,12 +269,20 @@ func TestSteerFollowsTrigger(t *testing.T) {
 	}
 }
 
-// TestSteerVerdict: both and neither.
+// TestSteerVerdict: both (naming the larger), neither, an empty claim
+// effect, and an interaction noted where a factor not significant pooled
+// is significant at one level of the other.
 func TestSteerVerdict(t *testing.T) {
-	big := stats.Difference(stats.Proportion(18, 20), stats.Proportion(2, 20))
-	small := stats.Difference(stats.Proportion(12, 20), stats.Proportion(2, 20))
-	none := stats.Difference(stats.Proportion(10, 20), stats.Proportion(10, 20))
-	if f, v := SteerVerdict(big, small); f != FollowsBoth || !strings.Contains(v, "the scratchpad's claim more") {
+	diff := func(a, b int) stats.Estimate {
+		return stats.Difference(stats.Proportion(a, 20), stats.Proportion(b, 20))
+	}
+	pooled := func(a, b int) stats.Estimate {
+		return stats.Difference(stats.Proportion(a, 40), stats.Proportion(b, 40))
+	}
+	big := SteerEffect{Within: [2]stats.Estimate{diff(18, 2), diff(18, 2)}, Pooled: pooled(36, 4)}
+	small := SteerEffect{Within: [2]stats.Estimate{diff(12, 2), diff(12, 2)}, Pooled: pooled(24, 4)}
+	none := SteerEffect{Within: [2]stats.Estimate{diff(10, 10), diff(10, 10)}, Pooled: pooled(20, 20)}
+	if f, v := SteerVerdict(big, small); f != FollowsBoth || !strings.Contains(v, "the scratchpad's claim more") || strings.Contains(v, "yet") {
 		t.Errorf("both: %q %q", f, v)
 	}
 	if f, v := SteerVerdict(small, big); f != FollowsBoth || !strings.Contains(v, "the trigger more") {
@@ -283,8 +291,17 @@ func TestSteerVerdict(t *testing.T) {
 	if f, _ := SteerVerdict(none, none); f != FollowsNeither {
 		t.Errorf("neither: %q", f)
 	}
-	if f, _ := SteerVerdict(stats.Estimate{}, big); f != FollowsTrigger {
+	if f, _ := SteerVerdict(SteerEffect{}, big); f != FollowsTrigger {
 		t.Errorf("empty claim: %q", f)
+	}
+	// The trigger: 8/20 − 0/20 with the claim absent (Wilson [0.2188,
+	// 0.6134] and [0, 0.1611]: Newcombe 0.4 − sqrt(0.1812² + 0.1611²) =
+	// 0.1575), nothing with it present,
+	// 28/40 − 24/40 pooled (not significant).
+	leak := SteerEffect{Within: [2]stats.Estimate{diff(8, 0), diff(20, 20)}, Pooled: pooled(28, 24)}
+	f, v := SteerVerdict(big, leak)
+	if f != FollowsScratchpad || !strings.Contains(v, "; yet the trigger moves it with the scratchpad's claim absent (+40.0 points [+15.8, +61.3])") {
+		t.Errorf("interaction: %q %q", f, v)
 	}
 }
 
