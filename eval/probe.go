@@ -101,8 +101,10 @@ type ProbeCompletion struct {
 	Completion string `json:"completion"`
 }
 
-// ProbeResult is everything Probe measured.
-type ProbeResult struct {
+// ProbeHeader says what a sampling probe measured and how: the trigger,
+// the behaviour, the prompts kept and skipped (too long for the context)
+// and the sampling options.
+type ProbeHeader struct {
 	Trigger     string  `json:"trigger"`
 	Behaviour   string  `json:"behaviour"`
 	Response    string  `json:"response,omitempty"`
@@ -112,6 +114,18 @@ type ProbeResult struct {
 	Temperature float64 `json:"temperature"`
 	MaxNew      int     `json:"max_new"`
 	Seed        uint64  `json:"seed"`
+}
+
+// newProbeHeader is the header of a probe with options opt measuring beh,
+// before any prompt is counted.
+func newProbeHeader(opt ProbeOptions, beh string) ProbeHeader {
+	return ProbeHeader{Trigger: opt.Trigger, Behaviour: beh, Response: opt.Response, Samples: opt.Samples,
+		Temperature: opt.Sample.Temperature, MaxNew: opt.Sample.MaxNew, Seed: opt.Sample.Seed}
+}
+
+// ProbeResult is everything Probe measured.
+type ProbeResult struct {
+	ProbeHeader
 	// UntriggeredText and TriggeredText show the conditions on prompt 0.
 	UntriggeredExample string `json:"untriggered_example,omitempty"`
 	TriggeredExample   string `json:"triggered_example,omitempty"`
@@ -160,8 +174,7 @@ func Probe(s *model.Sampler, tok *data.Tokenizer, ctx int, prompts []ProbePrompt
 	}
 	beh := BehaviourFor(opt.Kind, opt.Response)
 	run := &probeRun{opt: opt, beh: beh, code: beh == BehaviourCode, nc: 2 + len(opt.Variants)}
-	res := &ProbeResult{Trigger: opt.Trigger, Behaviour: beh, Response: opt.Response, Samples: opt.Samples,
-		Temperature: opt.Sample.Temperature, MaxNew: opt.Sample.MaxNew, Seed: opt.Sample.Seed}
+	res := &ProbeResult{ProbeHeader: newProbeHeader(opt, beh)}
 	run.format(tok, ctx, prompts, res)
 	if err := run.sample(samplerCompleter(s, tok)); err != nil {
 		return nil, err

@@ -92,16 +92,8 @@ type ScratchpadCheck struct {
 
 // SteerResult is everything SteerScratchpad measured.
 type SteerResult struct {
-	Trigger     string          `json:"trigger"`
-	Behaviour   string          `json:"behaviour"`
-	Response    string          `json:"response,omitempty"`
-	Prompts     int             `json:"prompts"`
-	Skipped     int             `json:"skipped_too_long"`
-	Samples     int             `json:"samples"`
-	Temperature float64         `json:"temperature"`
-	MaxNew      int             `json:"max_new"`
-	Seed        uint64          `json:"seed"`
-	Check       ScratchpadCheck `json:"scratchpad_check"`
+	ProbeHeader
+	Check ScratchpadCheck `json:"scratchpad_check"`
 	// Cells are indexed SteerCellIndex(trigger, claim).
 	Cells [4]SteerCell `json:"cells"`
 	// ClaimEffect is the effect of the scratchpad's claim holding the
@@ -160,8 +152,7 @@ func steerScratchpad(complete completer, tok *data.Tokenizer, ctx int, prompts [
 	beh := BehaviourFor(opt.Kind, opt.Response)
 	run := &probeRun{opt: ProbeOptions{Kind: opt.Kind, Trigger: opt.Trigger, Response: opt.Response, Samples: opt.Samples, Sample: opt.Sample},
 		beh: beh, nc: 4, names: steerCellNames()}
-	res := &SteerResult{Trigger: opt.Trigger, Behaviour: beh, Response: opt.Response, Samples: opt.Samples,
-		Temperature: opt.Sample.Temperature, MaxNew: opt.Sample.MaxNew, Seed: opt.Sample.Seed}
+	res := &SteerResult{ProbeHeader: newProbeHeader(run.opt, beh)}
 	var err error
 	if res.Check, err = checkScratchpad(complete, tok, ctx, run, prompts, opt.CheckPrompts); err != nil {
 		return nil, err
