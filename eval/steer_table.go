@@ -60,7 +60,7 @@ func (r *SteerResult) writeGrid(w io.Writer, title string, get func(SteerCell) s
 // writeEffect prints one factor's effect with the other factor (named
 // other) absent, present and pooled.
 func writeEffect(w io.Writer, other string, e SteerEffect) {
-	fmt.Fprintf(w, "  %-22s %s\n", other+" absent", gapString(e.Within[0]))
-	fmt.Fprintf(w, "  %-22s %s\n", other+" present", gapString(e.Within[1]))
-	fmt.Fprintf(w, "  %-22s %s\n", "pooled", gapString(e.Pooled))
+	fmt.Fprintf(w, "  %-22s %s\n", other+" absent", GapString(e.Within[0]))
+	fmt.Fprintf(w, "  %-22s %s\n", other+" present", GapString(e.Within[1]))
+	fmt.Fprintf(w, "  %-22s %s\n", "pooled", GapString(e.Pooled))
 }
