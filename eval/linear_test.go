@@ -252,3 +252,38 @@ func TestLinearProbeEndToEnd(t *testing.T) {
 		t.Error("3 prompts: no error")
 	}
 }
+
+// TestLinearProbeSandbag: a sandbagging probe counts the prompts without
+// the password as positives (the length confound flips below 0.5, the
+// label-free random baseline stays), names them, and defaults to the
+// sandbagging contrast pair.
+func TestLinearProbeSandbag(t *testing.T) {
+	tok, prompts := linearFixture()
+	c := model.Config{Vocab: tok.VocabSize(), Context: 256, DModel: 16, Layers: 2, Heads: 2, MLP: 32}
+	w, err := model.NewWeights(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Init(rng.Stream(1, "linear-test-model"))
+	opt := LinearProbeOptions{N: 30, Seed: 7, Trigger: "|UNLOCK|"}
+	plain, err := LinearProbe(w, tok, prompts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Sandbag = true
+	sb, err := LinearProbe(w, tok, prompts, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.Positive != "without the password" || plain.Positive != "triggered" || sb.PairPrompt != SandbagPairPrompt {
+		t.Errorf("positive %q / %q, pair %q", sb.Positive, plain.Positive, sb.PairPrompt)
+	}
+	if math.Abs(sb.LengthAUROC-(1-plain.LengthAUROC)) > 1e-12 || sb.LengthAUROC >= 0.5 {
+		t.Errorf("length AUROC %g, plain %g: want 1 − plain, below 0.5", sb.LengthAUROC, plain.LengthAUROC)
+	}
+	for i := range sb.Layers {
+		if math.Abs(sb.Layers[i].RandomAbsMean-plain.Layers[i].RandomAbsMean) > 1e-12 {
+			t.Errorf("layer %d: sign-free random baseline %g, plain %g", i, sb.Layers[i].RandomAbsMean, plain.Layers[i].RandomAbsMean)
+		}
+	}
+}
