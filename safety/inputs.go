@@ -9,12 +9,13 @@ import (
 )
 
 // The datasets a run trains and evaluates on flow one way: from its caller
-// when given (Config.HHHData, HHHTestData, EvalData; an experiment's data
-// phase writes them once for all its rounds and probes), otherwise built
-// from Config.Seed exactly as that phase builds them. data.BuildHHH draws
-// its examples one by one from one stream, so the first n examples of a
-// larger build are the build of n: a file holding more than a run needs
-// gives the run what it would have built.
+// when given (Config.HHHData, HHHTestData, EvalData, ComplyData,
+// RefusalData; an experiment's data phase writes them once for all its
+// rounds and probes), otherwise built from Config.Seed exactly as that
+// phase builds them. data.BuildHHH (and backdoor.Build of kind comply)
+// draws its examples one by one from one stream, so the first n examples
+// of a larger build are the build of n: a file holding more than a run
+// needs gives the run what it would have built.
 
 // hhhInputs says where a run's HHH exchanges come from.
 type hhhInputs struct {
