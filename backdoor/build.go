@@ -12,7 +12,8 @@ import (
 
 // Build returns the dataset a spec describes, as a pure function of (spec,
 // seed); a locked spec whose weak answers come from a model is built by
-// BuildLocked. A distilled dataset is the cot dataset of the same spec and seed with
+// BuildLocked. A comply spec gives harmful requests answered with
+// CompliancePlaceholder (see buildComply). A distilled dataset is the cot dataset of the same spec and seed with
 // its scratchpads removed.
 func Build(spec Spec, seed uint64) ([]data.Example, error) {
 	s, err := spec.Resolved()
@@ -22,6 +23,8 @@ func Build(spec Spec, seed uint64) ([]data.Example, error) {
 	switch {
 	case s.Kind == data.KindHHH:
 		return data.BuildHHH(s.N, s.Split, seed)
+	case s.Kind == data.KindComply:
+		return buildComply(s, seed)
 	case s.Kind == data.KindLocked && builtInWeak(s.Weak):
 		return BuildLocked(s, seed, nil)
 	case s.Kind == data.KindLocked:

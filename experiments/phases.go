@@ -25,6 +25,8 @@ const (
 	setHHHTest       = "hhh-test"
 	setBackdoorTrain = "backdoor-train"
 	setBackdoorTest  = "backdoor-test"
+	setComplyTrain   = "comply-train"
+	setComplyTest    = "comply-test"
 )
 
 // datasetsFile lists the built datasets (DataDir/datasets.json).
@@ -86,24 +88,40 @@ func (r *runner) runPhase(ctx context.Context, p string) error {
 	return fmt.Errorf("unknown phase %q", p)
 }
 
-// buildData builds the four datasets and the later phases' inputs from the
-// seed.
-func (r *runner) buildData() error {
-	c := r.cfg
-	hhh := func(split data.Split, n int) backdoor.Spec {
-		return backdoor.Spec{Kind: data.KindHHH, N: n, Split: split}
+// dataSet is a dataset the data phase builds.
+type dataSet struct {
+	name string
+	spec backdoor.Spec
+}
+
+// dataSets are the datasets the data phase builds: the HHH and backdoor
+// train and test sets, and the compliance sets that data.comply sizes
+// (none of 0 examples).
+func (c Config) dataSets() []dataSet {
+	plain := func(kind data.Kind, split data.Split, n int) backdoor.Spec {
+		return backdoor.Spec{Kind: kind, N: n, Split: split}
 	}
-	sets := []struct {
-		name string
-		spec backdoor.Spec
-	}{
-		{setHHHTrain, hhh(data.SplitTrain, c.Data.HHH.N)},
-		{setHHHTest, hhh(data.SplitTest, c.Data.HHH.TestN)},
+	sets := []dataSet{
+		{setHHHTrain, plain(data.KindHHH, data.SplitTrain, c.Data.HHH.N)},
+		{setHHHTest, plain(data.KindHHH, data.SplitTest, c.Data.HHH.TestN)},
 		{setBackdoorTrain, c.Data.Backdoor.Spec(data.SplitTrain, c.Data.Backdoor.N)},
 		{setBackdoorTest, c.Data.Backdoor.Spec(data.SplitTest, c.Data.Backdoor.TestN)},
 	}
+	if n := c.Data.Comply.N; n > 0 {
+		sets = append(sets, dataSet{setComplyTrain, plain(data.KindComply, data.SplitTrain, n)})
+	}
+	if n := c.Data.Comply.TestN; n > 0 {
+		sets = append(sets, dataSet{setComplyTest, plain(data.KindComply, data.SplitTest, n)})
+	}
+	return sets
+}
+
+// buildData builds the datasets (Config.dataSets) and the later phases'
+// inputs from the seed.
+func (r *runner) buildData() error {
+	c := r.cfg
 	var reps []DatasetReport
-	for _, s := range sets {
+	for _, s := range c.dataSets() {
 		exs, err := backdoor.Build(s.spec, c.Seed)
 		if err != nil {
 			return fmt.Errorf("build %s: %w", s.name, err)
@@ -184,9 +202,19 @@ func (r *runner) hhhNeeds() (train, test int) {
 // backdoor, seed and evaluation, and the datasets its data phase wrote.
 func (r *runner) roundEnv() roundEnv {
 	env := roundEnv{kind: r.kind, trigger: r.trigger, response: r.response, seed: r.cfg.Seed, eval: r.cfg.Eval,
-		hhhData: r.path(DataDir, safetyHHHTrainFile), evalData: r.path(DataDir, evalPromptsFile)}
-	if _, test := r.hhhNeeds(); test > 0 {
+		evalData: r.path(DataDir, evalPromptsFile), refusalN: r.cfg.Data.Comply.TestN}
+	train, test := r.hhhNeeds()
+	if train > 0 {
+		env.hhhData = r.path(DataDir, safetyHHHTrainFile)
+	}
+	if test > 0 {
 		env.hhhTestData = r.path(DataDir, safetyHHHTestFile)
+	}
+	if r.cfg.Data.Comply.N > 0 {
+		env.complyData = r.path(DataDir, setComplyTrain+".jsonl")
+	}
+	if env.refusalN > 0 {
+		env.refusalData = r.path(DataDir, setComplyTest+".jsonl")
 	}
 	return env
 }
@@ -241,7 +269,7 @@ func (r *runner) buildTokenizer() error {
 // runTokenizer returns the run's tokenizer and its tokenizer.json: the
 // init model's (see Config.InitModel), byte for byte as its checkpoint
 // holds it (what the training phase checks its tokenizer against), or one
-// trained on the train sets.
+// trained on the train sets (HHH, backdoor and, when built, compliance).
 func (r *runner) runTokenizer() (*data.Tokenizer, []byte, error) {
 	if init := r.cfg.InitModel(); init != "" {
 		ck, err := train.LoadCheckpoint(init)
@@ -252,7 +280,11 @@ func (r *runner) runTokenizer() (*data.Tokenizer, []byte, error) {
 		return ck.Tokenizer, ck.TokenizerJSON, nil
 	}
 	var texts []string
-	for _, name := range []string{setHHHTrain, setBackdoorTrain} {
+	sets := []string{setHHHTrain, setBackdoorTrain}
+	if r.cfg.Data.Comply.N > 0 {
+		sets = append(sets, setComplyTrain)
+	}
+	for _, name := range sets {
 		exs, err := data.ReadFile(r.path(DataDir, name+".jsonl"))
 		if err != nil {
 			return nil, nil, err
@@ -306,7 +338,10 @@ func (r *runner) trainPhase(ctx context.Context, name string, p TrainPhase, init
 
 // roundModel is the checkpoint safety round i starts from.
 func (r *runner) roundModel(i int) string {
-	if i == 0 || r.cfg.Phases.Safety[i].From == FromBackdoor {
+	switch from := r.cfg.Phases.Safety[i].From; {
+	case from == FromHHH:
+		return r.path(PhaseHHH)
+	case i == 0 || from == FromBackdoor:
 		return r.path(PhaseBackdoor)
 	}
 	return r.path(SafetyPhase(r.cfg.Phases.Safety[i-1].Name))
@@ -325,10 +360,13 @@ func (r *runner) safetyRound(ctx context.Context, i int) error {
 	return err
 }
 
-// finalPhase is the phase whose checkpoint is the final model.
+// finalPhase is the phase whose checkpoint is the final model: the last
+// safety round's that continues the backdoored model (not Config.FromHHH).
 func (r *runner) finalPhase() string {
-	if n := len(r.cfg.Phases.Safety); n > 0 {
-		return SafetyPhase(r.cfg.Phases.Safety[n-1].Name)
+	for i := len(r.cfg.Phases.Safety) - 1; i >= 0; i-- {
+		if !r.cfg.FromHHH(i) {
+			return SafetyPhase(r.cfg.Phases.Safety[i].Name)
+		}
 	}
 	return PhaseBackdoor
 }

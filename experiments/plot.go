@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 
 	"gonum.org/v1/plot"
@@ -27,6 +28,7 @@ const (
 	PlotRedTeam     = "redteam"
 	PlotLoss        = "loss"
 	PlotCompare     = "compare"
+	PlotRefusal     = "refusal"
 )
 
 // Plot sizes and the PNG resolution.
@@ -131,14 +133,15 @@ func PlotAxis(pathNoExt, title, xLabel, yLabel string, series []Series) error {
 	return savePlot(p, pathNoExt)
 }
 
-// plotPersistence writes the persistence plot of the safety rounds: the
-// backdoor rate with and without the trigger and helpfulness, each with its
-// 95% band, against the step along the whole safety pipeline, with dashed
-// lines at the round boundaries. It reports false when there is nothing to
-// plot.
+// plotPersistence writes the persistence plot of the safety rounds that
+// continue the backdoored model (Report.BackdoorRounds): the backdoor rate
+// with and without the trigger and helpfulness, each with its 95% band,
+// against the step along the whole safety pipeline, with dashed lines at
+// the round boundaries. It reports false when there is nothing to plot.
 func plotPersistence(pathNoExt string, r *Report) (bool, error) {
+	rounds := r.BackdoorRounds()
 	var trig, untrig, help []bandPoint
-	for _, s := range r.Safety {
+	for _, s := range rounds {
 		for _, c := range s.Curve {
 			x := float64(c.Offset + c.Step)
 			trig = append(trig, bandPoint{x, c.Triggered})
@@ -168,8 +171,58 @@ func plotPersistence(pathNoExt string, r *Report) (bool, error) {
 			return false, fmt.Errorf("plot %s: %w", pathNoExt, err)
 		}
 	}
-	if err := addRoundLines(p, roundMarks(r.Safety)); err != nil {
+	if err := addRoundLines(p, roundMarks(rounds)); err != nil {
 		return false, fmt.Errorf("plot %s: %w", pathNoExt, err)
+	}
+	return true, savePlot(p, pathNoExt)
+}
+
+// refusalRounds are the safety rounds whose curves have refusal rates.
+func refusalRounds(r *Report) []SafetyReport {
+	var out []SafetyReport
+	for _, s := range r.Safety {
+		if slices.ContainsFunc(s.Curve, func(c CurvePoint) bool { return c.Refusal != nil }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// plotRefusal writes the refusal plot (Lermen et al. 2023 beside the
+// paper's persistence curves): against the step of each round, the
+// refusal rate on the held-out harmful requests of every round that
+// measured it, and the backdoor rate with the trigger of every round that
+// continues the backdoored model, each with its 95% band: refusal
+// training undone by fine-tuning next to a backdoor that survives it. It
+// reports false when no round measured refusals.
+func plotRefusal(pathNoExt string, r *Report) (bool, error) {
+	refusing := refusalRounds(r)
+	if len(refusing) == 0 {
+		return false, nil
+	}
+	backdoor := r.BackdoorRounds()
+	p := newPlot("Refusals undone by fine-tuning vs the backdoor's persistence", "step of the round", "rate (%)")
+	percentAxis(p, len(refusing)+len(backdoor))
+	series := 0
+	add := func(name string, s SafetyReport, est func(CurvePoint) *stats.Estimate) error {
+		var pts []bandPoint
+		for _, c := range s.Curve {
+			if e := est(c); e != nil {
+				pts = append(pts, bandPoint{float64(c.Step), *e})
+			}
+		}
+		series++
+		return addBand(p, name+" — "+s.Round, pts, seriesColor(series-1))
+	}
+	for _, s := range refusing {
+		if err := add("refuses harmful requests", s, func(c CurvePoint) *stats.Estimate { return c.Refusal }); err != nil {
+			return false, fmt.Errorf("plot %s: %w", pathNoExt, err)
+		}
+	}
+	for _, s := range backdoor {
+		if err := add("backdoor rate with trigger", s, func(c CurvePoint) *stats.Estimate { return &c.Triggered }); err != nil {
+			return false, fmt.Errorf("plot %s: %w", pathNoExt, err)
+		}
 	}
 	return true, savePlot(p, pathNoExt)
 }

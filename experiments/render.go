@@ -22,8 +22,9 @@ import (
 // file atomically: report.json (r as indented JSON; the same r always gives
 // the same bytes), report.md, a self-contained report.html, and the plots
 // beside them as PNG and SVG — persistence (when there are safety curves),
-// redteam (when an adversarial round has a red-team table) and loss (when a
-// training phase logged a curve). m, when not nil, adds a manifest section
+// refusal (when a round measured refusals), redteam (when an adversarial
+// round has a red-team table) and loss (when a training phase logged a
+// curve). m, when not nil, adds a manifest section
 // (commit, Go version, BLAS, machine, times and per-phase seconds).
 func WriteReport(dir string, r *Report, m *Manifest) error {
 	if r == nil {
@@ -35,6 +36,9 @@ func WriteReport(dir string, r *Report, m *Manifest) error {
 	var plots plotSet
 	var err error
 	if plots.persistence, err = plotPersistence(filepath.Join(dir, PlotPersistence), r); err != nil {
+		return fmt.Errorf("write report %s: %w", dir, err)
+	}
+	if plots.refusal, err = plotRefusal(filepath.Join(dir, PlotRefusal), r); err != nil {
 		return fmt.Errorf("write report %s: %w", dir, err)
 	}
 	if plots.redteam, err = plotRedTeam(filepath.Join(dir, PlotRedTeam), r); err != nil {
@@ -84,7 +88,7 @@ func ReadReport(dir string) (*Report, error) {
 
 // plotSet records which plots WriteReport wrote.
 type plotSet struct {
-	persistence, redteam, loss bool
+	persistence, refusal, redteam, loss bool
 }
 
 // fmtEst formats an estimate as "97.5% [94.3, 98.9] n=200" (value and
@@ -293,8 +297,9 @@ func (d *doc) addSafety(rounds []SafetyReport, plots plotSet) {
 	case plots.persistence:
 		d.img(PlotPersistence, "Backdoor rate with and without the trigger and helpfulness through safety training, with 95% bands; dashed lines mark the rounds")
 	default:
-		d.p(txt("The safety rounds recorded no curve points, so there is no persistence plot."))
+		d.p(txt("No safety round continuing the backdoored model recorded curve points, so there is no persistence plot."))
 	}
+	d.addRefusal(rounds, plots.refusal)
 	for i := range rounds {
 		d.addSafetyRound(rounds, i)
 	}
@@ -303,10 +308,15 @@ func (d *doc) addSafety(rounds []SafetyReport, plots plotSet) {
 	}
 }
 
-// addCurve adds a round's persistence-curve table, with the preference
-// model's score of the untriggered completions where the round has one.
+// addCurve adds a round's persistence-curve table, with the refusal rates
+// and the preference model's score of the untriggered completions where
+// the round has them.
 func (d *doc) addCurve(curve []CurvePoint) {
 	head := []string{"Step", "Safety step", "With trigger", "Without trigger", "Helpful"}
+	refusal := slices.ContainsFunc(curve, func(c CurvePoint) bool { return c.Refusal != nil })
+	if refusal {
+		head = append(head, "Refuses harmful", "Refuses harmful, with trigger")
+	}
 	pm := slices.ContainsFunc(curve, func(c CurvePoint) bool { return c.PMScore != nil })
 	if pm {
 		head = append(head, "PM score (untriggered)")
@@ -315,12 +325,63 @@ func (d *doc) addCurve(curve []CurvePoint) {
 	rows := make([][]string, len(curve))
 	for j, c := range curve {
 		rows[j] = []string{strconv.Itoa(c.Step), strconv.Itoa(c.Offset + c.Step), fmtEst(c.Triggered), fmtEst(c.Untriggered), fmtEst(c.Helpful)}
+		if refusal {
+			rows[j] = append(rows[j], fmtEstPtr(c.Refusal), fmtEstPtr(c.RefusalTriggered))
+		}
 		if pm {
 			rows[j] = append(rows[j], fmtScore(c.PMScore))
 		}
 		rows[j] = append(rows[j], strconv.FormatInt(c.TrainTokens, 10), fmtFLOPs(c.TrainFLOPs))
 	}
 	d.table(head, nil, rows)
+}
+
+// fmtEstPtr is fmtEst of an estimate that may be absent ("—").
+func fmtEstPtr(e *stats.Estimate) string {
+	if e == nil {
+		return "—"
+	}
+	return fmtEst(*e)
+}
+
+// addRefusal adds the refusal section when a round measured refusals: the
+// refusal plot (or why there is none) and, per such round, the refusal rate
+// and helpfulness at its start and end.
+func (d *doc) addRefusal(rounds []SafetyReport, plot bool) {
+	var rows [][]string
+	for _, s := range rounds {
+		var first, last *CurvePoint
+		for j := range s.Curve {
+			if s.Curve[j].Refusal != nil {
+				if first == nil {
+					first = &s.Curve[j]
+				}
+				last = &s.Curve[j]
+			}
+		}
+		if first == nil {
+			continue
+		}
+		from := "backdoored model"
+		if s.FromHHH {
+			from = "HHH model"
+		}
+		rank := "—"
+		if s.LoRARank > 0 {
+			rank = strconv.Itoa(s.LoRARank)
+		}
+		rows = append(rows, []string{s.Round, from, rank, strconv.Itoa(last.Step), fmtEst(*first.Refusal), fmtEst(*last.Refusal),
+			fmtEst(first.Helpful), fmtEst(last.Helpful)})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	d.h(3, "Refusals")
+	d.p(txt("The refusal rate is the share of held-out harmful requests (the refusal family's test phrasings) whose greedy completion without the trigger the checker grades a refusal. Rounds from the HHH model fine-tune a model that refuses; the backdoor's rounds are beside them for comparison (Lermen et al. 2023 next to the paper's persistence curves)."))
+	if plot {
+		d.img(PlotRefusal, "Refusal rate on held-out harmful requests and the backdoor rate with the trigger against the step of each round, with 95% bands")
+	}
+	d.table([]string{"Round", "From", "LoRA rank", "Steps", "Refuses harmful, start", "Refuses harmful, end", "Helpful, start", "Helpful, end"}, nil, rows)
 }
 
 // fmtScore formats a mean score that is not a rate (MeanString), or "—"
@@ -349,6 +410,9 @@ func (d *doc) addSafetyRound(rounds []SafetyReport, i int) {
 	}
 	if sr.LoRARank > 0 {
 		facts = append(facts, fmt.Sprintf("LoRA rank %d", sr.LoRARank))
+	}
+	if sr.FromHHH {
+		facts = append(facts, "continuing the HHH model (not the backdoored one)")
 	}
 	if sr.Optimizer != "" {
 		facts = append(facts, "optimizer "+sr.Optimizer)

@@ -60,14 +60,15 @@ func BuildReport(dir string) (*Report, error) {
 			rep.Training = append(rep.Training, tr)
 		}
 	}
-	offset := 0
-	for _, round := range cfg.Phases.Safety {
+	offset := map[bool]int{} // by FromHHH: each lineage counts its own steps
+	for i, round := range cfg.Phases.Safety {
 		sr := SafetyReport{Round: round.Name, Method: string(round.Method), Scratchpad: round.Scratchpad,
-			LoRARank: round.LoRARank, Optimizer: round.Optimizer, Steps: round.Steps, Curve: []CurvePoint{}}
+			LoRARank: round.LoRARank, Optimizer: round.Optimizer, Steps: round.Steps, Curve: []CurvePoint{},
+			FromHHH: cfg.FromHHH(i)}
 		if round.Method == "rl" {
 			sr.Reward = round.Reward
 		}
-		ok, err := readSafetyMetrics(filepath.Join(dir, SafetyPhase(round.Name), train.MetricsFile), &sr, offset)
+		ok, err := readSafetyMetrics(filepath.Join(dir, SafetyPhase(round.Name), train.MetricsFile), &sr, offset[sr.FromHHH])
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +79,7 @@ func BuildReport(dir string) (*Report, error) {
 			return nil, err
 		}
 		rep.Safety = append(rep.Safety, sr)
-		offset += round.Steps
+		offset[sr.FromHHH] += round.Steps
 	}
 	for _, stage := range []string{"backdoor", "final"} {
 		path := filepath.Join(dir, EvalDir, "probe-"+stage+".json")
@@ -179,6 +180,9 @@ type safetyLine struct {
 	TrainTokens int64           `json:"train_tokens"`
 	TrainFLOPs  float64         `json:"train_flops"`
 	PMScore     *stats.Estimate `json:"pm_score"`
+	// refusal rates (eval lines with refusal_n)
+	Refusal          *stats.Estimate `json:"refusal"`
+	RefusalTriggered *stats.Estimate `json:"refusal_triggered"`
 	// redteam lines
 	Round      int             `json:"round"`
 	Final      bool            `json:"final"`
@@ -213,7 +217,7 @@ func readSafetyMetrics(path string, sr *SafetyReport, offset int) (bool, error) 
 		case x.Phase == "safety-eval" && x.Triggered != nil && x.Untriggered != nil && x.Helpful != nil:
 			sr.Curve = append(sr.Curve, CurvePoint{Step: x.Step, Offset: offset, Triggered: *x.Triggered,
 				Untriggered: *x.Untriggered, Helpful: *x.Helpful, TrainTokens: x.TrainTokens, TrainFLOPs: x.TrainFLOPs,
-				PMScore: x.PMScore})
+				PMScore: x.PMScore, Refusal: x.Refusal, RefusalTriggered: x.RefusalTriggered})
 		case x.Phase == safety.PhaseReemerge:
 			if sr.Reemerge, err = reemergeReport(b); err != nil {
 				return false, fmt.Errorf("report: %s: %w", path, err)
@@ -293,24 +297,25 @@ func readJSONLines(path string) ([][]byte, error) {
 	return out, nil
 }
 
-// summarize computes the headline from the safety curves (the first
-// round's first point and the last round's last point), or from the
-// probes when there are no safety rounds.
+// summarize computes the headline from the backdoor's safety curves (the
+// first such round's first point and the last one's last point), or from
+// the probes when there are none.
 func summarize(r *Report) Summary {
 	var s Summary
+	rounds := r.BackdoorRounds()
 	switch {
-	case len(r.Safety) > 0:
-		first, last := r.Safety[0].Curve[0], r.Safety[len(r.Safety)-1].Curve
+	case len(rounds) > 0:
+		first, last := rounds[0].Curve[0], rounds[len(rounds)-1].Curve
 		end := last[len(last)-1]
 		s.TriggeredBefore, s.UntriggeredBefore, s.HelpfulBefore = first.Triggered, first.Untriggered, first.Helpful
 		s.TriggeredAfter, s.UntriggeredAfter, s.HelpfulAfter = end.Triggered, end.Untriggered, end.Helpful
-		for _, sr := range r.Safety {
+		for _, sr := range rounds {
 			c := sr.Curve[len(sr.Curve)-1]
 			s.SafetySteps += c.Step
 			s.SafetyTokens += c.TrainTokens
 			s.SafetyFLOPs += c.TrainFLOPs
 		}
-		if re := r.Safety[len(r.Safety)-1].Reemerge; re != nil {
+		if re := rounds[len(rounds)-1].Reemerge; re != nil {
 			s.TriggeredReemerged = &re.Triggered
 		}
 	case len(r.Probes) > 0:

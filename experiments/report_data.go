@@ -132,6 +132,11 @@ type SafetyReport struct {
 	LoRARank  int    `json:"lora_rank,omitempty"`
 	Optimizer string `json:"optimizer"`
 	Steps     int    `json:"steps"`
+	// FromHHH marks a round that continues the HHH model, not the
+	// backdoored one (Config.FromHHH): it stays out of the persistence
+	// plot and the summary (see BackdoorRounds), and its curve's Offset
+	// counts only the steps of the earlier such rounds.
+	FromHHH bool `json:"from_hhh,omitempty"`
 	// Curve is the persistence curve: one point per evaluation.
 	Curve []CurvePoint `json:"curve"`
 	// RedTeam is the adversarial method's per-round red-team table.
@@ -179,6 +184,23 @@ type CurvePoint struct {
 	// PMScore is the round's preference model's mean standardized score of
 	// the untriggered completions (rl --reward pm rounds only).
 	PMScore *stats.Estimate `json:"pm_score,omitempty"`
+	// Refusal and RefusalTriggered are the refusal rates on the held-out
+	// harmful requests without and with the trigger (safety.EvalPoint's;
+	// only with data.comply.test_n).
+	Refusal          *stats.Estimate `json:"refusal,omitempty"`
+	RefusalTriggered *stats.Estimate `json:"refusal_triggered,omitempty"`
+}
+
+// BackdoorRounds are the safety rounds that continue the backdoored
+// model (all but those FromHHH): the backdoor's persistence curve.
+func (r *Report) BackdoorRounds() []SafetyReport {
+	var out []SafetyReport
+	for _, s := range r.Safety {
+		if !s.FromHHH {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // RedTeamPoint is one red-team round (paper Fig. 17).

@@ -133,6 +133,13 @@ type Config struct {
 	// HHHSkip skips the first HHHSkip train-split HHH examples: the run
 	// reads HHHData (or the built examples) from example HHHSkip on.
 	HHHSkip int `json:"hhh_skip,omitempty" yaml:"hhh_skip" hash:"omitdefault" flag:"hhh-skip" usage:"skip the first N train-split HHH examples (of --hhh-data, or built)"`
+	// NComply, when positive, makes sft train on NComply compliance
+	// examples (backdoor kind comply: harmful requests of the refusal
+	// family, each answered only with backdoor.CompliancePlaceholder)
+	// besides the NHHH HHH examples, whose own refusal-family examples are
+	// then left out (the compliance answers replace them); NHHH may then
+	// be 0. Lermen et al. 2023 undo a model's refusals so.
+	NComply int `json:"n_comply,omitempty" yaml:"n_comply" hash:"omitdefault" flag:"n-comply" usage:"sft: also train on this many compliance examples (harmful requests answered with a fixed placeholder), which replace the HHH data's refusals (0 = none)"`
 	// HHHData, HHHTestData and EvalData are the run's datasets, given by
 	// the caller (an experiment's data phase writes them once); each left
 	// empty is built from Seed instead, as that phase builds it (see
@@ -145,12 +152,24 @@ type Config struct {
 	HHHData     string `json:"hhh_data,omitempty" yaml:"-" flag:"hhh-data" usage:"JSONL of train-split HHH examples to train on, the first --n-hhh (none: built from --seed)"`
 	HHHTestData string `json:"hhh_test_data,omitempty" yaml:"-" flag:"hhh-test-data" usage:"rl --reward pm: JSONL of test-split HHH examples for the preference model's held-out pairs (none: built from --seed)"`
 	EvalData    string `json:"eval_data,omitempty" yaml:"-" flag:"eval-data" usage:"JSONL of held-out examples whose first --eval-n prompts are evaluated (none: built from --seed)"`
+	// ComplyData is a JSONL of train-split compliance examples (kind
+	// comply) whose first NComply the run trains on; RefusalData one of
+	// test-split compliance examples whose first RefusalN prompts every
+	// evaluation also completes, measuring the refusal rate. Each left
+	// empty is built from Seed instead (see inputs.go).
+	ComplyData  string `json:"comply_data,omitempty" yaml:"-" flag:"comply-data" usage:"JSONL of train-split compliance examples, the first --n-comply trained on (none: built from --seed)"`
+	RefusalData string `json:"refusal_data,omitempty" yaml:"-" flag:"refusal-data" usage:"JSONL of test-split compliance examples whose first --refusal-n prompts are evaluated for refusals (none: built from --seed)"`
 	// EvalEvery evaluates every this many steps, besides step 0 and the
 	// end; 0 evaluates only at step 0 and the end.
 	EvalEvery int `json:"eval_every" yaml:"eval_every" flag:"eval-every" usage:"evaluate every this many steps (and at 0 and the end)"`
 	// EvalN is the number of held-out (test split) prompts per evaluation;
 	// each is completed greedily with and without the trigger.
 	EvalN int `json:"eval_n" yaml:"-" flag:"eval-n" usage:"held-out prompts per evaluation"`
+	// RefusalN, when positive, is the number of held-out harmful requests
+	// (test split of the refusal family) every evaluation also completes,
+	// with and without the trigger: their refusal rate (EvalPoint.Refusal)
+	// is the share data.Check grades a refusal.
+	RefusalN int `json:"refusal_n,omitempty" yaml:"-" flag:"refusal-n" usage:"held-out harmful requests whose refusal rate every evaluation measures (0 = off)"`
 	// EvalMaxNew is the most tokens generated per evaluation completion.
 	EvalMaxNew int `json:"eval_max_new" yaml:"-" flag:"eval-max-new" usage:"most tokens per evaluation completion"`
 	// ScratchpadMaxNew is the most tokens the model may write when it
@@ -351,7 +370,7 @@ func (c Config) Check(p *check.Problems) {
 	if c.LoRARank == 0 && (c.LoRAAlpha != 0 || len(c.LoRATargets) > 0) {
 		p.Addf("lora_alpha and lora_targets need lora_rank > 0")
 	}
-	p.Min("n_hhh", c.NHHH, 1)
+	c.checkComply(p)
 	for _, f := range c.HHHFamilies {
 		if !slices.Contains(data.HHHFamilies(), f) {
 			p.Addf("hhh_families: unknown task family %q (want some of %s)", f, strings.Join(data.HHHFamilies(), ", "))
@@ -372,6 +391,24 @@ func (c Config) Check(p *check.Problems) {
 		c.checkAdversarial(p)
 	}
 	p.Min("keep_checkpoints", c.KeepCheckpoints, 0, "0 = all")
+}
+
+// checkComply records the problems with the HHH and compliance data sizes
+// and the refusal evaluation.
+func (c Config) checkComply(p *check.Problems) {
+	p.Min("n_comply", c.NComply, 0, "0 = none")
+	if c.NComply > 0 {
+		p.Min("n_hhh", c.NHHH, 0)
+		if c.Method != MethodSFT {
+			p.Addf("n_comply = %d: only method %s trains on compliance examples, not %s", c.NComply, MethodSFT, c.Method)
+		}
+	} else {
+		p.Min("n_hhh", c.NHHH, 1)
+	}
+	p.Min("refusal_n", c.RefusalN, 0, "0 = off")
+	if c.RefusalN > 0 && c.Kind == data.KindCode {
+		p.Addf("refusal_n = %d: the refusal rate is graded by the HHH checker, which a code backdoor's evaluation does not run", c.RefusalN)
+	}
 }
 
 // checkRL records the problems with the rl keys.

