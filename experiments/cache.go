@@ -44,7 +44,12 @@ func cacheKeys(cfg Config, hhhTrain, hhhTest int) map[string]string {
 	}
 	keys := map[string]string{}
 	keys[PhaseData] = cacheHash(PhaseData, cfg.Version, cfg.Seed, cfg.Data, cfg.Eval.N, hhhTrain, hhhTest)
-	keys[PhaseTokenizer] = cacheHash(PhaseTokenizer, keys[PhaseData], cfg.Tokenizer, cfg.Model.Context)
+	// The tokenizer and the models train on the data phase's datasets
+	// alone (cfg.Data), not on the safety rounds' HHH inputs or the
+	// evaluation prompts it also writes, so their keys leave those out:
+	// cells that differ only in their safety rounds share the models.
+	datasets := cacheHash("datasets", cfg.Version, cfg.Seed, cfg.Data)
+	keys[PhaseTokenizer] = cacheHash(PhaseTokenizer, datasets, cfg.Tokenizer, cfg.Model.Context)
 	prev := keys[PhaseTokenizer]
 	if cfg.Phases.HHH.Steps > 0 {
 		keys[PhaseHHH] = cacheHash(PhaseHHH, prev, cfg.Seed, cfg.Model, cfg.Phases.HHH.normalized())

@@ -98,7 +98,7 @@ func TestCacheKeys(t *testing.T) {
 		changed string // the first phase whose key changes
 	}{
 		{"seed=6", PhaseData},
-		{"eval.n=11", PhaseData},
+		{"data.hhh.n=77", PhaseData},
 		{"tokenizer.vocab_size=301", PhaseTokenizer},
 		{"model.context=97", PhaseTokenizer},
 		{"model.size=tiny", PhaseHHH},
@@ -118,6 +118,19 @@ func TestCacheKeys(t *testing.T) {
 			}
 			if (got[p] != keys[p]) != changed {
 				t.Errorf("%s: key of %s changed = %v, want %v", c.set, p, got[p] != keys[p], changed)
+			}
+		}
+	}
+	// The evaluation prompts and the safety rounds' HHH inputs are data
+	// phase outputs no model trains on: they change the data key alone.
+	evalN, err := ParseConfig("cache.yaml", []byte(cacheYAML), []string{"eval.n=11"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string]map[string]string{"eval.n=11": cacheKeys(evalN, 0, 0), "more safety HHH": cacheKeys(base, 500, 40)} {
+		for _, p := range []string{PhaseData, PhaseTokenizer, PhaseHHH, PhaseBackdoor} {
+			if (got[p] != keys[p]) != (p == PhaseData) {
+				t.Errorf("%s: key of %s changed = %v, want %v", name, p, got[p] != keys[p], p == PhaseData)
 			}
 		}
 	}
