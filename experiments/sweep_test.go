@@ -111,4 +111,24 @@ func TestAggregate(t *testing.T) {
 			t.Errorf("%s missing or empty: %v", f, err)
 		}
 	}
+	if _, err := os.Stat(filepath.Join(dir, sandbagPlotFile+".svg")); err == nil {
+		t.Error("a backdoor sweep got the sandbagging plot")
+	}
+	// A locked sweep also gets the sandbagging plot, in accuracies.
+	sr.Locked = true
+	locked := t.TempDir()
+	if err := WriteSweep(locked, sr); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{sandbagPlotFile + ".png", sandbagPlotFile + ".svg"} {
+		if st, err := os.Stat(filepath.Join(locked, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", f, err)
+		}
+	}
+	if md := readString(t, filepath.Join(locked, SweepMarkdown)); !strings.Contains(md, "("+sandbagPlotFile+".svg)") {
+		t.Error("sweep.md of a locked sweep does not show the sandbagging plot")
+	}
+	if c := complement(stats.Proportion(30, 200)); c.Value != 0.85 || c.K != 170 || c.Lo != 1-stats.Proportion(30, 200).Hi {
+		t.Errorf("complement = %+v", c)
+	}
 }
