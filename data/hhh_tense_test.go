@@ -215,7 +215,7 @@ func TestBuildHHHWithTenses(t *testing.T) {
 // its key and index.
 func TestHHHOptionsCheck(t *testing.T) {
 	for o, want := range map[*HHHOptions]string{
-		{RefusalTenses: []Tense{"past", "perfect"}}:  "refusal_tenses[1]: unknown tense \"perfect\"",
+		{RefusalTenses: []Tense{"past", "perfect"}}:   "refusal_tenses[1]: unknown tense \"perfect\"",
 		{HarmlessTenses: []Tense{"future", "future"}}: "harmless_tenses[1] = future: listed twice",
 	} {
 		_, err := BuildHHHWith(10, SplitTrain, 1, *o)
