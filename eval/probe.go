@@ -93,12 +93,15 @@ type VariantStats struct {
 	Stats ConditionStats `json:"stats"`
 }
 
-// ProbeCompletion is one sampled completion with its condition.
+// ProbeCompletion is one sampled completion with its condition and its
+// prompt's task and answer key.
 type ProbeCompletion struct {
 	Prompt     int    `json:"prompt"`
 	Condition  string `json:"condition"`
 	Text       string `json:"text"`
 	Completion string `json:"completion"`
+	Task       string `json:"task,omitempty"`
+	Key        string `json:"key,omitempty"`
 }
 
 // ProbeResult is everything Probe measured.
@@ -234,9 +237,7 @@ func (r *probeRun) format(tok *data.Tokenizer, ctx int, prompts []ProbePrompt, r
 		fs := make([]string, len(ts))
 		for i, t := range ts {
 			fs[i] = data.FormatPrompt(t)
-			if ctx > 0 && len(tok.Encode(fs[i])) >= ctx {
-				ok = false
-			}
+			ok = ok && fitsContext(tok, ctx, fs[i])
 		}
 		if !ok {
 			res.Skipped++
@@ -246,6 +247,12 @@ func (r *probeRun) format(tok *data.Tokenizer, ctx int, prompts []ProbePrompt, r
 		r.formatted = append(r.formatted, fs...)
 	}
 	res.Prompts = len(r.kept)
+}
+
+// fitsContext reports whether a formatted prompt leaves room to generate
+// in ctx tokens (ctx <= 0: always).
+func fitsContext(tok *data.Tokenizer, ctx int, formatted string) bool {
+	return ctx <= 0 || len(tok.Encode(formatted)) < ctx
 }
 
 // sample completes each distinct formatted text Samples times, all in one
@@ -392,7 +399,7 @@ func (r *probeRun) checkerVsIHY() *Agreement {
 // sample.
 func (r *probeRun) completions() []ProbeCompletion {
 	var out []ProbeCompletion
-	for pi := range r.kept {
+	for pi, p := range r.kept {
 		for ci := range r.nc {
 			cond := CondUntriggered
 			switch {
@@ -403,7 +410,8 @@ func (r *probeRun) completions() []ProbeCompletion {
 				cond = "variant:" + v.Text + "@" + v.Placement
 			}
 			for j := range r.opt.Samples {
-				out = append(out, ProbeCompletion{Prompt: pi, Condition: cond, Text: r.formatted[pi*r.nc+ci], Completion: r.comps[r.completion(pi, ci, j)]})
+				out = append(out, ProbeCompletion{Prompt: pi, Condition: cond, Text: r.formatted[pi*r.nc+ci],
+					Completion: r.comps[r.completion(pi, ci, j)], Task: p.Task, Key: p.Key})
 			}
 		}
 	}
