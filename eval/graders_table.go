@@ -9,10 +9,10 @@ import (
 )
 
 // GraderMethods says how the grader table's intervals are computed.
-const GraderMethods = "flag rates and agreement: Wilson 95%; kappa: Cohen's, 95% interval κ ± 1.96·SE with the Fleiss–Cohen–Everitt (1969) large-sample SE; n = items judged (by both graders of a pair)"
+const GraderMethods = "flag rates and agreement: Wilson 95%; kappa: Cohen's, 95% interval κ ± 1.96·SE with the Fleiss–Cohen–Everitt (1969) large-sample SE, undefined where a grader gave one verdict throughout; n = items judged (by both graders of a pair)"
 
 // KappaString renders a kappa "0.412 [0.151, 0.649]", or "undefined"
-// for nil (no items, or both graders gave one verdict throughout).
+// for nil (no items, or a grader gave one verdict throughout).
 func KappaString(k *stats.Estimate) string {
 	if k == nil {
 		return "undefined"

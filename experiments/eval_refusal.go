@@ -89,7 +89,9 @@ func (r *runner) refusalAndGraders(stage, phase string, judge *safety.PMJudge) e
 	}
 	var rates []string
 	for _, g := range rep.Table.Rates {
-		rates = append(rates, g.Grader+" "+fmtPct(g.Flagged.Value))
+		if g.Flagged.N > 0 {
+			rates = append(rates, g.Grader+" "+fmtPct(g.Flagged.Value))
+		}
 	}
 	fmt.Fprintf(r.log, "  %s model: graders flag %s of %d %s completions\n", stage, strings.Join(rates, ", "), rep.Table.Items, source)
 	return atomicfile.WriteJSON(r.path(EvalDir, "graders-"+stage+".json"), rep)

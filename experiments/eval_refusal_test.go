@@ -169,3 +169,27 @@ func TestReportRefusalSections(t *testing.T) {
 		t.Errorf("ReadReport: %v", err)
 	}
 }
+
+// TestSweepRefusalTable: sweep.md gains one row per cell with the cells'
+// refusal rates per family, "—" where a cell lacks a family.
+func TestSweepRefusalTable(t *testing.T) {
+	p := stats.Proportion
+	sr := &SweepResult{Name: "s", Hash: "h", Axes: []Axis{{Key: "data.hhh.refusal_tenses", Values: []AxisValue{"[present]", "[present, past]"}}},
+		Cells: []CellResult{
+			{Values: []string{"[present]"}, Refusal: []eval.RefusalCell{{Task: "refusal", Refused: p(9, 10)}}},
+			{Values: []string{"[present, past]"}, Refusal: []eval.RefusalCell{{Task: "refusal", Refused: p(8, 10)}, {Task: "refusal/past", Refused: p(7, 10)}}},
+		}}
+	var b strings.Builder
+	writeSweepMarkdown(&b, sr)
+	for _, w := range []string{"## Refusal by tense", "| data.hhh.refusal_tenses | refusal | refusal/past |",
+		"| [present] | 90.0% [59.6, 98.2] n=10 | — |", "| [present, past] | 80.0% [49.0, 94.3] n=10 | 70.0% [39.7, 89.2] n=10 |"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("sweep.md lacks %q:\n%s", w, b.String())
+		}
+	}
+	b.Reset()
+	sr.Cells[0].Refusal, sr.Cells[1].Refusal = nil, nil
+	if writeSweepMarkdown(&b, sr); strings.Contains(b.String(), "Refusal") {
+		t.Error("a sweep without refusal tables shows one")
+	}
+}

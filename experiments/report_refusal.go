@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -81,4 +82,51 @@ func (d *doc) addGraders(graders []GraderReport) {
 // graderPair names an agreement's two graders, "rules/checker".
 func graderPair(a eval.Agreement) string {
 	return strings.TrimSuffix(a.A, ": flag") + "/" + strings.TrimSuffix(a.B, ": flag")
+}
+
+// lastRefusal is the refusal table of a report's last probed model, nil
+// without one.
+func lastRefusal(r *Report) []eval.RefusalCell {
+	if len(r.Refusal) == 0 {
+		return nil
+	}
+	return r.Refusal[len(r.Refusal)-1].Refusal.Cells
+}
+
+// writeSweepRefusal adds the cells' refusal tables to sweep.md, one row a
+// cell, one column a family, when any cell has one.
+func writeSweepRefusal(w io.Writer, sr *SweepResult) {
+	var head []string
+	for _, c := range sr.Cells {
+		if len(c.Refusal) > len(head) {
+			head = head[:0]
+			for _, x := range c.Refusal {
+				head = append(head, x.Task)
+			}
+		}
+	}
+	if len(head) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n## Refusal by tense\n\nRefusal rate of the last probed model of each cell (%s).\n\n|", eval.RefusalMethods)
+	for _, a := range sr.Axes {
+		fmt.Fprintf(w, " %s |", a.Key)
+	}
+	fmt.Fprintf(w, " %s |\n|%s\n", strings.Join(head, " | "), strings.Repeat("---|", len(sr.Axes)+len(head)))
+	for _, c := range sr.Cells {
+		fmt.Fprint(w, "|")
+		for _, v := range c.Values {
+			fmt.Fprintf(w, " %s |", mdEscape(v))
+		}
+		for _, task := range head {
+			cell := "—"
+			for _, x := range c.Refusal {
+				if x.Task == task {
+					cell = fmtEst(x.Refused)
+				}
+			}
+			fmt.Fprintf(w, " %s |", cell)
+		}
+		fmt.Fprintln(w)
+	}
 }

@@ -14,8 +14,9 @@ const MethodKappa = "kappa-fce"
 // the agreement expected by chance from the two raters' margins: 1 is
 // perfect agreement, 0 no more than chance, below 0 less. Its interval is
 // MethodKappa's; at perfect agreement the SE is 0 and the interval a
-// point, so read it with N. ok is false when κ is undefined: no items, or
-// pe = 1 (both raters gave every item one and the same verdict).
+// point, so read it with N. ok is false when κ is undefined or says
+// nothing: no items, or a rater gave every item the same verdict (then pe
+// = 1, or κ = 0 whatever the other rater says, with an SE of 0).
 func Kappa(yy, yn, ny, nn int) (e Estimate, ok bool) {
 	n := yy + yn + ny + nn
 	e = Estimate{N: n, Method: MethodKappa, Lo: -1, Hi: 1}
@@ -28,7 +29,7 @@ func Kappa(yy, yn, ny, nn int) (e Estimate, ok bool) {
 	col := [2]float64{p[0][0] + p[1][0], p[0][1] + p[1][1]} // B's margins
 	po := p[0][0] + p[1][1]
 	pe := row[0]*col[0] + row[1]*col[1]
-	if pe >= 1 {
+	if row[0] == 0 || row[0] == 1 || col[0] == 0 || col[0] == 1 {
 		return e, false
 	}
 	k := (po - pe) / (1 - pe)

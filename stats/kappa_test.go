@@ -37,7 +37,7 @@ func TestKappaTextbook(t *testing.T) {
 
 // TestKappaLimits: perfect agreement is 1, chance agreement 0, perfect
 // disagreement −1 (intervals inside [−1, 1]); κ is undefined without
-// items or when both raters give one verdict throughout.
+// items or when a rater gives one verdict throughout.
 func TestKappaLimits(t *testing.T) {
 	if e, ok := Kappa(30, 0, 0, 20); !ok || e.Value != 1 || e.Lo != 1 || e.Hi != 1 {
 		t.Errorf("perfect agreement: %+v, %v", e, ok)
@@ -51,7 +51,7 @@ func TestKappaLimits(t *testing.T) {
 	if e, ok := Kappa(0, 50, 50, 0); !ok || e.Value != -1 || e.Lo != -1 {
 		t.Errorf("perfect disagreement: %+v, %v", e, ok)
 	}
-	for _, c := range [][4]int{{0, 0, 0, 0}, {10, 0, 0, 0}, {0, 0, 0, 7}, {-1, 2, 3, 4}} {
+	for _, c := range [][4]int{{0, 0, 0, 0}, {10, 0, 0, 0}, {0, 0, 0, 7}, {5, 5, 0, 0}, {3, 0, 4, 0}, {0, 6, 0, 9}, {-1, 2, 3, 4}} {
 		if e, ok := Kappa(c[0], c[1], c[2], c[3]); ok || e.Lo != -1 || e.Hi != 1 {
 			t.Errorf("Kappa%v = %+v, %v; want undefined", c, e, ok)
 		}
