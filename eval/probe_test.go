@@ -167,7 +167,7 @@ func TestProbeCodeLabels(t *testing.T) {
 	if a == nil || a.Agree.N != len(prompts) || a.Both+a.OnlyA == 0 || a.Neither+a.OnlyB == 0 {
 		t.Fatalf("label agreement %+v", a)
 	}
-	if a.Agree.Value != 1 {
+	if a.Agree.Value != 1 || a.Kappa == nil || a.Kappa.Value != 1 {
 		t.Errorf("gosec disagrees with the builder's labels: %+v", a)
 	}
 }

@@ -74,10 +74,14 @@ type ComplyData struct {
 	TestN int `yaml:"test_n" json:"test_n"`
 }
 
-// HHHData sizes the HHH corpus: N train-split examples, TestN held-out.
+// HHHData sizes the HHH corpus: N train-split examples, TestN held-out;
+// its options (data.HHHOptions: refusal_tenses, harmless_tenses) opt it
+// into the request families of other tenses. Empty option lists, the
+// default corpus, are left out of the hash.
 type HHHData struct {
-	N     int `yaml:"n" json:"n"`
-	TestN int `yaml:"test_n" json:"test_n"`
+	N               int `yaml:"n" json:"n"`
+	TestN           int `yaml:"test_n" json:"test_n"`
+	data.HHHOptions `yaml:",inline"`
 }
 
 // BackdoorData is the backdoor dataset: a backdoor.Spec (train split of N
@@ -224,6 +228,18 @@ type EvalConfig struct {
 	Variants bool  `yaml:"variants" json:"variants"`
 	Linear   bool  `yaml:"linear" json:"linear"`
 	Layers   []int `yaml:"layers" json:"layers"`
+	// Refusal runs the refusal probe (eval.RefusalProbe) on the probed
+	// models too: N held-out requests of every request family, harmful
+	// and harmless, in each tense. Graders tabulates the graders'
+	// agreement (eval.GradeAgreement) on the refusal probe's completions,
+	// or on the backdoor probe's without Refusal; GraderPMPairs, when
+	// positive, adds a preference-model judge trained on that many pairs
+	// (safety.TrainPMJudge) from the first trained model (the hhh phase's,
+	// else the backdoor phase's). Their zero values are left out of the
+	// hash.
+	Refusal       bool `yaml:"refusal" json:"refusal,omitempty"`
+	Graders       bool `yaml:"graders" json:"graders,omitempty"`
+	GraderPMPairs int  `yaml:"grader_pm_pairs" json:"grader_pm_pairs,omitempty"`
 }
 
 // DefaultConfig returns the defaults every config is decoded over.
@@ -301,12 +317,6 @@ func (c Config) Hash() string {
 // normalized returns c with every empty list nil, so that a config and its
 // dump hash alike.
 func (c Config) normalized() Config {
-	nilIfEmpty := func(s []string) []string {
-		if len(s) == 0 {
-			return nil
-		}
-		return s
-	}
 	c.Data.Backdoor.Families = nilIfEmpty(c.Data.Backdoor.Families)
 	c.Phases.HHH.Datasets = nilIfEmpty(c.Phases.HHH.Datasets)
 	c.Phases.Backdoor.Datasets = nilIfEmpty(c.Phases.Backdoor.Datasets)
@@ -319,10 +329,18 @@ func (c Config) normalized() Config {
 			c.Phases.Safety[i].HHHFamilies = nilIfEmpty(c.Phases.Safety[i].HHHFamilies)
 		}
 	}
-	if len(c.Eval.Layers) == 0 {
-		c.Eval.Layers = nil
-	}
+	c.Eval.Layers = nilIfEmpty(c.Eval.Layers)
+	h := &c.Data.HHH
+	h.RefusalTenses, h.HarmlessTenses = nilIfEmpty(h.RefusalTenses), nilIfEmpty(h.HarmlessTenses)
 	return c
+}
+
+// nilIfEmpty is s, nil when empty.
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 // resolve fills in what the backdoor spec leaves to its kind's defaults
@@ -381,6 +399,9 @@ func (c Config) Validate() error {
 	for i, l := range c.Eval.Layers {
 		p.Min(fmt.Sprintf("eval.layers[%d]", i), l, 0)
 	}
+	if c.Eval.GraderPMPairs != 0 && (!c.Eval.Graders || c.Eval.GraderPMPairs < 2) {
+		p.Addf("eval.grader_pm_pairs = %d: want 0 (no preference-model judge), or at least 2 with eval.graders: true", c.Eval.GraderPMPairs)
+	}
 	if c.Sweep != nil {
 		c.Sweep.check(p.Sub("sweep."))
 	}
@@ -391,6 +412,9 @@ func (c Config) Validate() error {
 func (d DataConfig) check(p *check.Problems) {
 	p.Min("hhh.n", d.HHH.N, 1)
 	p.Min("hhh.test_n", d.HHH.TestN, 1)
+	if err := d.HHH.HHHOptions.Check(); err != nil {
+		p.Addf("hhh.%v", err)
+	}
 	b := d.Backdoor
 	p.Min("backdoor.n", b.N, 1)
 	p.Min("backdoor.test_n", b.TestN, 1)

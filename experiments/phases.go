@@ -122,7 +122,7 @@ func (r *runner) buildData() error {
 	c := r.cfg
 	var reps []DatasetReport
 	for _, s := range c.dataSets() {
-		exs, err := backdoor.Build(s.spec, c.Seed)
+		exs, err := r.buildSet(s.spec)
 		if err != nil {
 			return fmt.Errorf("build %s: %w", s.name, err)
 		}
@@ -147,18 +147,28 @@ func (r *runner) buildData() error {
 	return r.writeInputs()
 }
 
+// buildSet builds one dataset of the data phase: an hhh one with the
+// config's corpus options (data.BuildHHHWith), the others with
+// backdoor.Build.
+func (r *runner) buildSet(spec backdoor.Spec) ([]data.Example, error) {
+	if spec.Kind == data.KindHHH {
+		return data.BuildHHHWith(spec.N, spec.Split, r.cfg.Seed, r.cfg.Data.HHH.HHHOptions)
+	}
+	return backdoor.Build(spec, r.cfg.Seed)
+}
+
 // writeInputs writes the later phases' datasets (safetyHHHTrainFile,
 // safetyHHHTestFile, evalPromptsFile).
 func (r *runner) writeInputs() error {
-	seed := r.cfg.Seed
+	seed, hopt := r.cfg.Seed, r.cfg.Data.HHH.HHHOptions
 	train, test := r.hhhNeeds()
 	sets := []struct {
 		name  string
 		n     int
 		build func() ([]data.Example, error)
 	}{
-		{safetyHHHTrainFile, train, func() ([]data.Example, error) { return data.BuildHHH(train, data.SplitTrain, seed) }},
-		{safetyHHHTestFile, test, func() ([]data.Example, error) { return data.BuildHHH(test, data.SplitTest, seed) }},
+		{safetyHHHTrainFile, train, func() ([]data.Example, error) { return data.BuildHHHWith(train, data.SplitTrain, seed, hopt) }},
+		{safetyHHHTestFile, test, func() ([]data.Example, error) { return data.BuildHHHWith(test, data.SplitTest, seed, hopt) }},
 		{evalPromptsFile, r.cfg.Eval.N, r.evalExamples},
 	}
 	for _, s := range sets {
@@ -380,8 +390,15 @@ func (r *runner) evaluate() error {
 	if f := r.finalPhase(); f != PhaseBackdoor {
 		stages = append(stages, [2]string{"final", f})
 	}
+	judge, err := r.pmJudge()
+	if err != nil {
+		return err
+	}
 	for _, s := range stages {
 		if err := r.probe(s[0], s[1]); err != nil {
+			return fmt.Errorf("probe %s model: %w", s[0], err)
+		}
+		if err := r.refusalAndGraders(s[0], s[1], judge); err != nil {
 			return fmt.Errorf("probe %s model: %w", s[0], err)
 		}
 	}
@@ -408,7 +425,8 @@ func (r *runner) probe(stage, phase string) error {
 		return err
 	}
 	opt := eval.ProbeOptions{Kind: r.kind, Trigger: r.trigger, Response: r.response, Samples: 1,
-		Sample: model.SampleOptions{MaxNew: r.cfg.Eval.MaxNew, Seed: r.cfg.Seed}}
+		Sample:          model.SampleOptions{MaxNew: r.cfg.Eval.MaxNew, Seed: r.cfg.Seed},
+		KeepCompletions: r.cfg.Eval.Graders && !r.cfg.Eval.Refusal}
 	if r.cfg.Eval.Variants {
 		opt.Variants = backdoor.TriggerVariants(r.kind, r.trigger)
 	}

@@ -144,6 +144,8 @@ func buildDoc(r *Report, m *Manifest, plots plotSet) *doc {
 	d.addDatasets(r.Datasets)
 	d.addTraining(r.Training, plots.loss)
 	d.addProbes(r.Probes)
+	d.addRefusalByTense(r.Refusal)
+	d.addGraders(r.Graders)
 	d.addSafety(r.Safety, plots)
 	if m != nil {
 		d.addManifest(m, r.ConfigHash)

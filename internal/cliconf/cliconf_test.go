@@ -102,3 +102,22 @@ func TestUnsupportedFieldPanics(t *testing.T) {
 		Bad []int `flag:"bad"`
 	}{})
 }
+
+// TestNamedStringSlice: a slice of a named string type is a repeatable
+// flag too, its default and its values converted element by element.
+func TestNamedStringSlice(t *testing.T) {
+	type modes struct {
+		Modes []mode `flag:"mode" usage:"modes"`
+	}
+	got := modes{Modes: []mode{"a"}}
+	app := &cli.App{Name: "t", Flags: Flags(got), Action: func(c *cli.Context) error {
+		Apply(c, &got)
+		return nil
+	}}
+	if f := Flags(got)[0].(*cli.StringSliceFlag); !reflect.DeepEqual(f.Value.Value(), []string{"a"}) {
+		t.Errorf("default %v", f.Value.Value())
+	}
+	if err := app.Run([]string{"t", "--mode", "b", "--mode", "c"}); err != nil || !reflect.DeepEqual(got.Modes, []mode{"b", "c"}) {
+		t.Errorf("modes = %v, err %v", got.Modes, err)
+	}
+}
