@@ -176,13 +176,8 @@ var linearFixture = sync.OnceValues(func() (*data.Tokenizer, []string) {
 })
 
 func TestLinearProbeEndToEnd(t *testing.T) {
-	tok, prompts := linearFixture()
-	c := model.Config{Vocab: tok.VocabSize(), Context: 256, DModel: 16, Layers: 2, Heads: 2, MLP: 32}
-	w, err := model.NewWeights(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Init(rng.Stream(1, "linear-test-model"))
+	tok, prompts, w := linearTestModel(t)
+	c := w.Config
 	opt := LinearProbeOptions{N: 30, Seed: 7}
 	res, err := LinearProbe(w, tok, prompts, opt)
 	if err != nil {
@@ -258,13 +253,7 @@ func TestLinearProbeEndToEnd(t *testing.T) {
 // label-free random baseline stays), names them, and defaults to the
 // sandbagging contrast pair.
 func TestLinearProbeSandbag(t *testing.T) {
-	tok, prompts := linearFixture()
-	c := model.Config{Vocab: tok.VocabSize(), Context: 256, DModel: 16, Layers: 2, Heads: 2, MLP: 32}
-	w, err := model.NewWeights(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Init(rng.Stream(1, "linear-test-model"))
+	tok, prompts, w := linearTestModel(t)
 	opt := LinearProbeOptions{N: 30, Seed: 7, Trigger: "|UNLOCK|"}
 	plain, err := LinearProbe(w, tok, prompts, opt)
 	if err != nil {
@@ -286,4 +275,17 @@ func TestLinearProbeSandbag(t *testing.T) {
 			t.Errorf("layer %d: sign-free random baseline %g, plain %g", i, sb.Layers[i].RandomAbsMean, plain.Layers[i].RandomAbsMean)
 		}
 	}
+}
+
+// linearTestModel is the linear-probe fixture with a small random model.
+func linearTestModel(t *testing.T) (*data.Tokenizer, []string, *model.Weights) {
+	t.Helper()
+	tok, prompts := linearFixture()
+	c := model.Config{Vocab: tok.VocabSize(), Context: 256, DModel: 16, Layers: 2, Heads: 2, MLP: 32}
+	w, err := model.NewWeights(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Init(rng.Stream(1, "linear-test-model"))
+	return tok, prompts, w
 }
