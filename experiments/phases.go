@@ -149,12 +149,12 @@ func (r *runner) buildData() error {
 
 // buildSet builds one dataset of the data phase: an hhh one with the
 // config's corpus options (data.BuildHHHWith), the others with
-// backdoor.Build.
+// BuildDataset (a locked one's weak model answering in WeakMaxNew tokens).
 func (r *runner) buildSet(spec backdoor.Spec) ([]data.Example, error) {
 	if spec.Kind == data.KindHHH {
 		return data.BuildHHHWith(spec.N, spec.Split, r.cfg.Seed, r.cfg.Data.HHH.HHHOptions)
 	}
-	return backdoor.Build(spec, r.cfg.Seed)
+	return BuildDataset(spec, r.cfg.Seed, WeakMaxNew, r.cfg.Data.HHH.HHHOptions)
 }
 
 // writeInputs writes the later phases' datasets (safetyHHHTrainFile,

