@@ -441,7 +441,7 @@ func (r *runner) probe(stage, phase string) error {
 			users[i] = p.User
 		}
 		lin, err := eval.LinearProbe(ck.Weights, ck.Tokenizer, users,
-			eval.LinearProbeOptions{Trigger: r.trigger, Layers: r.cfg.Eval.Layers, Seed: r.cfg.Seed})
+			eval.LinearProbeOptions{Trigger: r.trigger, Layers: r.cfg.Eval.Layers, Seed: r.cfg.Seed, Sandbag: r.kind == data.KindLocked})
 		if err != nil {
 			return err
 		}
