@@ -49,11 +49,11 @@ func TestRefusalKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	cells, err := Cells(cfg, t.TempDir())
-	if err != nil || len(cells) != 2 {
-		t.Fatalf("cells: %v, %v", cells, err)
+	if err != nil || len(cells) != 6 {
+		t.Fatalf("cells: %d, %v; want 2 tense settings × 3 seeds", len(cells), err)
 	}
-	if got := cells[1].config.Data.HHH.RefusalTenses; !reflect.DeepEqual(got, []data.Tense{data.TensePresent, data.TensePast}) || !cfg.Eval.Refusal || cfg.Phases.Backdoor.Datasets[0] != SetHHH {
-		t.Errorf("second cell's refusal tenses %v", got)
+	if got := cells[3].config.Data.HHH.RefusalTenses; !reflect.DeepEqual(got, []data.Tense{data.TensePresent, data.TensePast}) || !cfg.Eval.Refusal || cfg.Phases.Backdoor.Datasets[0] != SetHHH {
+		t.Errorf("fourth cell's refusal tenses %v", got)
 	}
 }
 
