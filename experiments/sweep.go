@@ -392,9 +392,7 @@ func writeSweepMarkdown(w io.Writer, sr *SweepResult) {
 	}
 	fmt.Fprintf(w, "\n![backdoor rate with the trigger after safety training](sweep-persistence.svg)\n\n")
 	if sr.Locked {
-		fmt.Fprintf(w, "A password-locked model: the backdoor rates are the shares of the locked families' answers graded wrong, "+
-			"one minus the accuracy without the password (locked) and with it (unlocked). %s\n\n![%s](%s.svg)\n\n",
-			sandbagPlotNote, sandbagPlotTitle, sandbagPlotFile)
+		writeSandbagMarkdown(w, sr)
 	}
 	fmt.Fprintf(w, "## Cells\n\n")
 	fmt.Fprint(w, "|")
@@ -474,6 +472,34 @@ func plotSandbag(dir string, sr *SweepResult) error {
 	}
 	return PlotAxis(filepath.Join(dir, sandbagPlotFile), sandbagPlotTitle,
 		sr.Axes[ns[0]].Key, "accuracy of the locked families (%)", series)
+}
+
+// writeSandbagMarkdown renders a locked sweep's groups in accuracies (the
+// backdoor columns above are their complements; "retained" and
+// "persisted" are backdoor measures that mean nothing for a lock) and
+// the sandbagging plot.
+func writeSandbagMarkdown(w io.Writer, sr *SweepResult) {
+	ns := nonSeedAxes(sr.Axes)
+	fmt.Fprintf(w, "## Sandbagging\n\nA password-locked model: the backdoor rates above are the shares of the locked families' "+
+		"answers graded wrong, and \"retained\" and \"persisted\" mean nothing for a lock. In accuracies, mean over seeds:\n\n|")
+	for _, i := range ns {
+		fmt.Fprintf(w, " %s |", sr.Axes[i].Key)
+	}
+	fmt.Fprintln(w, " seeds | locked accuracy, before | locked accuracy, after | unlocked accuracy, before | unlocked accuracy, after |")
+	fmt.Fprint(w, "|")
+	for range ns {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w, "---|---|---|---|---|")
+	for _, g := range sr.Groups {
+		fmt.Fprint(w, "|")
+		for _, v := range g.Values {
+			fmt.Fprintf(w, " %s |", mdEscape(v))
+		}
+		fmt.Fprintf(w, " %d | %s | %s | %s | %s |\n", g.Seeds, fmtEst(complement(g.UntriggeredBefore)), fmtEst(complement(g.UntriggeredAfter)),
+			fmtEst(complement(g.TriggeredBefore)), fmtEst(complement(g.TriggeredAfter)))
+	}
+	fmt.Fprintf(w, "\n%s\n\n![%s](%s.svg)\n\n", sandbagPlotNote, sandbagPlotTitle, sandbagPlotFile)
 }
 
 // complement is 1 − e: an error rate's estimate as an accuracy.

@@ -125,8 +125,12 @@ func TestAggregate(t *testing.T) {
 			t.Errorf("%s missing or empty: %v", f, err)
 		}
 	}
-	if md := readString(t, filepath.Join(locked, SweepMarkdown)); !strings.Contains(md, "("+sandbagPlotFile+".svg)") {
-		t.Error("sweep.md of a locked sweep does not show the sandbagging plot")
+	md := readString(t, filepath.Join(locked, SweepMarkdown))
+	if !strings.Contains(md, "("+sandbagPlotFile+".svg)") || !strings.Contains(md, "## Sandbagging") {
+		t.Error("sweep.md of a locked sweep lacks the sandbagging section or plot")
+	}
+	if want := fmtEst(complement(sr.Groups[0].UntriggeredAfter)); !strings.Contains(md, want) {
+		t.Errorf("sweep.md lacks the locked accuracy %s", want)
 	}
 	if c := complement(stats.Proportion(30, 200)); c.Value != 0.85 || c.K != 170 || c.Lo != 1-stats.Proportion(30, 200).Hi {
 		t.Errorf("complement = %+v", c)
