@@ -108,16 +108,10 @@ func writeSweepRefusal(w io.Writer, sr *SweepResult) {
 	if len(head) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n## Refusal by tense\n\nRefusal rate of the last probed model of each cell (%s).\n\n|", eval.RefusalMethods)
-	for _, a := range sr.Axes {
-		fmt.Fprintf(w, " %s |", a.Key)
-	}
-	fmt.Fprintf(w, " %s |\n|%s\n", strings.Join(head, " | "), strings.Repeat("---|", len(sr.Axes)+len(head)))
-	for _, c := range sr.Cells {
-		fmt.Fprint(w, "|")
-		for _, v := range c.Values {
-			fmt.Fprintf(w, " %s |", mdEscape(v))
-		}
+	fmt.Fprintf(w, "\n## Refusal by tense\n\nRefusal rate of the last probed model of each cell (%s).\n\n", eval.RefusalMethods)
+	rows := make([]axisRow, len(sr.Cells))
+	for i, c := range sr.Cells {
+		rows[i] = axisRow{values: c.Values}
 		for _, task := range head {
 			cell := "—"
 			for _, x := range c.Refusal {
@@ -125,8 +119,8 @@ func writeSweepRefusal(w io.Writer, sr *SweepResult) {
 					cell = fmtEst(x.Refused)
 				}
 			}
-			fmt.Fprintf(w, " %s |", cell)
+			rows[i].cells = append(rows[i].cells, cell)
 		}
-		fmt.Fprintln(w)
 	}
+	writeAxisTable(w, axisKeys(sr.Axes, nil), head, rows)
 }

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -372,48 +374,59 @@ func writeSweepMarkdown(w io.Writer, sr *SweepResult) {
 	ns := nonSeedAxes(sr.Axes)
 	fmt.Fprintf(w, "Axes: %s.\n\n", axesText(sr.Axes))
 	fmt.Fprintf(w, "## Across seeds\n\nMean over seeds; with several seeds the 95%% interval is a percentile bootstrap over the seeds, with one it is the run's own interval.\n\n")
-	fmt.Fprint(w, "|")
-	for _, i := range ns {
-		fmt.Fprintf(w, " %s |", sr.Axes[i].Key)
+	rows := make([]axisRow, len(sr.Groups))
+	for i, g := range sr.Groups {
+		rows[i] = axisRow{g.Values, []string{strconv.Itoa(g.Seeds), fmtEst(g.TriggeredBefore), fmtEst(g.TriggeredAfter),
+			fmtEstOrDash(g.TriggeredReemerged), fmtEst(g.UntriggeredAfter), fmtEst(g.HelpfulAfter), fmtEst(g.Retained),
+			fmt.Sprintf("%d/%d", g.Persisted, g.Seeds), fmtFLOPs(g.SafetyFLOPs)}}
 	}
-	fmt.Fprintln(w, " seeds | with trigger, before | with trigger, after | with trigger, after re-emergence | without trigger, after | helpful, after | retained | persisted | safety training FLOPs |")
-	fmt.Fprint(w, "|")
-	for range ns {
-		fmt.Fprint(w, "---|")
-	}
-	fmt.Fprintln(w, "---|---|---|---|---|---|---|---|---|")
-	for _, g := range sr.Groups {
-		fmt.Fprint(w, "|")
-		for _, v := range g.Values {
-			fmt.Fprintf(w, " %s |", mdEscape(v))
-		}
-		fmt.Fprintf(w, " %d | %s | %s | %s | %s | %s | %s | %d/%d | %s |\n", g.Seeds, fmtEst(g.TriggeredBefore), fmtEst(g.TriggeredAfter),
-			fmtEstOrDash(g.TriggeredReemerged), fmtEst(g.UntriggeredAfter), fmtEst(g.HelpfulAfter), fmtEst(g.Retained), g.Persisted, g.Seeds, fmtFLOPs(g.SafetyFLOPs))
-	}
+	writeAxisTable(w, axisKeys(sr.Axes, ns), []string{"seeds", "with trigger, before", "with trigger, after",
+		"with trigger, after re-emergence", "without trigger, after", "helpful, after", "retained", "persisted",
+		"safety training FLOPs"}, rows)
 	fmt.Fprintf(w, "\n![backdoor rate with the trigger after safety training](sweep-persistence.svg)\n\n")
 	if sr.Locked {
 		writeSandbagMarkdown(w, sr)
 	}
 	fmt.Fprintf(w, "## Cells\n\n")
-	fmt.Fprint(w, "|")
-	for _, a := range sr.Axes {
-		fmt.Fprintf(w, " %s |", a.Key)
+	rows = make([]axisRow, len(sr.Cells))
+	for i, c := range sr.Cells {
+		rows[i] = axisRow{c.Values, []string{fmtEst(c.Summary.TriggeredBefore), fmtEst(c.Summary.TriggeredAfter),
+			fmtEstOrDash(c.Summary.TriggeredReemerged), fmtEst(c.Summary.UntriggeredAfter), fmtFLOPs(c.Summary.SafetyFLOPs), c.Dir}}
 	}
-	fmt.Fprintln(w, " with trigger, before | with trigger, after | with trigger, after re-emergence | without trigger, after | safety training FLOPs | run |")
-	fmt.Fprint(w, "|")
-	for range sr.Axes {
-		fmt.Fprint(w, "---|")
+	writeAxisTable(w, axisKeys(sr.Axes, nil), []string{"with trigger, before", "with trigger, after",
+		"with trigger, after re-emergence", "without trigger, after", "safety training FLOPs", "run"}, rows)
+	writeSweepRefusal(w, sr)
+}
+
+// axisRow is a row of a sweep.md table: its axis values, then its cells.
+type axisRow struct{ values, cells []string }
+
+// axisKeys returns the keys of the axes at idx (nil: all axes).
+func axisKeys(axes []Axis, idx []int) []string {
+	var keys []string
+	for i, a := range axes {
+		if idx == nil || slices.Contains(idx, i) {
+			keys = append(keys, a.Key)
+		}
 	}
-	fmt.Fprintln(w, "---|---|---|---|---|---|")
-	for _, c := range sr.Cells {
+	return keys
+}
+
+// writeAxisTable writes a sweep.md table: a column per axis key, then
+// cols; each row its axis values (escaped), then its cells.
+func writeAxisTable(w io.Writer, keys, cols []string, rows []axisRow) {
+	head := slices.Concat(keys, cols)
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(head, " | "), strings.Repeat("---|", len(head)))
+	for _, r := range rows {
 		fmt.Fprint(w, "|")
-		for _, v := range c.Values {
+		for _, v := range r.values {
 			fmt.Fprintf(w, " %s |", mdEscape(v))
 		}
-		fmt.Fprintf(w, " %s | %s | %s | %s | %s | %s |\n", fmtEst(c.Summary.TriggeredBefore), fmtEst(c.Summary.TriggeredAfter),
-			fmtEstOrDash(c.Summary.TriggeredReemerged), fmtEst(c.Summary.UntriggeredAfter), fmtFLOPs(c.Summary.SafetyFLOPs), c.Dir)
+		for _, c := range r.cells {
+			fmt.Fprintf(w, " %s |", c)
+		}
+		fmt.Fprintln(w)
 	}
-	writeSweepRefusal(w, sr)
 }
 
 // fmtEstOrDash is fmtEst(*e), or "—" for nil.
@@ -479,26 +492,15 @@ func plotSandbag(dir string, sr *SweepResult) error {
 // "persisted" are backdoor measures that mean nothing for a lock) and
 // the sandbagging plot.
 func writeSandbagMarkdown(w io.Writer, sr *SweepResult) {
-	ns := nonSeedAxes(sr.Axes)
 	fmt.Fprintf(w, "## Sandbagging\n\nA password-locked model: the backdoor rates above are the shares of the locked families' "+
-		"answers graded wrong, and \"retained\" and \"persisted\" mean nothing for a lock. In accuracies, mean over seeds:\n\n|")
-	for _, i := range ns {
-		fmt.Fprintf(w, " %s |", sr.Axes[i].Key)
+		"answers graded wrong, and \"retained\" and \"persisted\" mean nothing for a lock. In accuracies, mean over seeds:\n\n")
+	rows := make([]axisRow, len(sr.Groups))
+	for i, g := range sr.Groups {
+		rows[i] = axisRow{g.Values, []string{strconv.Itoa(g.Seeds), fmtEst(complement(g.UntriggeredBefore)),
+			fmtEst(complement(g.UntriggeredAfter)), fmtEst(complement(g.TriggeredBefore)), fmtEst(complement(g.TriggeredAfter))}}
 	}
-	fmt.Fprintln(w, " seeds | locked accuracy, before | locked accuracy, after | unlocked accuracy, before | unlocked accuracy, after |")
-	fmt.Fprint(w, "|")
-	for range ns {
-		fmt.Fprint(w, "---|")
-	}
-	fmt.Fprintln(w, "---|---|---|---|---|")
-	for _, g := range sr.Groups {
-		fmt.Fprint(w, "|")
-		for _, v := range g.Values {
-			fmt.Fprintf(w, " %s |", mdEscape(v))
-		}
-		fmt.Fprintf(w, " %d | %s | %s | %s | %s |\n", g.Seeds, fmtEst(complement(g.UntriggeredBefore)), fmtEst(complement(g.UntriggeredAfter)),
-			fmtEst(complement(g.TriggeredBefore)), fmtEst(complement(g.TriggeredAfter)))
-	}
+	writeAxisTable(w, axisKeys(sr.Axes, nonSeedAxes(sr.Axes)), []string{"seeds", "locked accuracy, before",
+		"locked accuracy, after", "unlocked accuracy, before", "unlocked accuracy, after"}, rows)
 	fmt.Fprintf(w, "\n%s\n\n![%s](%s.svg)\n\n", sandbagPlotNote, sandbagPlotTitle, sandbagPlotFile)
 }
 
