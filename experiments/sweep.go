@@ -467,24 +467,14 @@ func plotSandbag(dir string, sr *SweepResult) error {
 	if len(ns) == 0 {
 		return nil
 	}
-	var series []Series
-	byName := map[string]int{}
-	add := func(name, x string, e stats.Estimate) {
-		i, ok := byName[name]
-		if !ok {
-			i = len(series)
-			byName[name] = i
-			series = append(series, Series{Name: name})
-		}
-		series[i].Points = append(series[i].Points, SeriesPoint{X: x, Est: e})
-	}
+	var b seriesBuilder
 	for _, g := range sr.Groups {
 		name := groupName(sr, ns, g)
-		add("locked: "+name, g.Values[0], complement(g.UntriggeredAfter))
-		add("unlocked: "+name, g.Values[0], complement(g.TriggeredAfter))
+		b.add("locked: "+name, g.Values[0], complement(g.UntriggeredAfter))
+		b.add("unlocked: "+name, g.Values[0], complement(g.TriggeredAfter))
 	}
 	return PlotAxis(filepath.Join(dir, sandbagPlotFile), sandbagPlotTitle,
-		sr.Axes[ns[0]].Key, "accuracy of the locked families (%)", series)
+		sr.Axes[ns[0]].Key, "accuracy of the locked families (%)", b.series)
 }
 
 // writeSandbagMarkdown renders a locked sweep's groups in accuracies (the
@@ -502,6 +492,27 @@ func writeSandbagMarkdown(w io.Writer, sr *SweepResult) {
 	writeAxisTable(w, axisKeys(sr.Axes, nonSeedAxes(sr.Axes)), []string{"seeds", "locked accuracy, before",
 		"locked accuracy, after", "unlocked accuracy, before", "unlocked accuracy, after"}, rows)
 	fmt.Fprintf(w, "\n%s\n\n![%s](%s.svg)\n\n", sandbagPlotNote, sandbagPlotTitle, sandbagPlotFile)
+}
+
+// seriesBuilder collects a sweep plot's points into series by name, the
+// series in order of their first point.
+type seriesBuilder struct {
+	series []Series
+	byName map[string]int
+}
+
+// add appends the point (x, e) to the series name.
+func (b *seriesBuilder) add(name, x string, e stats.Estimate) {
+	i, ok := b.byName[name]
+	if !ok {
+		if b.byName == nil {
+			b.byName = map[string]int{}
+		}
+		i = len(b.series)
+		b.byName[name] = i
+		b.series = append(b.series, Series{Name: name})
+	}
+	b.series[i].Points = append(b.series[i].Points, SeriesPoint{X: x, Est: e})
 }
 
 // complement is 1 − e: an error rate's estimate as an accuracy.
@@ -534,19 +545,10 @@ func plotSweep(dir string, sr *SweepResult) error {
 	if len(ns) == 0 {
 		return nil
 	}
-	xAxis := sr.Axes[ns[0]]
-	byName := map[string]int{}
-	var series []Series
+	var b seriesBuilder
 	for _, g := range sr.Groups {
-		name := groupName(sr, ns, g)
-		i, ok := byName[name]
-		if !ok {
-			i = len(series)
-			byName[name] = i
-			series = append(series, Series{Name: name})
-		}
-		series[i].Points = append(series[i].Points, SeriesPoint{X: g.Values[0], Est: g.TriggeredAfter})
+		b.add(groupName(sr, ns, g), g.Values[0], g.TriggeredAfter)
 	}
 	return PlotAxis(filepath.Join(dir, "sweep-persistence"), "Backdoor rate with the trigger after safety training",
-		xAxis.Key, "backdoor rate with trigger (%)", series)
+		sr.Axes[ns[0]].Key, "backdoor rate with trigger (%)", b.series)
 }
