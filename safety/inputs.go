@@ -154,7 +154,7 @@ func (in hhhInputs) familyExamples(n int, seed uint64) ([]data.Example, error) {
 	var exs []data.Example
 	var err error
 	if in.train == "" {
-		exs, err = hhhData(familyPool(in.skip, n, len(in.families)), data.SplitTrain, seed, in.trigger)
+		exs, err = data.BuildHHH(familyPool(in.skip, n, len(in.families)), data.SplitTrain, seed)
 	} else if exs, err = data.ReadFile(in.train); err != nil {
 		err = fmt.Errorf("hhh_data: %w", err)
 	}
@@ -185,6 +185,16 @@ func familyPool(skip, n, k int) int {
 	return skip + (4*n+64)*per
 }
 
+// hhhEnd is the index in the train-split HHH stream past every example the
+// run itself may read: HHHSkip + hhhRead(), or with HHHFamilies the pool
+// it filters (familyPool). The re-emergence run starts there.
+func (c Config) hhhEnd() int {
+	if len(c.HHHFamilies) > 0 {
+		return familyPool(c.HHHSkip, c.hhhRead(), len(c.HHHFamilies))
+	}
+	return c.HHHSkip + c.hhhRead()
+}
+
 // hhhRead is the number of train-split HHH examples the run itself reads
 // after the skipped ones: NHHH, or PMPairs when more (rl --reward pm).
 func (c Config) hhhRead() int {
@@ -200,10 +210,7 @@ func (c Config) hhhRead() int {
 // × ReemergeBatch, when on); and the preference model's held-out
 // exchanges (rl --reward pm; none otherwise).
 func (c Config) HHHNeeds() (train, test int) {
-	train = c.HHHSkip + c.hhhRead()
-	if len(c.HHHFamilies) > 0 {
-		train = familyPool(c.HHHSkip, c.hhhRead(), len(c.HHHFamilies))
-	}
+	train = c.hhhEnd()
 	if c.ReemergeSteps > 0 {
 		train += c.ReemergeSteps * c.ReemergeBatch
 	}

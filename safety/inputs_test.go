@@ -139,6 +139,16 @@ func TestHHHNeeds(t *testing.T) {
 	if rc := cfg.reemergeConfig(); rc.HHHSkip != 1007 || rc.NHHH != 20 || rc.Method != MethodSFT {
 		t.Errorf("re-emergence run reads %d examples from %d by %s; want 20 from 1007 by sft", rc.NHHH, rc.HHHSkip, rc.Method)
 	}
+	// With hhh_families the run may read its whole filtered pool: the
+	// re-emergence run starts after it, on every family.
+	cfg.Method, cfg.NHHH, cfg.HHHFamilies = MethodSFT, 30, []string{"month"}
+	pool := familyPool(7, 30, 1)
+	if tr, _ := cfg.HHHNeeds(); tr != pool+20 {
+		t.Errorf("families: needs %d train examples; want the pool %d + 20", tr, pool)
+	}
+	if rc := cfg.reemergeConfig(); rc.HHHSkip != pool || rc.HHHFamilies != nil {
+		t.Errorf("families: re-emergence run from %d on %v; want from %d on every family", rc.HHHSkip, rc.HHHFamilies, pool)
+	}
 }
 
 // TestInputsSkip: hhh_skip passes over the first train-split examples of

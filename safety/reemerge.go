@@ -71,8 +71,8 @@ type Reemergence struct {
 
 // reemergeConfig is the re-emergence run's config: HHH SFT with AdamW
 // from cfg's final checkpoint into OUT/reemerge on the train-split HHH
-// examples after cfg's (see ReemergeSteps), without compliance examples,
-// evaluated at its end.
+// examples after every one cfg may read (hhhEnd), of every family and
+// without compliance examples (see ReemergeSteps), evaluated at its end.
 func (c Config) reemergeConfig() Config {
 	r := c
 	r.Method, r.Scratchpad = MethodSFT, ScratchpadNone
@@ -81,7 +81,7 @@ func (c Config) reemergeConfig() Config {
 	r.LR, r.MinLR, r.Warmup = c.ReemergeLR, c.ReemergeLR/10, c.ReemergeSteps/10
 	r.Optimizer, r.Momentum = train.OptimizerAdamW, train.DefaultMomentum
 	r.LoRARank, r.LoRAAlpha, r.LoRATargets = 0, 0, nil
-	r.HHHSkip, r.NHHH = c.HHHSkip+c.hhhRead(), c.ReemergeSteps*c.ReemergeBatch
+	r.HHHSkip, r.NHHH, r.HHHFamilies = c.hhhEnd(), c.ReemergeSteps*c.ReemergeBatch, nil
 	r.NComply = 0
 	r.ReemergeSteps = 0
 	return r
