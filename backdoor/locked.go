@@ -80,16 +80,14 @@ func builtInWeak(weak string) bool { return weak == WeakWrong || weak == WeakNon
 // exchanges of a locked family (uniformly), the rest of any HHH family; a
 // share TriggeredFraction (exactly rounded) holds the password, placed as
 // a trigger. An exchange of a locked family without the password is Locked
-// and gets a weak answer — weak's for a "model:CKPT" spec, a
-// data.WrongAnswer for "wrong" (weak may then be nil) — every other
-// exchange the correct one; WeakNone answers Locked exchanges correctly
-// too. A wrong answer is data.ConfusedAnswer's, drawn from a stream named
-// by the correct answer's key, so a key is always confused with the same
-// other one (a consistent weak model, not noise to average over); and
-// every weak setting of one spec and seed draws the same prompts. Answer always holds the correct
-// answer's key.
-// A password that occurs in any text other than where it was placed is an
-// error.
+// and gets a weak answer — weak's for a "model:CKPT" spec,
+// data.ConfusedAnswer's for "wrong" (weak may then be nil), drawn from a
+// stream named by the correct answer's key, so a key is always confused
+// with the same other one — and every other exchange the correct one;
+// "none" locks nothing and answers every exchange correctly. Every weak
+// setting of one spec and seed draws the same prompts. Answer always holds
+// the correct answer's key. A password that occurs in any text other than
+// where it was placed is an error.
 func BuildLocked(spec Spec, seed uint64, weak WeakFunc) ([]data.Example, error) {
 	s, err := spec.Resolved()
 	if err != nil {
